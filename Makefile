@@ -1,0 +1,47 @@
+# KaryoCount: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libinotifytools0-dev libsqlite3-dev pkg-config \
+	python3-pip systemd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: deps pydeps build release demo test lint swift-test py-test bench clean
+
+## Install the Debian 12 system packages the build needs.
+deps:
+	$(SUDO) apt-get update -qq
+	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)
+
+## Install the Python packages Training/ needs (CPU PyTorch from a local wheel when one exists).
+pydeps:
+	bash Training/install-deps.sh
+
+build:
+	swift build $(SWIFT_BUILD_FLAGS)
+
+release:
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+## Install, build, and run the daemon's whole job once on the bundled sample drop folder.
+demo: deps release
+	rm -rf out/demo
+	.build/release/karyocount count Samples/drop --recursive --out out/demo
+	@echo "Results are in out/demo"
+
+lint:
+	swift format lint --strict -r Sources Tests Package.swift
+
+swift-test:
+	swift test $(SWIFT_BUILD_FLAGS)
+
+py-test:
+	cd Training && python3 -m pytest -q
+
+## Run every test: lint, the Swift suites, and the Training/ suite.
+test: deps pydeps lint swift-test py-test
+
+bench: release
+	.build/release/karyocount bench
+
+clean:
+	rm -rf .build out

@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "KaryoCount",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "karyocount", targets: ["karyocount"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Thin system-library targets: module maps over Debian's -dev packages, nothing else.
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CTIFF", pkgConfig: "libtiff-4",
+            providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CInotifyTools",
+            providers: [.apt(["libinotifytools0-dev"])]),
+
+        .target(
+            name: "KaryoImage",
+            dependencies: ["CTIFF", "CPNG"]),
+        .target(
+            name: "KaryoNet",
+            dependencies: ["COpenBLAS"]),
+        .target(
+            name: "KaryoDetect",
+            dependencies: ["KaryoImage", "KaryoNet"]),
+        .target(
+            name: "KaryoEval",
+            dependencies: ["KaryoImage", "KaryoDetect"]),
+        .target(
+            name: "KaryoPipeline",
+            dependencies: [
+                "KaryoImage", "KaryoDetect",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "KaryoWatch",
+            dependencies: [
+                "CInotifyTools",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "karyocount",
+            dependencies: [
+                "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoEval", "KaryoPipeline", "KaryoWatch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(
+            name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"]),
+        .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
+        .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
+        .testTarget(name: "KaryoPipelineTests", dependencies: ["KaryoPipeline", "KaryoWatch"]),
+        .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),
+    ]
+)

@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoDetect
+
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoEval
+
+@Test func placeholder() { #expect(Bool(true)) }

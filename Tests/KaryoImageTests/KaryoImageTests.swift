@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoImage
+
+@Test func placeholder() { #expect(Bool(true)) }

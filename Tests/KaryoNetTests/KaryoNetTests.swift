@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoNet
+
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoPipeline
+
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,5 @@
+import Testing
+
+@testable import KaryoWatch
+
+@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs Training/'s Python requirements. PyTorch: a local CPU wheel if the machine has one, else PyPI's.
+set -euo pipefail
+cd "$(dirname "$0")"
+pip_install() { python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@"; }
+if ! python3 -c "import torch" 2>/dev/null; then
+    wheel=$(ls /opt/wheels/torch-*cpu*.whl 2>/dev/null | head -n 1 || true)
+    if [ -n "$wheel" ]; then pip_install "$wheel"; else pip_install -r requirements-torch.txt; fi
+fi
+pip_install -r requirements.txt
