@@ -63,7 +63,7 @@ let package = Package(
             ]),
 
         .testTarget(
-            name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"], resources: [.copy("Fixtures")]),
+            name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"]),
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
