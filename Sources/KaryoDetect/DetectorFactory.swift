@@ -1,0 +1,33 @@
+import Foundation
+
+/// Builds the detector a command or the daemon asked for.
+public enum DetectorFactory {
+    /// The detectors that can be named with `--detector`.
+    public enum Kind: String, CaseIterable, Sendable {
+        case classical
+        case deepace
+    }
+
+    /// Makes a detector of `kind`; `model` is the model directory (config.json + model.safetensors) for `deepace`.
+    public static func make(kind: Kind, model: URL?) throws -> any Detector {
+        switch kind {
+        case .classical:
+            return ClassicalDetector()
+        case .deepace:
+            throw DetectorError.modelUnavailable("the DeepACEv2 engine is not built yet")
+        }
+    }
+}
+
+/// Why a detector could not be made or run.
+public enum DetectorError: Error, CustomStringConvertible, Sendable {
+    case modelUnavailable(String)
+    case invalidModel(String)
+
+    public var description: String {
+        switch self {
+        case .modelUnavailable(let why): return "model unavailable: \(why)"
+        case .invalidModel(let why): return "invalid model: \(why)"
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// The `karyocount` command: counts chromosomes in metaphase images; `watch` is the daemon.
+@main
+struct KaryoCount: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "karyocount",
+        abstract: "Counts chromosomes in G-banded metaphase images and flags patients whose counts are not 46.",
+        subcommands: [
+            CountCommand.self, WatchCommand.self, SummaryCommand.self, StatusCommand.self, ConfigCommand.self,
+            EvalCommand.self, BenchCommand.self,
+        ]
+    )
+}
