@@ -22,7 +22,8 @@ struct RobustnessTests {
         var out: [(String, Data)] = [("png grey", PNGFixtures.grey8()), ("png palette", PNGFixtures.palette())]
         let picks = [
             TIFFVariant(name: "lzw predictor", compression: COMPRESSION_LZW, predictor: PREDICTOR_HORIZONTAL),
-            TIFFVariant(name: "tiled deflate 16", bitsPerSample: 16, compression: COMPRESSION_ADOBE_DEFLATE, tileSize: 16),
+            TIFFVariant(
+                name: "tiled deflate 16", bitsPerSample: 16, compression: COMPRESSION_ADOBE_DEFLATE, tileSize: 16),
             TIFFVariant(name: "palette", content: .palette),
             TIFFVariant(name: "rgb planes big-endian", content: .rgb, bigEndian: true, separatePlanes: true),
         ]
