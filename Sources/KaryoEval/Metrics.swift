@@ -92,12 +92,26 @@ public struct CurvePoint: Sendable, Equatable {
     public var fppi: Double
     /// 1 - recall.
     public var missRate: Double { 1 - recall }
+
+    public init(score: Double, truePositives: Int, falsePositives: Int, recall: Double, precision: Double, fppi: Double) {
+        self.score = score
+        self.truePositives = truePositives
+        self.falsePositives = falsePositives
+        self.recall = recall
+        self.precision = precision
+        self.fppi = fppi
+    }
 }
 
 /// The miss rate read off the curve at one reference FPPI (for MR^-2).
 public struct MissRateSample: Sendable, Equatable {
     public var fppi: Double
     public var missRate: Double
+
+    public init(fppi: Double, missRate: Double) {
+        self.fppi = fppi
+        self.missRate = missRate
+    }
 }
 
 /// The paper's metrics over a set of images (Section 3.2, Table 2; Section 3.6, Table 5), as fractions in [0, 1].
