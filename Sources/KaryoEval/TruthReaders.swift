@@ -232,9 +232,13 @@ public enum TruthReader {
         let collector = VOCCollector()
         let parser = XMLParser(data: data)
         parser.delegate = collector
-        guard parser.parse() else {
-            let why = parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown parser error"
-            throw EvalError(.malformedAnnotation, file: file, "Pascal VOC XML does not parse: \(why)")
+        // On Linux `parse()` can return true after libxml2 reported an error, so `parserError` is checked as well.
+        let parsed = parser.parse()
+        if !parsed || parser.parserError != nil {
+            let code = parser.parserError.map { " (XMLParser error \(($0 as NSError).code))" } ?? ""
+            throw EvalError(
+                .malformedAnnotation, file: file,
+                "Pascal VOC XML is not well-formed near line \(parser.lineNumber)\(code)")
         }
         guard collector.sawAnnotation else {
             throw EvalError(.unrecognizedFormat, file: file, "XML without an <annotation> root is not Pascal VOC")
