@@ -5,8 +5,8 @@ import KaryoImage
 /// Makes predictions by running a detector over a folder of images, so that one `karyocount eval` gives a model's
 /// row without a separate counting run.
 public enum DetectionRun {
-    /// Runs `detector` on every TIFF or PNG under `folder` (recursively; found by content, other files and hidden
-    /// ones are passed over) and keeps all of its detections. Files that fail to decode or to detect are listed in
+    /// Runs `detector` on every TIFF or PNG under `folder` (recursively; found by content; hidden files and files
+    /// such as annotations are passed over, but a file named as an image that is not one is listed) and keeps all of its detections. Files that fail to decode or to detect are listed in
     /// `skipped` with the reason, so their annotations show up as not predicted.
     ///
     /// - Parameters:
@@ -31,8 +31,12 @@ public enum DetectionRun {
                 set.skipped.append("\(file.path): cannot be read")
                 continue
             }
-            let format = data.withUnsafeBytes { ImageFormat.sniff($0) }
-            if format != nil { candidates.append((file, data)) }
+            if data.withUnsafeBytes({ ImageFormat.sniff($0) }) != nil {
+                candidates.append((file, data))
+            } else if imageExtensions.contains(file.pathExtension.lowercased()) {
+                let magic = data.prefix(16).withUnsafeBytes { ImageFormat.describeMagic($0) }
+                set.skipped.append("\(file.path): named as an image but not TIFF or PNG (starts \(magic))")
+            }
         }
         for (n, (file, data)) in candidates.enumerated() {
             let stem = imageStem(of: file.path)
@@ -67,6 +71,9 @@ public enum DetectionRun {
         }
         return set
     }
+
+    /// Extensions whose files are expected to be images; one that is not TIFF or PNG is reported, not ignored.
+    private static let imageExtensions: Set<String> = ["png", "tif", "tiff", "jpg", "jpeg"]
 
     /// Every regular, non-hidden file under `folder`, sorted by path.
     private static func regularFiles(under folder: URL) throws -> [URL] {

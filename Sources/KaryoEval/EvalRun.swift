@@ -65,7 +65,9 @@ public struct EvalRun: Sendable, Equatable {
                 cell.count >= w ? cell : String(repeating: " ", count: w - cell.count) + cell
             }.joined(separator: "  ")
         }
-        let headers = ["Images", "Chromosomes", "WCR(%)", "AER(%)", "Acc(%)", "F1(%)", "mAP(%)", "MR2(%)", "CountExact(%)"]
+        let headers = [
+            "Images", "Chromosomes", "WCR(%)", "AER(%)", "Acc(%)", "F1(%)", "mAP(%)", "MR2(%)", "CountExact(%)",
+        ]
         let widths = headers.map(\.count)
         var lines = [
             row(headers, widths),
@@ -90,7 +92,9 @@ public struct EvalRun: Sendable, Equatable {
         } else {
             lines.append("Not whole-correct, worst first (\(failures.count) of \(r.imageCount)):")
             let nameWidth = max(5, failures.map(\.stem.count).max() ?? 0)
-            let heads = ["image".padding(toLength: nameWidth, withPad: " ", startingAt: 0), "true", "pred", "TP", "FP", "FN"]
+            let heads = [
+                "image".padding(toLength: nameWidth, withPad: " ", startingAt: 0), "true", "pred", "TP", "FP", "FN",
+            ]
             let w = [nameWidth, 5, 5, 4, 4, 4]
             lines.append("  " + row(heads, w))
             for f in failures {

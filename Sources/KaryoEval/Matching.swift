@@ -47,7 +47,8 @@ public func matchPredictions(
     var winner: [Int?] = Array(repeating: nil, count: truth.count)
     for (p, prediction) in predictions.enumerated() {
         let (assigned, iou) = assignToTruth(prediction.box, truth: truth)
-        outcomes.append(PredictionOutcome(assignedTruth: assigned, iou: iou, score: prediction.score, isTruePositive: false))
+        outcomes.append(
+            PredictionOutcome(assignedTruth: assigned, iou: iou, score: prediction.score, isTruePositive: false))
         guard let g = assigned, iou >= iouThreshold else { continue }
         if let w = winner[g] {
             let current = outcomes[w]

@@ -93,7 +93,8 @@ public struct CurvePoint: Sendable, Equatable {
     /// 1 - recall.
     public var missRate: Double { 1 - recall }
 
-    public init(score: Double, truePositives: Int, falsePositives: Int, recall: Double, precision: Double, fppi: Double) {
+    public init(score: Double, truePositives: Int, falsePositives: Int, recall: Double, precision: Double, fppi: Double)
+    {
         self.score = score
         self.truePositives = truePositives
         self.falsePositives = falsePositives

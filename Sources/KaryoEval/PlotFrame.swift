@@ -16,7 +16,10 @@ struct PlotFrame {
     static let grid = RGBColor(grey: 225)
     static let ink = RGBColor(grey: 30)
 
-    init(width: Int = 900, height: Int = 640, xRange: ClosedRange<Double>, yRange: ClosedRange<Double>, logX: Bool = false) {
+    init(
+        width: Int = 900, height: Int = 640, xRange: ClosedRange<Double>, yRange: ClosedRange<Double>,
+        logX: Bool = false
+    ) {
         image = RGBImage(width: width, height: height, color: .white)
         self.xRange = xRange
         self.yRange = yRange
@@ -28,7 +31,10 @@ struct PlotFrame {
 
     /// The pixel column of data `x`, clamped to the plot area.
     func px(_ x: Double) -> Double {
-        let (lo, hi, v) = logX ? (log10(xRange.lowerBound), log10(xRange.upperBound), log10(max(x, xRange.lowerBound))) : (xRange.lowerBound, xRange.upperBound, x)
+        let (lo, hi, v) =
+            logX
+            ? (log10(xRange.lowerBound), log10(xRange.upperBound), log10(max(x, xRange.lowerBound)))
+            : (xRange.lowerBound, xRange.upperBound, x)
         let t = min(max((v - lo) / (hi - lo), 0), 1)
         return Double(left) + t * Double(right - left)
     }
@@ -40,7 +46,8 @@ struct PlotFrame {
     }
 
     /// A straight line between two pixel positions, `thickness` pixels wide.
-    mutating func pixelLine(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, color: RGBColor, thickness: Int = 2) {
+    mutating func pixelLine(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double, color: RGBColor, thickness: Int = 2)
+    {
         let steps = max(1, Int(max(abs(x1 - x0), abs(y1 - y0)).rounded(.up)))
         let half = thickness / 2
         for i in 0...steps {
@@ -78,7 +85,9 @@ struct PlotFrame {
     }
 
     /// Grid, axes, ticks with labels, the axis titles and the chart title.
-    mutating func axes(xTicks: [(Double, String)], yTicks: [(Double, String)], xLabel: String, yLabel: String, title: String) {
+    mutating func axes(
+        xTicks: [(Double, String)], yTicks: [(Double, String)], xLabel: String, yLabel: String, title: String
+    ) {
         let charHeight = BitmapFont.glyphHeight * Self.textScale
         for (v, label) in xTicks {
             let x = Int(px(v).rounded())

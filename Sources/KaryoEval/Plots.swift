@@ -13,7 +13,8 @@ public enum EvalPlots {
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw EvalError(.unwritableFile, file: folder.path, "cannot create the plot folder: \(error.localizedDescription)")
+            throw EvalError(
+                .unwritableFile, file: folder.path, "cannot create the plot folder: \(error.localizedDescription)")
         }
         var urls: [URL] = []
         for (name, image) in zip(fileNames, images) {
@@ -57,7 +58,9 @@ public enum EvalPlots {
         var lastRecall = 0.0
         var lastLevel: Double?
         for (k, p) in curve.enumerated() where p.recall > lastRecall || k == 0 {
-            if let lastLevel { f.line((lastRecall, lastLevel), (lastRecall, envelope[k]), color: envelopeColor, thickness: 3) }
+            if let lastLevel {
+                f.line((lastRecall, lastLevel), (lastRecall, envelope[k]), color: envelopeColor, thickness: 3)
+            }
             f.line((lastRecall, envelope[k]), (p.recall, envelope[k]), color: envelopeColor, thickness: 3)
             lastRecall = p.recall
             lastLevel = envelope[k]

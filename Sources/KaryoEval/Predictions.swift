@@ -158,7 +158,8 @@ public enum PredictionReader {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try encoder.encode(result).write(to: target, options: .atomic)
         } catch {
-            throw EvalError(.unwritableFile, file: target.path, "cannot write the result: \(error.localizedDescription)")
+            throw EvalError(
+                .unwritableFile, file: target.path, "cannot write the result: \(error.localizedDescription)")
         }
     }
 }

@@ -112,7 +112,8 @@ public enum TruthReader {
             switch type {
             case "polygon", "rectangle", "mask":
                 guard points.count >= 2 else {
-                    throw EvalError(.malformedAnnotation, file: file, "shape \(index) (\(type)) has fewer than 2 points")
+                    throw EvalError(
+                        .malformedAnnotation, file: file, "shape \(index) (\(type)) has fewer than 2 points")
                 }
                 let xs = points.map { $0[0] }
                 let ys = points.map { $0[1] }
@@ -215,7 +216,8 @@ public enum TruthReader {
             }
             let b = annotation.bbox
             guard b.count == 4, b.allSatisfy(\.isFinite), b[2] >= 0, b[3] >= 0 else {
-                throw EvalError(.malformedAnnotation, file: file, "annotation \(n): bbox must be [x, y, w, h], w, h >= 0")
+                throw EvalError(
+                    .malformedAnnotation, file: file, "annotation \(n): bbox must be [x, y, w, h], w, h >= 0")
             }
             images[index].boxes.append(BoundingBox(x1: b[0], y1: b[1], x2: b[0] + b[2], y2: b[1] + b[3]))
         }

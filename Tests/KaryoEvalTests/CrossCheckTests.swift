@@ -52,7 +52,9 @@ enum NaiveMetrics {
             for b in 0..<kept.count where b != a && assigned[b] == assigned[a] && best[b] >= iouThreshold {
                 let sa = kept[a].element.score
                 let sb = kept[b].element.score
-                if sb > sa || (sb == sa && best[b] > best[a]) || (sb == sa && best[b] == best[a] && kept[b].offset < kept[a].offset) {
+                if sb > sa || (sb == sa && best[b] > best[a])
+                    || (sb == sa && best[b] == best[a] && kept[b].offset < kept[a].offset)
+                {
                     beaten = true
                 }
             }
@@ -85,7 +87,8 @@ enum NaiveMetrics {
     static func evaluate(_ images: [EvalImage], options: EvalOptions) -> Result {
         var r = Result()
         for image in images {
-            let (c, o, kept) = judge(image, s: options.scoreThreshold, iouThreshold: options.iouThreshold, tau: options.overlapTau)
+            let (c, o, kept) = judge(
+                image, s: options.scoreThreshold, iouThreshold: options.iouThreshold, tau: options.overlapTau)
             r.total.tp += c.tp
             r.total.fp += c.fp
             r.total.fn += c.fn
@@ -190,7 +193,8 @@ func randomImages(seed: UInt64) -> [EvalImage] {
 
 @Suite("Cross-check against a naive implementation")
 struct CrossCheckTests {
-    @Test("400 random sets agree to 1e-9 with the brute-force metrics", arguments: [(0.5, 0.5), (0.3, 0.6), (0.7, 0.3)])
+    @Test(
+        "400 random sets agree to 1e-9 with the brute-force metrics", arguments: [(0.5, 0.5), (0.3, 0.6), (0.7, 0.3)])
     func randomSetsAgree(scoreThreshold: Double, iouThreshold: Double) throws {
         let options = EvalOptions(scoreThreshold: scoreThreshold, iouThreshold: iouThreshold)
         var withCurves = 0
@@ -205,8 +209,11 @@ struct CrossCheckTests {
             #expect(fast.overlapCounts.truePositives == naive.overlap.tp, context)
             #expect(fast.overlapCounts.falsePositives == naive.overlap.fp, context)
             #expect(fast.overlapCounts.falseNegatives == naive.overlap.fn, context)
-            #expect(close(fast.wholeCorrectRatio, Double(naive.wholeCorrect) / Double(images.count), tolerance: 1e-9), context)
-            #expect(close(fast.countExactRatio, Double(naive.countExact) / Double(images.count), tolerance: 1e-9), context)
+            #expect(
+                close(fast.wholeCorrectRatio, Double(naive.wholeCorrect) / Double(images.count), tolerance: 1e-9),
+                context)
+            #expect(
+                close(fast.countExactRatio, Double(naive.countExact) / Double(images.count), tolerance: 1e-9), context)
             #expect(close(fast.meanAveragePrecision, naive.ap, tolerance: 1e-9), context)
             #expect(close(fast.logAverageMissRate, naive.mr2, tolerance: 1e-9), context)
             if naive.ap != nil { withCurves += 1 }

@@ -290,7 +290,9 @@ struct CurveMetricTests {
     @Test("a reference FPPI below the curve's first point reads a miss rate of 1")
     func missRateBeforeTheCurve() {
         // First point at FPPI .02: references .01 and .0178 see nothing -> 1; the rest read .5.
-        let curve = [CurvePoint(score: 0.9, truePositives: 1, falsePositives: 1, recall: 0.5, precision: 0.5, fppi: 0.02)]
+        let curve = [
+            CurvePoint(score: 0.9, truePositives: 1, falsePositives: 1, recall: 0.5, precision: 0.5, fppi: 0.02)
+        ]
         let samples = missRateSamples(curve)
         #expect(samples.map(\.missRate) == [1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
         #expect(close(logAverageMissRate(samples), pow(0.5, 7.0 / 9)))

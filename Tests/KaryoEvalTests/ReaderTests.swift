@@ -94,7 +94,10 @@ struct TruthReaderTests {
             """
         let set = try TruthReader.readCOCO(Data(json.utf8), file: "coco.json")
         #expect(set.images.map(\.stem) == ["18-Y1.001.O", "18-Y1.002.O"])
-        #expect(set.images[0].boxes == [BoundingBox(x1: 10, y1: 20, x2: 15, y2: 26), BoundingBox(x1: 0, y1: 0, x2: 1, y2: 1)])
+        #expect(
+            set.images[0].boxes == [
+                BoundingBox(x1: 10, y1: 20, x2: 15, y2: 26), BoundingBox(x1: 0, y1: 0, x2: 1, y2: 1),
+            ])
         #expect(set.images[1].boxes.isEmpty)
         let filtered = try TruthReader.readCOCO(Data(json.utf8), file: "coco.json", labels: ["chromosome"])
         #expect(filtered.images[0].boxes.count == 1)
@@ -120,12 +123,15 @@ struct TruthReaderTests {
         let image = try #require(set.images.first)
         #expect(image.stem == "8129A.013.A" && image.aliases == ["cell13"])
         #expect(image.width == 693 && image.height == 553)
-        #expect(image.boxes == [BoundingBox(x1: 10, y1: 20, x2: 30, y2: 50), BoundingBox(x1: 0, y1: 0, x2: 5.5, y2: 6)])
+        #expect(
+            image.boxes == [BoundingBox(x1: 10, y1: 20, x2: 30, y2: 50), BoundingBox(x1: 0, y1: 0, x2: 5.5, y2: 6)])
         let chromosomes = try TruthReader.readVOC(Data(xml.utf8), file: "cell13.xml", labels: ["chromosome"])
         #expect(chromosomes.images[0].boxes.count == 1)
         let broken = "<annotation><object><bndbox><xmin>3</xmin></bndbox></object></annotation>"
         #expect(throws: EvalError.self) { try TruthReader.readVOC(Data(broken.utf8), file: "b.xml") }
-        #expect(throws: EvalError.self) { try TruthReader.readVOC(Data("<annotation><a></annotation>".utf8), file: "b.xml") }
+        #expect(throws: EvalError.self) {
+            try TruthReader.readVOC(Data("<annotation><a></annotation>".utf8), file: "b.xml")
+        }
         #expect(throws: EvalError.self) { try TruthReader.readVOC(Data("<svg/>".utf8), file: "b.xml") }
     }
 
