@@ -1,10 +1,99 @@
 import ArgumentParser
+import Foundation
+import KaryoDetect
+import KaryoEval
 
-/// `karyocount eval` (to be built).
+/// `karyocount eval`: scores predictions against ground truth with the DeepACEv2 paper's metrics.
 struct EvalCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Scores detections against annotated images with the DeepACEv2 paper's metrics.",
+        discussion: """
+            Prints WCR, AER, Acc, F1, mAP, MR^-2 (as in the paper's Table 2) and CountExact, the Table 5 figures on \
+            overlapping chromosomes, and the images that are not whole-correct, worst first. Ground truth is labelme \
+            JSON, COCO JSON or Pascal VOC XML; predictions are karyocount result JSON, paired by image file stem. \
+            With --images and --detector the detector runs first (and writes its results to --pred when given).
+            """)
+
+    @Option(help: "Ground truth: a labelme, COCO or Pascal VOC file, or a folder searched recursively.")
+    var truth: String
+
+    @Option(help: "Folder (or file) of karyocount result JSON; with --images, where new results are written.")
+    var pred: String?
+
+    @Option(help: "Folder of TIFF/PNG images to run the detector on instead of reading --pred.")
+    var images: String?
+
+    @Option(help: "Detector to run on --images: classical or deepace.")
+    var detector: String?
+
+    @Option(help: "Model folder (config.json + model.safetensors) for --detector deepace.")
+    var model: String?
+
+    @Option(name: .customLong("score-threshold"), help: "Detections at or above this score are counted.")
+    var scoreThreshold: Double = 0.5
+
+    @Option(help: "IoU at or above which a detection can match a chromosome.")
+    var iou: Double = 0.5
+
+    @Option(name: .customLong("overlap-tau"), help: "tau of the overlapping-chromosome subset (Eq. 14).")
+    var overlapTau: Double = 0.5
+
+    @Option(name: .customLong("label"), help: "Only annotations with this label count (repeatable; default: all).")
+    var labels: [String] = []
+
+    @Option(help: "Write the figures as JSON (percent) to this file.")
+    var json: String?
+
+    @Option(help: "Write precision-recall, miss-rate-vs-FPPI and count-error PNG charts into this folder.")
+    var plots: String?
+
+    func validate() throws {
+        if images == nil && pred == nil {
+            throw ValidationError("give --pred (result JSON) or --images with --detector")
+        }
+        if (images == nil) != (detector == nil) {
+            throw ValidationError("--images and --detector go together")
+        }
+        if let detector, DetectorFactory.Kind(rawValue: detector) == nil {
+            let kinds = DetectorFactory.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("unknown detector '\(detector)'; choose one of: \(kinds)")
+        }
+        try EvalOptions(scoreThreshold: scoreThreshold, iouThreshold: iou, overlapTau: overlapTau).validate()
+    }
 
     func run() async throws {
-        throw ValidationError("`karyocount eval` is not built yet")
+        let options = EvalOptions(scoreThreshold: scoreThreshold, iouThreshold: iou, overlapTau: overlapTau)
+        let truthSet = try TruthReader.read(at: URL(fileURLWithPath: truth), labels: labels.isEmpty ? nil : Set(labels))
+        let predictions: PredictionSet
+        if let images, let detector, let kind = DetectorFactory.Kind(rawValue: detector) {
+            let made = try DetectorFactory.make(kind: kind, model: model.map { URL(fileURLWithPath: $0) })
+            predictions = try DetectionRun.predict(
+                imagesIn: URL(fileURLWithPath: images), detector: made, scoreThreshold: scoreThreshold,
+                writeTo: pred.map { URL(fileURLWithPath: $0) }
+            ) { done, total, stem in
+                FileHandle.standardError.write(Data("detected \(done)/\(total): \(stem)\n".utf8))
+            }
+        } else {
+            predictions = try PredictionReader.read(at: URL(fileURLWithPath: pred ?? "."))
+        }
+        let evaluation = try EvalRun.run(truth: truthSet, predictions: predictions, options: options)
+        print(evaluation.table())
+        for warning in evaluation.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        if let json {
+            let url = URL(fileURLWithPath: json)
+            do {
+                try evaluation.jsonData().write(to: url, options: .atomic)
+            } catch {
+                throw EvalError(.unwritableFile, file: url.path, error.localizedDescription)
+            }
+        }
+        if let plots {
+            for url in try EvalPlots.write(evaluation.report, to: URL(fileURLWithPath: plots)) {
+                FileHandle.standardError.write(Data("wrote \(url.path)\n".utf8))
+            }
+        }
     }
 }

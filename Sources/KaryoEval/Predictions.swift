@@ -1,0 +1,165 @@
+import Foundation
+import KaryoDetect
+import KaryoImage
+
+/// Predictions read from `karyocount.result/1` files, with the files that were passed over.
+public struct PredictionSet: Sendable, Equatable {
+    /// One entry per result file.
+    public var images: [PredictionImage]
+    /// Files passed over and why (error files, `patient.json` and other JSON that is not a result).
+    public var skipped: [String]
+
+    public init(images: [PredictionImage], skipped: [String] = []) {
+        self.images = images
+        self.skipped = skipped
+    }
+}
+
+/// The part of a `karyocount.result/1` file (DESIGN.md) that evaluation reads and, for `eval --images --pred`,
+/// writes. Unknown keys in a file being read are ignored.
+public struct ResultFile: Codable, Sendable, Equatable {
+    /// The schema tag every result file carries.
+    public static let schemaTag = "karyocount.result/1"
+
+    /// One detected chromosome.
+    public struct Chromosome: Codable, Sendable, Equatable {
+        public var box: BoundingBox
+        public var score: Double
+        public var embedding: Double?
+
+        public init(box: BoundingBox, score: Double, embedding: Double?) {
+            self.box = box
+            self.score = score
+            self.embedding = embedding
+        }
+
+        /// Encodes `embedding` as an explicit `null` when absent, as result files do.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(box, forKey: .box)
+            try c.encode(score, forKey: .score)
+            try c.encode(embedding, forKey: .embedding)
+        }
+    }
+
+    public var schema: String
+    /// The input image's path.
+    public var source: String?
+    public var width: Int?
+    public var height: Int?
+    /// The detector's name (`classical`, `deepace`).
+    public var detector: String?
+    /// The model's name, when the detector has weights.
+    public var model: String?
+    /// The score at or above which a detection is counted.
+    public var scoreThreshold: Double?
+    /// Detections at or above `scoreThreshold`.
+    public var count: Int?
+    /// Every detection written, each with its score.
+    public var chromosomes: [Chromosome]
+    /// When the image was processed (ISO 8601 UTC).
+    public var processedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case schema, source, width, height, detector, model, count, chromosomes
+        case scoreThreshold = "score_threshold"
+        case processedAt = "processed_at"
+    }
+
+    public init(
+        source: String?, width: Int?, height: Int?, detector: String?, model: String?, scoreThreshold: Double,
+        detections: [Detection], processedAt: Date = Date()
+    ) {
+        self.schema = Self.schemaTag
+        self.source = source
+        self.width = width
+        self.height = height
+        self.detector = detector
+        self.model = model
+        self.scoreThreshold = scoreThreshold
+        self.count = detections.filter { $0.score >= scoreThreshold }.count
+        self.chromosomes = detections.map { Chromosome(box: $0.box, score: $0.score, embedding: $0.embedding) }
+        self.processedAt = ISO8601DateFormatter().string(from: processedAt)
+    }
+
+    /// The detections as `Detection` values.
+    public var detections: [Detection] {
+        chromosomes.map { Detection(box: $0.box, score: $0.score, embedding: $0.embedding) }
+    }
+}
+
+/// Reads and writes predictions as `karyocount.result/1` files.
+public enum PredictionReader {
+    /// Reads `url`: one result file, or a folder searched recursively for `<stem>.json` result files. Error files
+    /// (`*.error.json`) and JSON without the result schema (e.g. `patient.json`) are listed in `skipped`. The stem
+    /// of a file is its name without `.json`; the stem of its `source` is kept as an alias.
+    ///
+    /// - Throws: `EvalError` naming a result file that does not decode or whose stem repeats another's.
+    public static func read(at url: URL) throws -> PredictionSet {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw EvalError(.unreadableFile, file: url.path, "no such file or folder")
+        }
+        let files = isDirectory.boolValue ? try annotationFiles(under: url, extensions: ["json"]) : [url]
+        var set = PredictionSet(images: [])
+        var seen: [String: String] = [:]
+        for file in files {
+            if file.lastPathComponent.hasSuffix(".error.json") {
+                set.skipped.append("\(file.path): an error record, not a result")
+                continue
+            }
+            guard let image = try readFile(file) else {
+                set.skipped.append("\(file.path): not a \(ResultFile.schemaTag) file")
+                continue
+            }
+            if let earlier = seen[image.stem] {
+                throw EvalError(
+                    .duplicateImage, file: file.path,
+                    "image '\(image.stem)' also has predictions in \(earlier); keep one result per image")
+            }
+            seen[image.stem] = file.path
+            set.images.append(image)
+        }
+        return set
+    }
+
+    /// Reads one result file; nil when the file is JSON of another kind (no `"schema": "karyocount.result/1"`).
+    public static func readFile(_ file: URL) throws -> PredictionImage? {
+        let data = try readData(file)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            object["schema"] as? String == ResultFile.schemaTag
+        else { return nil }
+        let result: ResultFile
+        do {
+            result = try JSONDecoder().decode(ResultFile.self, from: data)
+        } catch {
+            throw EvalError(.malformedAnnotation, file: file.path, "result JSON: \(describe(error))")
+        }
+        for (n, c) in result.chromosomes.enumerated() {
+            let b = c.box
+            guard [b.x1, b.y1, b.x2, b.y2, c.score].allSatisfy(\.isFinite) else {
+                throw EvalError(.malformedAnnotation, file: file.path, "chromosome \(n) has a non-finite box or score")
+            }
+        }
+        let stem = imageStem(of: file.path)
+        var aliases: [String] = []
+        if let source = result.source, !source.isEmpty, imageStem(of: source) != stem {
+            aliases.append(imageStem(of: source))
+        }
+        return PredictionImage(stem: stem, aliases: aliases, detections: result.detections, file: file.path)
+    }
+
+    /// Writes `result` to `folder/<stem>.json` through a temporary file and a rename, so a reader never sees half.
+    public static func write(_ result: ResultFile, stem: String, to folder: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let target = folder.appendingPathComponent("\(stem).json")
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try encoder.encode(result).write(to: target, options: .atomic)
+        } catch {
+            throw EvalError(
+                .unwritableFile, file: target.path, "cannot write the result: \(error.localizedDescription)")
+        }
+    }
+}

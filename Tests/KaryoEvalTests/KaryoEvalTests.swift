@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoEval
-
-@Test func placeholder() { #expect(Bool(true)) }
