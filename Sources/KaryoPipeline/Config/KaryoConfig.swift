@@ -133,7 +133,7 @@ extension KaryoConfig {
             throw ConfigError(
                 path: url.path, problems: [ConfigProblem(key: "(file)", message: "cannot read: \(error)")])
         }
-        return try parse(text, path: url.path)
+        return try parse(text, path: url.path, base: url.deletingLastPathComponent())
     }
 
     /// Reads the file at `path`, or the default file, or (when `path` is nil and the default file does not exist)
@@ -144,8 +144,11 @@ extension KaryoConfig {
         return KaryoConfig()
     }
 
-    /// Parses TOML text; `path` is only used in messages.
-    public static func parse(_ text: String, path: String = "(string)") throws(ConfigError) -> KaryoConfig {
+    /// Parses TOML text; `path` is only used in messages. Relative paths in the file are resolved against `base`
+    /// (the config file's folder when loaded from a file, else the current folder).
+    public static func parse(
+        _ text: String, path: String = "(string)", base: URL? = nil
+    ) throws(ConfigError) -> KaryoConfig {
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -161,13 +164,15 @@ extension KaryoConfig {
         } catch {
             throw ConfigError(path: path, problems: [ConfigProblem(key: "(file)", message: "\(error)")])
         }
-        var reader = TableReader(table: table)
+        let baseURL = base ?? URL(filePath: FileManager.default.currentDirectoryPath, directoryHint: .isDirectory)
+        var reader = TableReader(table: table, base: baseURL)
         var config = KaryoConfig()
         config.read(with: &reader)
         var problems = reader.problems
         let known = Set(keys.map(\.key))
         for key in table.keys.sorted() where !known.contains(key) {
-            problems.append(ConfigProblem(key: key, message: "unknown key (known keys: see `karyocount config keys`)"))
+            problems.append(
+                ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
         }
         problems += config.validationProblems()
         if !problems.isEmpty { throw ConfigError(path: path, problems: problems) }
@@ -175,9 +180,9 @@ extension KaryoConfig {
     }
 
     private mutating func read(with r: inout TableReader) {
-        if let roots = r.stringArray("watch_roots") { watchRoots = roots.map { URL(filePath: $0) } }
-        if let s = r.string("output_root") { outputRoot = URL(filePath: s) }
-        if let s = r.string("state_dir") { stateDir = URL(filePath: s) }
+        if let roots = r.stringArray("watch_roots") { watchRoots = roots.map(r.resolve) }
+        if let s = r.string("output_root") { outputRoot = r.resolve(s) }
+        if let s = r.string("state_dir") { stateDir = r.resolve(s) }
         if let s = r.string("detector") {
             if let choice = DetectorChoice(rawValue: s) {
                 detector = choice
@@ -186,7 +191,7 @@ extension KaryoConfig {
                     ConfigProblem(key: "detector", message: "`\(s)` is not one of auto, classical, deepace"))
             }
         }
-        if let s = r.string("model") { model = URL(filePath: s) }
+        if let s = r.string("model") { model = r.resolve(s) }
         if let d = r.number("score_threshold") { scoreThreshold = d }
         if let s = r.string("patient_pattern") { patientPattern = s }
         if let i = r.int("min_images") { minImages = i }
@@ -214,11 +219,6 @@ extension KaryoConfig {
         var p: [ConfigProblem] = []
         func add(_ key: String, _ message: String) { p.append(ConfigProblem(key: key, message: message)) }
         if watchRoots.isEmpty { add("watch_roots", "needs at least one folder") }
-        for root in watchRoots where !root.path.hasPrefix("/") {
-            add("watch_roots", "`\(root.path)` is not an absolute path")
-        }
-        if !outputRoot.path.hasPrefix("/") { add("output_root", "`\(outputRoot.path)` is not an absolute path") }
-        if !stateDir.path.hasPrefix("/") { add("state_dir", "`\(stateDir.path)` is not an absolute path") }
         for root in watchRoots {
             if Self.isSameOrInside(outputRoot, root) {
                 add("output_root", "is inside watch root `\(root.path)`: the daemon would count its own outputs")
@@ -304,7 +304,14 @@ extension KaryoConfig {
 /// Reads typed values from a TOML table and records a problem for each value of the wrong type.
 private struct TableReader {
     let table: TOMLTable
+    let base: URL
     var problems: [ConfigProblem] = []
+
+    /// An absolute path as is; a relative one against the config file's folder.
+    func resolve(_ path: String) -> URL {
+        let url = path.hasPrefix("/") ? URL(filePath: path) : base.appending(path: path)
+        return url.standardizedFileURL
+    }
 
     mutating func string(_ key: String) -> String? {
         guard let v = table[key] else { return nil }

@@ -89,6 +89,13 @@ public enum EnqueueOutcome: Sendable, Equatable {
     case skipped(Job)
     /// The same content is already known (dropped twice, renamed, or copied); nothing new.
     case duplicate(Job)
+
+    /// The job concerned.
+    public var job: Job {
+        switch self {
+        case .queued(let j), .skipped(let j), .duplicate(let j): return j
+        }
+    }
 }
 
 /// What `fail` did with a job.
@@ -97,6 +104,13 @@ public enum FailureOutcome: Sendable, Equatable {
     case requeued(Job)
     /// Failed for good (permanent error or attempts cap reached): quarantine it.
     case failed(Job)
+
+    /// The job as stored after the failure.
+    public var job: Job {
+        switch self {
+        case .requeued(let j), .failed(let j): return j
+        }
+    }
 }
 
 /// Queue depth and per-state counts, for `karyocount status` and systemd's STATUS line.
@@ -328,7 +342,9 @@ public final class JobQueue: Sendable {
 
     /// Version of a patient's stored report; pass it to `markWritten` after writing patient.json.
     public func patientVersion(_ patient: String) throws(PipelineError) -> Int {
-        try read { db in try Int.fetchOne(db, sql: "SELECT version FROM patient WHERE patient = ?", arguments: [patient]) ?? 0 }
+        try read { db in
+            try Int.fetchOne(db, sql: "SELECT version FROM patient WHERE patient = ?", arguments: [patient]) ?? 0
+        }
     }
 
     /// Records that patient.json reflects `version` of the report.
