@@ -207,12 +207,15 @@ public final class JobQueue: Sendable {
 
     // MARK: - Enqueue
 
-    /// Whether `path` was already hashed with this size and mtime (a rescan can then skip hashing it).
-    public func isKnown(path: String, size: Int, mtime: Double) throws(PipelineError) -> Bool {
+    /// The job of `path` when it was already hashed with this size and mtime (a rescan can then skip hashing).
+    public func knownJob(path: String, size: Int, mtime: Double) throws(PipelineError) -> Job? {
         try read { db in
-            try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM seen_path WHERE path = ? AND size = ? AND mtime = ?",
-                arguments: [path, size, mtime]) ?? false
+            try Job.fetchOne(
+                db,
+                sql: """
+                    SELECT job.* FROM seen_path JOIN job ON job.sha256 = seen_path.sha256
+                    WHERE seen_path.path = ? AND seen_path.size = ? AND seen_path.mtime = ?
+                    """, arguments: [path, size, mtime])
         }
     }
 
@@ -340,19 +343,20 @@ public final class JobQueue: Sendable {
         return (report, flagRaised)
     }
 
-    /// Version of a patient's stored report; pass it to `markWritten` after writing patient.json.
-    public func patientVersion(_ patient: String) throws(PipelineError) -> Int {
-        try read { db in
-            try Int.fetchOne(db, sql: "SELECT version FROM patient WHERE patient = ?", arguments: [patient]) ?? 0
-        }
-    }
-
     /// Records that patient.json reflects `version` of the report.
     public func markWritten(patient: String, version: Int) throws(PipelineError) {
         try write { db in
             try db.execute(
                 sql: "UPDATE patient SET written_version = MAX(written_version, ?) WHERE patient = ?",
                 arguments: [version, patient])
+        }
+    }
+
+    /// A patient's stored aggregate with its version, read together (for writing patient.json).
+    public func patientForWriting(_ name: String) throws(PipelineError) -> (row: PatientRow, version: Int)? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE patient = ?", arguments: [name])
+                .map { (try Self.patientRow($0), $0["version"]) }
         }
     }
 
