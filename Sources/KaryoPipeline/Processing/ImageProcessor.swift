@@ -121,7 +121,8 @@ public struct ImageProcessor: Sendable {
         do {
             decoded = try ImageDecoder.decode(data, name: source.path)
         } catch {
-            throw StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: source.path, detail: "\(error)"))
+            throw StageFailure(
+                stage: .decode, error: PipelineError(.decodeFailed, file: source.path, detail: "\(error)"))
         }
         timings["decode"] = Self.ms(since: start, clock)
         return LoadedImage(source: source, sha256: sha, decoded: decoded, timings: timings)
@@ -180,7 +181,8 @@ public struct ImageProcessor: Sendable {
             source: loaded.source.path, sha256: loaded.sha256, width: loaded.decoded.image.width,
             height: loaded.decoded.image.height, patient: placement.patient, cell: placement.cell,
             detector: detector.name, model: model, scoreThreshold: options.scoreThreshold, count: counted.count,
-            chromosomes: counted.map(ResultRecord.Chromosome.init), belowThreshold: below.map(ResultRecord.Chromosome.init),
+            chromosomes: counted.map(ResultRecord.Chromosome.init),
+            belowThreshold: below.map(ResultRecord.Chromosome.init),
             uncertainDetections: uncertain, timingMs: [:], processedAt: KaryoJSON.timestamp(now), warnings: warnings)
     }
 

@@ -78,7 +78,8 @@ public final class Pipeline: Sendable {
                 error: PipelineError(
                     .detectFailed, file: job.path, detail: job.lastError ?? "processing was interrupted"))
             logger.error(
-                "input failed: it was in hand at every crash", metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+                "input failed: it was in hand at every crash",
+                metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
             do {
                 try quarantine.add(
                     source: URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, sha256: job.sha256,
@@ -170,7 +171,8 @@ public final class Pipeline: Sendable {
                     try queue.release(claimed.job)
                     summary.released += 1
                 } catch {
-                    logger.error("cannot put a job back; it is re-queued at the next start", metadata: ["error": "\(error)"])
+                    logger.error(
+                        "cannot put a job back; it is re-queued at the next start", metadata: ["error": "\(error)"])
                 }
                 break
             }
