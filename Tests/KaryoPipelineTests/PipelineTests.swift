@@ -104,7 +104,8 @@ struct PipelineTests {
         #expect(try pipeline.enqueue(b, root: dir.path("drop")) == .duplicate(try pipeline.queue.allJobs()[0]))
         _ = await pipeline.processPending()
         #expect(try pipeline.queue.patient("P")?.report.imagesCounted == 1)
-        #expect(dir.files().filter { $0.hasPrefix("out/results/P/") && $0.hasSuffix(".json") }.count == 2)  // a + patient
+        // a.json and patient.json
+        #expect(dir.files().filter { $0.hasPrefix("out/results/P/") && $0.hasSuffix(".json") }.count == 2)
     }
 
     @Test("a job running at a crash is processed after restart; one that failed every attempt is quarantined")

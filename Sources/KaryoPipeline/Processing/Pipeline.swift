@@ -177,14 +177,14 @@ public final class Pipeline: Sendable {
                 break
             }
             pending = prefetch()
-            summary = summary + (await Self.offload { self.complete(claimed) })
+            summary = summary + (await runBlocking { self.complete(claimed) })
         }
         return summary
     }
 
     private func prefetch() -> Task<Claimed?, Never> {
         Task.detached {
-            await Self.offload { () -> Claimed? in
+            await runBlocking { () -> Claimed? in
                 let job: Job
                 do {
                     guard let next = try self.queue.claimNext() else { return nil }
@@ -199,13 +199,6 @@ public final class Pipeline: Sendable {
                 }
                 return Claimed(job: job, loaded: loaded)
             }
-        }
-    }
-
-    /// Runs blocking work on a dispatch thread, keeping the cooperative pool free.
-    private static func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: body()) }
         }
     }
 
@@ -305,5 +298,12 @@ public final class Pipeline: Sendable {
                     metadata: ["patient": "\(patient)", "error": "\(error)"])
             }
         }
+    }
+}
+
+/// Runs blocking work (decoding, detection, SQLite) on a dispatch thread, keeping Swift's cooperative pool free.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
 }
