@@ -21,9 +21,10 @@ let package = Package(
         .systemLibrary(
             name: "CTIFF", pkgConfig: "libtiff-4",
             providers: [.apt(["libtiff-dev"])]),
-        .systemLibrary(
-            name: "CPNG", pkgConfig: "libpng16",
-            providers: [.apt(["libpng-dev"])]),
+        // libpng's classic API longjmps on errors; its calls live in this small C target (Debian: libpng-dev).
+        .target(
+            name: "CPNG",
+            linkerSettings: [.linkedLibrary("png16")]),
         .systemLibrary(
             name: "CInotifyTools",
             providers: [.apt(["libinotifytools0-dev"])]),

@@ -1,0 +1,381 @@
+import Foundation
+import TOMLKit
+
+/// The daemon's and the tools' settings, read from a TOML file (default `/etc/karyocount/config.toml`).
+///
+/// Every key has a default, so an empty file is a valid configuration. `KaryoConfig.load(from:)` reports every
+/// problem of a file at once, each with its key; `environmentProblems()` adds what only the machine can tell
+/// (missing folders, a missing model).
+public struct KaryoConfig: Sendable, Equatable {
+    /// Where the daemon and the tools look for the configuration when `--config` is not given.
+    public static let defaultPath = "/etc/karyocount/config.toml"
+
+    /// Which detector to run: `auto` uses DeepACEv2 when `model` holds a model and the classical detector otherwise.
+    public enum DetectorChoice: String, Sendable, CaseIterable {
+        case auto, classical, deepace
+    }
+
+    /// Folders the daemon watches for exported images (recursively). Key `watch_roots`.
+    public var watchRoots: [URL] = [URL(filePath: "/srv/karyocount/drop")]
+    /// Where `results/`, `quarantine/` and `summaries/` are written. Key `output_root`.
+    public var outputRoot = URL(filePath: "/srv/karyocount/output")
+    /// Where the SQLite queue (`karyocount.sqlite`) lives. Key `state_dir`.
+    public var stateDir = URL(filePath: "/var/lib/karyocount")
+    /// Detector to run. Key `detector`: `auto`, `classical` or `deepace`.
+    public var detector: DetectorChoice = .auto
+    /// Model directory (config.json + model.safetensors) for `deepace`. Key `model`.
+    public var model = URL(filePath: "/usr/local/share/karyocount/models/default")
+    /// Detections at or above this score are counted. Key `score_threshold`.
+    public var scoreThreshold = 0.5
+    /// Optional regex on the file name with a named group `patient` (and optionally `cell`); empty for the
+    /// built-in CytoVision rule. Key `patient_pattern`.
+    public var patientPattern = ""
+    /// A patient stays `collecting` until this many images are counted. Key `min_images`.
+    public var minImages = 20
+    /// The flag is raised when at least this many images are not `expected_count`. Key `min_disagreeing`.
+    public var minDisagreeing = 20
+    /// The normal chromosome count. Key `expected_count`.
+    public var expectedCount = 46
+    /// A detection scored inside this closed band makes its image's count not confident.
+    /// Key `uncertain_score_band` (two numbers).
+    public var uncertainScoreBand: ClosedRange<Double> = 0.3...0.7
+    /// Images processed in parallel (each worker overlaps decoding the next image with detecting the current).
+    /// Key `workers`.
+    public var workers = 1
+    /// A file must keep its size and mtime this long before it is taken. Key `stability_seconds`.
+    public var stabilitySeconds = 2.0
+    /// A job that failed this many times (including crashes while it was running) is quarantined.
+    /// Key `max_attempts`.
+    public var maxAttempts = 3
+    /// Draw detections below the score threshold in a second colour on annotated images.
+    /// Key `draw_below_threshold`.
+    public var drawBelowThreshold = true
+    /// Full rescan of the roots every this many seconds (0 = only at start and after an overflow); set it for
+    /// network mounts, which inotify cannot see. Key `rescan_interval_seconds`.
+    public var rescanIntervalSeconds = 0.0
+    /// swift-log level: trace, debug, info, notice, warning, error, critical. Key `log_level`.
+    public var logLevel = "info"
+
+    /// The defaults of every key.
+    public init() {}
+
+    /// The SQLite database file under `stateDir`.
+    public var databaseURL: URL { stateDir.appending(path: "karyocount.sqlite") }
+    /// `output_root/results`.
+    public var resultsRoot: URL { outputRoot.appending(path: "results") }
+    /// `output_root/quarantine`.
+    public var quarantineRoot: URL { outputRoot.appending(path: "quarantine") }
+    /// `output_root/summaries`.
+    public var summariesRoot: URL { outputRoot.appending(path: "summaries") }
+
+    /// Every key this version understands, with its meaning and default, in file order.
+    public static let keys: [(key: String, meaning: String)] = [
+        ("watch_roots", "folders watched recursively for exported images"),
+        ("output_root", "where results/, quarantine/ and summaries/ are written"),
+        ("state_dir", "where the SQLite queue lives"),
+        ("detector", "auto, classical or deepace"),
+        ("model", "model directory for deepace"),
+        ("score_threshold", "detections at or above this score are counted (0...1)"),
+        ("patient_pattern", "regex on the file name with a named group `patient`; empty: CytoVision rule"),
+        ("min_images", "a patient is collecting until this many images are counted"),
+        ("min_disagreeing", "flag when at least this many images are not expected_count"),
+        ("expected_count", "the normal chromosome count"),
+        ("uncertain_score_band", "[low, high]: a score inside makes an image's count not confident"),
+        ("workers", "images processed in parallel"),
+        ("stability_seconds", "size and mtime must stay unchanged this long before a file is taken"),
+        ("max_attempts", "failures (crashes included) before a job is quarantined"),
+        ("draw_below_threshold", "draw detections below the threshold in a second colour"),
+        ("rescan_interval_seconds", "periodic full rescan of the roots (0 = off)"),
+        ("log_level", "trace, debug, info, notice, warning, error or critical"),
+    ]
+}
+
+/// One thing wrong with a configuration, tied to the key it concerns.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The TOML key (or `(file)` for problems of the file as a whole).
+    public var key: String
+    /// What is wrong and what to write instead.
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(key): \(message)" }
+}
+
+/// Why a configuration could not be used.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    /// The configuration file.
+    public var path: String
+    /// Every problem found, each with its key.
+    public var problems: [ConfigProblem]
+
+    public init(path: String, problems: [ConfigProblem]) {
+        self.path = path
+        self.problems = problems
+    }
+
+    public var description: String {
+        "configuration \(path) has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n"
+            + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension KaryoConfig {
+    /// Reads and validates a TOML file; throws a `ConfigError` listing every problem at once.
+    public static func load(from url: URL) throws(ConfigError) -> KaryoConfig {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ConfigError(
+                path: url.path, problems: [ConfigProblem(key: "(file)", message: "cannot read: \(error)")])
+        }
+        return try parse(text, path: url.path, base: url.deletingLastPathComponent())
+    }
+
+    /// Reads the file at `path`, or the default file, or (when `path` is nil and the default file does not exist)
+    /// the built-in defaults.
+    public static func loadOrDefault(path: String?) throws(ConfigError) -> KaryoConfig {
+        if let path { return try load(from: URL(filePath: path)) }
+        if FileManager.default.fileExists(atPath: defaultPath) { return try load(from: URL(filePath: defaultPath)) }
+        return KaryoConfig()
+    }
+
+    /// Parses TOML text; `path` is only used in messages. Relative paths in the file are resolved against `base`
+    /// (the config file's folder when loaded from a file, else the current folder).
+    public static func parse(
+        _ text: String, path: String = "(string)", base: URL? = nil
+    ) throws(ConfigError) -> KaryoConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(
+                path: path,
+                problems: [
+                    ConfigProblem(
+                        key: "(file)",
+                        message: "TOML syntax error at line \(error.source.begin.line), column "
+                            + "\(error.source.begin.column): \(error.description)")
+                ])
+        } catch {
+            throw ConfigError(path: path, problems: [ConfigProblem(key: "(file)", message: "\(error)")])
+        }
+        let baseURL = base ?? URL(filePath: FileManager.default.currentDirectoryPath, directoryHint: .isDirectory)
+        var reader = TableReader(table: table, base: baseURL)
+        var config = KaryoConfig()
+        config.read(with: &reader)
+        var problems = reader.problems
+        let known = Set(keys.map(\.key))
+        for key in table.keys.sorted() where !known.contains(key) {
+            problems.append(
+                ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
+        }
+        problems += config.validationProblems()
+        if !problems.isEmpty { throw ConfigError(path: path, problems: problems) }
+        return config
+    }
+
+    private mutating func read(with r: inout TableReader) {
+        if let roots = r.stringArray("watch_roots") { watchRoots = roots.map(r.resolve) }
+        if let s = r.string("output_root") { outputRoot = r.resolve(s) }
+        if let s = r.string("state_dir") { stateDir = r.resolve(s) }
+        if let s = r.string("detector") {
+            if let choice = DetectorChoice(rawValue: s) {
+                detector = choice
+            } else {
+                r.problems.append(
+                    ConfigProblem(key: "detector", message: "`\(s)` is not one of auto, classical, deepace"))
+            }
+        }
+        if let s = r.string("model") { model = r.resolve(s) }
+        if let d = r.number("score_threshold") { scoreThreshold = d }
+        if let s = r.string("patient_pattern") { patientPattern = s }
+        if let i = r.int("min_images") { minImages = i }
+        if let i = r.int("min_disagreeing") { minDisagreeing = i }
+        if let i = r.int("expected_count") { expectedCount = i }
+        if let band = r.numberArray("uncertain_score_band") {
+            if band.count == 2, band[0] <= band[1] {
+                uncertainScoreBand = band[0]...band[1]
+            } else {
+                r.problems.append(
+                    ConfigProblem(
+                        key: "uncertain_score_band", message: "must be two numbers [low, high] with low <= high"))
+            }
+        }
+        if let i = r.int("workers") { workers = i }
+        if let d = r.number("stability_seconds") { stabilitySeconds = d }
+        if let i = r.int("max_attempts") { maxAttempts = i }
+        if let b = r.bool("draw_below_threshold") { drawBelowThreshold = b }
+        if let d = r.number("rescan_interval_seconds") { rescanIntervalSeconds = d }
+        if let s = r.string("log_level") { logLevel = s }
+    }
+
+    /// Problems that the values alone reveal (ranges, paths, the pattern); no filesystem access.
+    public func validationProblems() -> [ConfigProblem] {
+        var p: [ConfigProblem] = []
+        func add(_ key: String, _ message: String) { p.append(ConfigProblem(key: key, message: message)) }
+        if watchRoots.isEmpty { add("watch_roots", "needs at least one folder") }
+        for root in watchRoots {
+            if Self.isSameOrInside(outputRoot, root) {
+                add("output_root", "is inside watch root `\(root.path)`: the daemon would count its own outputs")
+            }
+            if Self.isSameOrInside(root, outputRoot) {
+                add("watch_roots", "`\(root.path)` is inside output_root; keep drop folders and outputs apart")
+            }
+            if Self.isSameOrInside(stateDir, root) {
+                add("state_dir", "is inside watch root `\(root.path)`")
+            }
+        }
+        if !(0...1).contains(scoreThreshold) { add("score_threshold", "\(scoreThreshold) is not within 0...1") }
+        if uncertainScoreBand.lowerBound < 0 || uncertainScoreBand.upperBound > 1 {
+            add("uncertain_score_band", "must lie within 0...1")
+        }
+        if !patientPattern.isEmpty {
+            do {
+                let regex = try NSRegularExpression(pattern: patientPattern)
+                if !patientPattern.contains("(?<patient>") {
+                    add("patient_pattern", "needs a named group `(?<patient>...)`")
+                }
+                _ = regex
+            } catch {
+                add("patient_pattern", "is not a valid regular expression: \(error.localizedDescription)")
+            }
+        }
+        if minImages < 1 { add("min_images", "must be at least 1 (got \(minImages))") }
+        if minDisagreeing < 1 { add("min_disagreeing", "must be at least 1 (got \(minDisagreeing))") }
+        if !(1...500).contains(expectedCount) { add("expected_count", "must be within 1...500 (got \(expectedCount))") }
+        if !(1...64).contains(workers) { add("workers", "must be within 1...64 (got \(workers))") }
+        if stabilitySeconds < 0 { add("stability_seconds", "must not be negative") }
+        if maxAttempts < 1 { add("max_attempts", "must be at least 1 (got \(maxAttempts))") }
+        if rescanIntervalSeconds < 0 { add("rescan_interval_seconds", "must not be negative") }
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        if !levels.contains(logLevel) {
+            add("log_level", "`\(logLevel)` is not one of \(levels.joined(separator: ", "))")
+        }
+        return p
+    }
+
+    /// Problems only the machine reveals: missing or unreadable watch roots, an output or state folder that cannot
+    /// be created, a `deepace` detector without a model.
+    public func environmentProblems() -> [ConfigProblem] {
+        var p: [ConfigProblem] = []
+        let fm = FileManager.default
+        for root in watchRoots {
+            var isDir: ObjCBool = false
+            if !fm.fileExists(atPath: root.path, isDirectory: &isDir) || !isDir.boolValue {
+                p.append(ConfigProblem(key: "watch_roots", message: "`\(root.path)` is not an existing folder"))
+            } else if !fm.isReadableFile(atPath: root.path) {
+                p.append(ConfigProblem(key: "watch_roots", message: "`\(root.path)` is not readable by this user"))
+            }
+        }
+        for (key, dir) in [("output_root", outputRoot), ("state_dir", stateDir)] {
+            let existing = Self.nearestExistingAncestor(dir)
+            if !fm.isWritableFile(atPath: existing.path) {
+                p.append(ConfigProblem(key: key, message: "`\(existing.path)` is not writable by this user"))
+            }
+        }
+        let modelConfig = model.appending(path: "config.json")
+        if detector == .deepace && !fm.fileExists(atPath: modelConfig.path) {
+            p.append(ConfigProblem(key: "model", message: "detector is deepace but `\(modelConfig.path)` is missing"))
+        }
+        return p
+    }
+
+    static func isSameOrInside(_ child: URL, _ parent: URL) -> Bool {
+        let c = child.standardizedFileURL.path
+        let pp = parent.standardizedFileURL.path
+        let prefix = pp.hasSuffix("/") ? pp : pp + "/"
+        return c == pp || c.hasPrefix(prefix)
+    }
+
+    private static func nearestExistingAncestor(_ url: URL) -> URL {
+        var u = url.standardizedFileURL
+        while !FileManager.default.fileExists(atPath: u.path) && u.path != "/" {
+            u = u.deletingLastPathComponent()
+        }
+        return u
+    }
+}
+
+/// Reads typed values from a TOML table and records a problem for each value of the wrong type.
+private struct TableReader {
+    let table: TOMLTable
+    let base: URL
+    var problems: [ConfigProblem] = []
+
+    /// An absolute path as is; a relative one against the config file's folder.
+    func resolve(_ path: String) -> URL {
+        let url = path.hasPrefix("/") ? URL(filePath: path) : base.appending(path: path)
+        return url.standardizedFileURL
+    }
+
+    mutating func string(_ key: String) -> String? {
+        guard let v = table[key] else { return nil }
+        if let s = v.string { return s }
+        problems.append(ConfigProblem(key: key, message: "must be a string (got \(v.type))"))
+        return nil
+    }
+
+    mutating func int(_ key: String) -> Int? {
+        guard let v = table[key] else { return nil }
+        if let i = v.int { return i }
+        problems.append(ConfigProblem(key: key, message: "must be an integer (got \(v.type))"))
+        return nil
+    }
+
+    mutating func number(_ key: String) -> Double? {
+        guard let v = table[key] else { return nil }
+        if let d = v.double { return d }
+        if let i = v.int { return Double(i) }
+        problems.append(ConfigProblem(key: key, message: "must be a number (got \(v.type))"))
+        return nil
+    }
+
+    mutating func bool(_ key: String) -> Bool? {
+        guard let v = table[key] else { return nil }
+        if let b = v.bool { return b }
+        problems.append(ConfigProblem(key: key, message: "must be true or false (got \(v.type))"))
+        return nil
+    }
+
+    mutating func stringArray(_ key: String) -> [String]? {
+        guard let v = table[key] else { return nil }
+        guard let array = v.array else {
+            problems.append(ConfigProblem(key: key, message: "must be an array of strings (got \(v.type))"))
+            return nil
+        }
+        var out: [String] = []
+        for element in array {
+            guard let s = element.string else {
+                problems.append(ConfigProblem(key: key, message: "must be an array of strings"))
+                return nil
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    mutating func numberArray(_ key: String) -> [Double]? {
+        guard let v = table[key] else { return nil }
+        guard let array = v.array else {
+            problems.append(ConfigProblem(key: key, message: "must be an array of numbers (got \(v.type))"))
+            return nil
+        }
+        var out: [Double] = []
+        for element in array {
+            if let d = element.double {
+                out.append(d)
+            } else if let i = element.int {
+                out.append(Double(i))
+            } else {
+                problems.append(ConfigProblem(key: key, message: "must be an array of numbers"))
+                return nil
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,307 @@
+import Dispatch
+import Foundation
+import KaryoDetect
+import Logging
+import Synchronization
+
+/// Tells workers to stop: the image being detected is finished, an image decoded ahead is put back in the queue.
+public final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Requests a graceful stop (safe from any thread or signal-handling task).
+    public func stop() { flag.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Whether a stop was requested.
+    public var isStopped: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
+
+/// What a processing run did.
+public struct RunSummary: Sendable, Equatable {
+    /// Images counted, results written.
+    public var done = 0
+    /// Images failed for good (quarantined).
+    public var failed = 0
+    /// Failures put back for another attempt.
+    public var retried = 0
+    /// Jobs put back unprocessed because of a stop.
+    public var released = 0
+
+    public init() {}
+
+    static func + (a: RunSummary, b: RunSummary) -> RunSummary {
+        var s = a
+        s.done += b.done
+        s.failed += b.failed
+        s.retried += b.retried
+        s.released += b.released
+        return s
+    }
+}
+
+/// The daemon's processing core: queue files, process them (decode of the next image overlapping detection of the
+/// current one), write results, keep patient aggregates, quarantine failures.
+///
+/// Typical use by `karyocount watch`:
+/// ```swift
+/// let pipeline = try Pipeline(config: config, detector: detector, logger: logger)  // recovers after a crash
+/// try pipeline.enqueue(file, root: root)          // from the watcher, any thread
+/// await pipeline.run(until: stop)                  // workers; returns after stop.stop()
+/// ```
+public final class Pipeline: Sendable {
+    public let config: KaryoConfig
+    public let queue: JobQueue
+    public let processor: ImageProcessor
+    let mapper: PatientMapper
+    let quarantine: Quarantine
+    let logger: Logger
+    private let patientFileLock = Mutex(())
+
+    /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
+    /// attempts), and rewrites any patient.json a crash left behind the database.
+    public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
+        self.config = config
+        self.logger = logger
+        queue = try JobQueue(url: config.databaseURL)
+        processor = ImageProcessor(detector: detector, options: ProcessingOptions(config))
+        mapper = try PatientMapper(pattern: config.patientPattern)
+        quarantine = Quarantine(folder: config.quarantineRoot)
+        try recover()
+    }
+
+    private func recover() throws(PipelineError) {
+        let crashed = try queue.recoverInterrupted(maxAttempts: config.maxAttempts)
+        for job in crashed {
+            let failure = StageFailure(
+                stage: .interrupted,
+                error: PipelineError(
+                    .detectFailed, file: job.path, detail: job.lastError ?? "processing was interrupted"))
+            logger.error(
+                "input failed: it was in hand at every crash", metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+            do {
+                try quarantine.add(
+                    source: URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, sha256: job.sha256,
+                    failure: failure, attempts: job.attempts)
+            } catch {
+                logger.error("cannot write to the quarantine", metadata: ["error": "\(error)"])
+            }
+        }
+        for (row, _) in try queue.patientsNeedingWrite() {
+            writePatientFile(row.patient)
+        }
+    }
+
+    // MARK: - Enqueue
+
+    /// Records `file`, found under watch root `root` (nil: no root check, as for explicitly named files):
+    /// hashes it, maps its patient, and queues it, records a karyogram as skipped, or returns the existing job of the
+    /// same content. A path already hashed with the same size and mtime is not read again.
+    /// Throws for files outside the root (symlinks resolved), non-regular files and unreadable files.
+    @discardableResult
+    public func enqueue(_ file: URL, root: URL?) throws(PipelineError) -> EnqueueOutcome {
+        let fp = try InputFile.fingerprint(file, root: root)
+        if let job = try queue.knownJob(path: file.path, size: fp.size, mtime: fp.mtime) { return .duplicate(job) }
+        let data = try InputFile.read(file, root: root)
+        let sha = SHA256.hex(data)
+        let identity = mapper.identify(file, root: root)
+        let outcome = try queue.enqueue(
+            sha256: sha, path: file.path, root: root?.path, identity: identity, size: fp.size, mtime: fp.mtime)
+        switch outcome {
+        case .queued(let job):
+            logger.debug("queued", metadata: ["file": "\(file.path)", "patient": "\(job.patient)"])
+        case .skipped:
+            logger.info("karyogram skipped, not counted", metadata: ["file": "\(file.path)"])
+        case .duplicate(let job):
+            logger.info(
+                "same image already known, not counted again",
+                metadata: ["file": "\(file.path)", "first_seen_as": "\(job.path)", "state": "\(job.state.rawValue)"])
+        }
+        return outcome
+    }
+
+    /// Queue depth, per-state counts and the last failures.
+    public func status() throws(PipelineError) -> QueueStatus {
+        try queue.status()
+    }
+
+    // MARK: - Processing
+
+    /// Processes queued jobs with `workers` lanes until the queue is empty or `stop` is signalled.
+    public func processPending(stop: StopSignal = StopSignal()) async -> RunSummary {
+        await lanes(stop: stop, idlePoll: nil)
+    }
+
+    /// Processes jobs as they arrive until `stop` is signalled; polls the queue every `idlePoll` when idle.
+    /// On stop, images being detected are finished and images decoded ahead are put back in the queue.
+    public func run(until stop: StopSignal, idlePoll: Duration = .milliseconds(250)) async -> RunSummary {
+        await lanes(stop: stop, idlePoll: idlePoll)
+    }
+
+    private func lanes(stop: StopSignal, idlePoll: Duration?) async -> RunSummary {
+        await withTaskGroup(of: RunSummary.self) { group in
+            for _ in 0..<max(1, config.workers) {
+                group.addTask { await self.lane(stop: stop, idlePoll: idlePoll) }
+            }
+            return await group.reduce(RunSummary(), +)
+        }
+    }
+
+    /// A claimed job with its load (read, hash, decode) outcome.
+    private struct Claimed: Sendable {
+        var job: Job
+        var loaded: Result<LoadedImage, StageFailure>
+    }
+
+    /// One worker: while the current image is detected and written, the next is claimed and decoded.
+    private func lane(stop: StopSignal, idlePoll: Duration?) async -> RunSummary {
+        var summary = RunSummary()
+        var pending: Task<Claimed?, Never>? = prefetch()
+        while let task = pending {
+            guard let claimed = await task.value else {
+                pending = nil
+                guard let idlePoll, !stop.isStopped else { break }
+                try? await Task.sleep(for: idlePoll)
+                if !stop.isStopped { pending = prefetch() }
+                continue
+            }
+            if stop.isStopped {
+                do {
+                    try queue.release(claimed.job)
+                    summary.released += 1
+                } catch {
+                    logger.error("cannot put a job back; it is re-queued at the next start", metadata: ["error": "\(error)"])
+                }
+                break
+            }
+            pending = prefetch()
+            summary = summary + (await Self.offload { self.complete(claimed) })
+        }
+        return summary
+    }
+
+    private func prefetch() -> Task<Claimed?, Never> {
+        Task.detached {
+            await Self.offload { () -> Claimed? in
+                let job: Job
+                do {
+                    guard let next = try self.queue.claimNext() else { return nil }
+                    job = next
+                } catch {
+                    self.logger.error("cannot read the queue", metadata: ["error": "\(error)"])
+                    return nil
+                }
+                let loaded = Result { () throws(StageFailure) -> LoadedImage in
+                    try self.processor.load(
+                        URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, expectedSHA256: job.sha256)
+                }
+                return Claimed(job: job, loaded: loaded)
+            }
+        }
+    }
+
+    /// Runs blocking work on a dispatch thread, keeping the cooperative pool free.
+    private static func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// Detects, writes, marks done and updates the patient; or records the failure.
+    private func complete(_ claimed: Claimed) -> RunSummary {
+        let job = claimed.job
+        var summary = RunSummary()
+        do throws(StageFailure) {
+            let loaded = try claimed.loaded.get()
+            let placement: ResultPlacement
+            do {
+                placement = try resultPlacement(for: job)
+            } catch {
+                throw StageFailure(stage: .write, error: error)
+            }
+            let record = try processor.finish(loaded, placement: placement)
+            let entry = ResultIndexEntry(
+                sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: record.count,
+                confident: record.isConfident, detector: record.detector, resultPath: placement.jsonURL.path,
+                processedAt: Date())
+            do {
+                let update = try queue.markDone(job, result: entry, settings: AggregatorSettings(config))
+                logger.info(
+                    "counted",
+                    metadata: [
+                        "file": "\(job.path)", "patient": "\(job.patient)", "count": "\(record.count)",
+                        "ms": "\(Int(record.timingMs["total"] ?? 0))",
+                    ])
+                if update.flagRaised, let flag = update.report.flag {
+                    logger.warning(
+                        "patient flagged \(flag.name): \(flag.reason)",
+                        metadata: ["patient": "\(job.patient)", "distribution": "\(update.report.distribution)"])
+                }
+                writePatientFile(job.patient)
+                summary.done = 1
+            } catch {
+                throw StageFailure(stage: .write, error: error)
+            }
+        } catch {
+            summary = recordFailure(job, failure: error)
+        }
+        return summary
+    }
+
+    /// Quarantines first when the failure is final (a crash in between then only repeats the quarantine), then
+    /// records it in the queue.
+    private func recordFailure(_ job: Job, failure: StageFailure) -> RunSummary {
+        var summary = RunSummary()
+        let final = failure.isPermanent || job.attempts >= config.maxAttempts
+        if final {
+            do {
+                try quarantine.add(
+                    source: URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, sha256: job.sha256,
+                    failure: failure, attempts: job.attempts)
+            } catch {
+                logger.error("cannot write to the quarantine", metadata: ["error": "\(error)"])
+            }
+        }
+        do {
+            switch try queue.fail(
+                job, error: failure.description, permanent: failure.isPermanent, maxAttempts: config.maxAttempts)
+            {
+            case .failed:
+                summary.failed = 1
+                logger.error(
+                    "input quarantined: \(failure)", metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+            case .requeued:
+                summary.retried = 1
+                logger.warning(
+                    "processing failed, will retry: \(failure)",
+                    metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+            }
+        } catch {
+            logger.error("cannot record a failure in the queue", metadata: ["error": "\(error)"])
+        }
+        return summary
+    }
+
+    /// `results/<patient>/` names for a job.
+    public func resultPlacement(for job: Job) throws(PipelineError) -> ResultPlacement {
+        let folder = try SafeName.join(config.resultsRoot, job.patient)
+        _ = try SafeName.join(folder, job.stem)
+        return ResultPlacement(folder: folder, patient: job.patient, cell: job.cell, stem: job.stem)
+    }
+
+    /// Writes the latest stored aggregate to `results/<patient>/patient.json` (atomically, one writer at a time).
+    func writePatientFile(_ patient: String) {
+        patientFileLock.withLock { _ in
+            do {
+                guard let (row, version) = try queue.patientForWriting(patient) else { return }
+                let url = try SafeName.join(config.resultsRoot, patient, "patient.json")
+                try AtomicFile.write(try KaryoJSON.encode(row.report), to: url)
+                try queue.markWritten(patient: patient, version: version)
+            } catch {
+                logger.error(
+                    "cannot write patient.json; it is rewritten at the next start",
+                    metadata: ["patient": "\(patient)", "error": "\(error)"])
+            }
+        }
+    }
+}

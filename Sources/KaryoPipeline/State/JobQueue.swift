@@ -1,0 +1,460 @@
+import Foundation
+import GRDB
+
+/// A job's state: `queued -> running -> done | failed`; karyograms are recorded as `skipped`.
+public enum JobState: String, Sendable, Codable, CaseIterable {
+    case queued, running, done, failed, skipped
+}
+
+/// One image in the durable queue, identified by the SHA-256 of its content.
+public struct Job: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "job"
+
+    /// SHA-256 of the file's bytes (lower-case hex): the job's identity.
+    public var sha256: String
+    /// The path the image was first found at.
+    public var path: String
+    /// The watch root it was found under, if any.
+    public var root: String?
+    /// Safe patient name.
+    public var patient: String
+    public var cell: String?
+    /// Safe output stem, unique within the patient.
+    public var stem: String
+    public var state: JobState
+    /// Times processing was started (a crash while running counts).
+    public var attempts: Int
+    public var lastError: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case sha256, path, root, patient, cell, stem, state, attempts
+        case lastError = "last_error"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// The result index: one row per done job, what the aggregator and the summaries read.
+public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "result"
+
+    public var sha256: String
+    public var patient: String
+    public var cell: String?
+    public var stem: String
+    public var count: Int
+    /// No detection inside the uncertain band.
+    public var confident: Bool
+    public var detector: String
+    /// The result JSON's path.
+    public var resultPath: String
+    public var processedAt: Date
+    /// `YYYY-MM-DD` (UTC) of `processedAt`, what summaries select on.
+    public var processedDay: String
+
+    public init(
+        sha256: String, patient: String, cell: String?, stem: String, count: Int, confident: Bool, detector: String,
+        resultPath: String, processedAt: Date
+    ) {
+        self.sha256 = sha256
+        self.patient = patient
+        self.cell = cell
+        self.stem = stem
+        self.count = count
+        self.confident = confident
+        self.detector = detector
+        self.resultPath = resultPath
+        self.processedAt = processedAt
+        self.processedDay = JobQueue.day(of: processedAt)
+    }
+
+    /// The aggregator's view of this row.
+    public var imageCount: ImageCount { ImageCount(stem: stem, cell: cell, count: count, confident: confident) }
+
+    enum CodingKeys: String, CodingKey {
+        case sha256, patient, cell, stem, count, confident, detector
+        case resultPath = "result_path"
+        case processedAt = "processed_at"
+        case processedDay = "processed_day"
+    }
+}
+
+/// What `enqueue` did with a file.
+public enum EnqueueOutcome: Sendable, Equatable {
+    /// A new job was queued.
+    case queued(Job)
+    /// A karyogram: recorded as skipped, never counted.
+    case skipped(Job)
+    /// The same content is already known (dropped twice, renamed, or copied); nothing new.
+    case duplicate(Job)
+
+    /// The job concerned.
+    public var job: Job {
+        switch self {
+        case .queued(let j), .skipped(let j), .duplicate(let j): return j
+        }
+    }
+}
+
+/// What `fail` did with a job.
+public enum FailureOutcome: Sendable, Equatable {
+    /// Put back in the queue for another attempt.
+    case requeued(Job)
+    /// Failed for good (permanent error or attempts cap reached): quarantine it.
+    case failed(Job)
+
+    /// The job as stored after the failure.
+    public var job: Job {
+        switch self {
+        case .requeued(let j), .failed(let j): return j
+        }
+    }
+}
+
+/// Queue depth and per-state counts, for `karyocount status` and systemd's STATUS line.
+public struct QueueStatus: Sendable, Equatable {
+    /// Jobs per state (every state present, zero when none).
+    public var counts: [JobState: Int]
+    /// The most recent failures, newest first.
+    public var lastErrors: [Job]
+    /// Jobs waiting or in hand.
+    public var depth: Int { (counts[.queued] ?? 0) + (counts[.running] ?? 0) }
+}
+
+/// A patient's stored aggregate.
+public struct PatientRow: Sendable, Equatable {
+    public var patient: String
+    public var report: PatientReport
+    /// When the flag was first raised, nil if never.
+    public var flagRaisedAt: Date?
+    public var updatedAt: Date
+}
+
+/// The durable job queue, results index and patient aggregates in SQLite (GRDB `DatabasePool`, WAL).
+///
+/// Every state change is one transaction. `markDone` records the result and updates the patient's aggregate in
+/// the same transaction, so a crash leaves either both or neither.
+public final class JobQueue: Sendable {
+    /// The underlying pool (WAL); readers never block the writer.
+    public let pool: DatabasePool
+
+    /// Opens (creating and migrating) the database at `url`.
+    public init(url: URL) throws(PipelineError) {
+        do {
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: url.path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw PipelineError(.database, file: url.path, detail: "cannot open the queue: \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "job") { t in
+                t.primaryKey("sha256", .text)
+                t.column("path", .text).notNull()
+                t.column("root", .text)
+                t.column("patient", .text).notNull()
+                t.column("cell", .text)
+                t.column("stem", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("last_error", .text)
+                t.column("created_at", .datetime).notNull()
+                t.column("updated_at", .datetime).notNull()
+            }
+            try db.create(index: "job_by_state", on: "job", columns: ["state", "created_at"])
+            try db.create(index: "job_by_patient_stem", on: "job", columns: ["patient", "stem"])
+            try db.create(table: "seen_path") { t in
+                t.primaryKey("path", .text)
+                t.column("size", .integer).notNull()
+                t.column("mtime", .double).notNull()
+                t.column("sha256", .text).notNull()
+            }
+            try db.create(table: "result") { t in
+                t.primaryKey("sha256", .text).references("job")
+                t.column("patient", .text).notNull()
+                t.column("cell", .text)
+                t.column("stem", .text).notNull()
+                t.column("count", .integer).notNull()
+                t.column("confident", .boolean).notNull()
+                t.column("detector", .text).notNull()
+                t.column("result_path", .text).notNull()
+                t.column("processed_at", .datetime).notNull()
+                t.column("processed_day", .text).notNull()
+            }
+            try db.create(index: "result_by_patient", on: "result", columns: ["patient"])
+            try db.create(index: "result_by_day", on: "result", columns: ["processed_day"])
+            try db.create(table: "patient") { t in
+                t.primaryKey("patient", .text)
+                t.column("report", .text).notNull()
+                t.column("flagged", .boolean).notNull()
+                t.column("flag_raised_at", .datetime)
+                t.column("updated_at", .datetime).notNull()
+                t.column("version", .integer).notNull()
+                t.column("written_version", .integer).notNull().defaults(to: 0)
+            }
+        }
+        return m
+    }
+
+    // MARK: - Enqueue
+
+    /// The job of `path` when it was already hashed with this size and mtime (a rescan can then skip hashing).
+    public func knownJob(path: String, size: Int, mtime: Double) throws(PipelineError) -> Job? {
+        try read { db in
+            try Job.fetchOne(
+                db,
+                sql: """
+                    SELECT job.* FROM seen_path JOIN job ON job.sha256 = seen_path.sha256
+                    WHERE seen_path.path = ? AND seen_path.size = ? AND seen_path.mtime = ?
+                    """, arguments: [path, size, mtime])
+        }
+    }
+
+    /// Records a file: a new job (queued, or skipped for a karyogram), or the existing job of the same content.
+    /// A different image whose stem is already taken within the patient gets the stem `<stem>-<sha prefix>`.
+    public func enqueue(
+        sha256: String, path: String, root: String?, identity: ImageIdentity, size: Int, mtime: Double,
+        now: Date = Date()
+    ) throws(PipelineError) -> EnqueueOutcome {
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO seen_path (path, size, mtime, sha256) VALUES (?, ?, ?, ?)",
+                arguments: [path, size, mtime, sha256])
+            if let existing = try Job.fetchOne(db, key: sha256) { return .duplicate(existing) }
+            var stem = identity.stem
+            let taken = try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM job WHERE patient = ? AND stem = ?", arguments: [identity.patient, stem])
+            if taken ?? false { stem += "-" + sha256.prefix(12) }
+            let job = Job(
+                sha256: sha256, path: path, root: root, patient: identity.patient, cell: identity.cell, stem: stem,
+                state: identity.kind == .karyogram ? .skipped : .queued, attempts: 0, lastError: nil, createdAt: now,
+                updatedAt: now)
+            try job.insert(db)
+            return job.state == .skipped ? .skipped(job) : .queued(job)
+        }
+    }
+
+    // MARK: - Processing
+
+    /// Re-queues jobs a crash left `running`; those that already used `maxAttempts` attempts are failed instead
+    /// (a file that crashes the process must not crash it forever). Returns the jobs failed this way.
+    public func recoverInterrupted(maxAttempts: Int, now: Date = Date()) throws(PipelineError) -> [Job] {
+        try write { db in
+            let failed = try Job.filter(sql: "state = 'running' AND attempts >= ?", arguments: [maxAttempts])
+                .fetchAll(db)
+            try db.execute(
+                sql: """
+                    UPDATE job SET state = 'failed', updated_at = ?,
+                        last_error = 'processing was interrupted ' || attempts || ' times (crash or kill)'
+                    WHERE state = 'running' AND attempts >= ?
+                    """, arguments: [now, maxAttempts])
+            try db.execute(
+                sql: "UPDATE job SET state = 'queued', updated_at = ? WHERE state = 'running'", arguments: [now])
+            return try failed.map { job in try Job.fetchOne(db, key: job.sha256)! }
+        }
+    }
+
+    /// Takes the oldest queued job: marks it running and counts the attempt. Nil when the queue is empty.
+    public func claimNext(now: Date = Date()) throws(PipelineError) -> Job? {
+        try write { db in
+            guard
+                var job = try Job.filter(sql: "state = 'queued'").order(sql: "created_at, sha256").fetchOne(db)
+            else { return nil }
+            job.state = .running
+            job.attempts += 1
+            job.updatedAt = now
+            try job.update(db)
+            return job
+        }
+    }
+
+    /// Puts a running job back without counting the attempt (graceful stop before it was processed).
+    public func release(_ job: Job, now: Date = Date()) throws(PipelineError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE job SET state = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?
+                    WHERE sha256 = ? AND state = 'running'
+                    """, arguments: [now, job.sha256])
+        }
+    }
+
+    /// Records a failure: requeued while attempts remain and the error is not permanent, else failed.
+    public func fail(
+        _ job: Job, error: String, permanent: Bool, maxAttempts: Int, now: Date = Date()
+    ) throws(PipelineError) -> FailureOutcome {
+        try write { db in
+            guard var current = try Job.fetchOne(db, key: job.sha256) else {
+                throw PipelineError(.database, file: job.path, detail: "job vanished from the queue")
+            }
+            current.lastError = error
+            current.updatedAt = now
+            current.state = permanent || current.attempts >= maxAttempts ? .failed : .queued
+            try current.update(db)
+            return current.state == .failed ? .failed(current) : .requeued(current)
+        }
+    }
+
+    /// Marks a job done, records its result, and recomputes the patient's aggregate, in one transaction.
+    /// Returns the new report and whether this completion raised the patient's flag for the first time.
+    public func markDone(
+        _ job: Job, result: ResultIndexEntry, settings: AggregatorSettings, now: Date = Date()
+    ) throws(PipelineError) -> (report: PatientReport, flagRaised: Bool) {
+        try write { db in
+            try result.save(db)
+            try db.execute(
+                sql: "UPDATE job SET state = 'done', last_error = NULL, updated_at = ? WHERE sha256 = ?",
+                arguments: [now, job.sha256])
+            return try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
+        }
+    }
+
+    /// Recomputes a patient's aggregate from its results (used by `markDone` and after a settings change).
+    static func updatePatient(
+        _ db: Database, patient: String, settings: AggregatorSettings, now: Date
+    ) throws -> (report: PatientReport, flagRaised: Bool) {
+        let images = try ResultIndexEntry.filter(sql: "patient = ?", arguments: [patient]).fetchAll(db)
+            .map(\.imageCount)
+        let report = PatientAggregator.report(patient: patient, images: images, settings: settings)
+        let previous = try Row.fetchOne(
+            db, sql: "SELECT flagged, flag_raised_at FROM patient WHERE patient = ?", arguments: [patient])
+        let wasFlagged: Bool = previous?["flagged"] ?? false
+        let raisedAt: Date? = previous?["flag_raised_at"]
+        let flagRaised = report.isFlagged && !wasFlagged
+        let json = String(decoding: try KaryoJSON.encode(report), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT INTO patient (patient, report, flagged, flag_raised_at, updated_at, version)
+                VALUES (?, ?, ?, ?, ?, 1)
+                ON CONFLICT(patient) DO UPDATE SET report = excluded.report, flagged = excluded.flagged,
+                    flag_raised_at = excluded.flag_raised_at, updated_at = excluded.updated_at,
+                    version = version + 1
+                """,
+            arguments: [patient, json, report.isFlagged, flagRaised ? now : raisedAt, now])
+        return (report, flagRaised)
+    }
+
+    /// Records that patient.json reflects `version` of the report.
+    public func markWritten(patient: String, version: Int) throws(PipelineError) {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE patient SET written_version = MAX(written_version, ?) WHERE patient = ?",
+                arguments: [version, patient])
+        }
+    }
+
+    /// A patient's stored aggregate with its version, read together (for writing patient.json).
+    public func patientForWriting(_ name: String) throws(PipelineError) -> (row: PatientRow, version: Int)? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE patient = ?", arguments: [name])
+                .map { (try Self.patientRow($0), $0["version"]) }
+        }
+    }
+
+    /// Patients whose patient.json lags behind the database (a crash between commit and file write).
+    public func patientsNeedingWrite() throws(PipelineError) -> [(row: PatientRow, version: Int)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM patient WHERE version > written_version ORDER BY patient")
+                .map { (try Self.patientRow($0), $0["version"]) }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// A job by its content hash.
+    public func job(sha256: String) throws(PipelineError) -> Job? {
+        try read { db in try Job.fetchOne(db, key: sha256) }
+    }
+
+    /// All jobs, oldest first (tests and tools).
+    public func allJobs() throws(PipelineError) -> [Job] {
+        try read { db in try Job.order(sql: "created_at, sha256").fetchAll(db) }
+    }
+
+    /// Per-state counts and the last `errorLimit` failures.
+    public func status(errorLimit: Int = 5) throws(PipelineError) -> QueueStatus {
+        try read { db in
+            var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            let errors = try Job.filter(sql: "state = 'failed'").order(sql: "updated_at DESC").limit(errorLimit)
+                .fetchAll(db)
+            return QueueStatus(counts: counts, lastErrors: errors)
+        }
+    }
+
+    /// Every patient's stored aggregate, sorted by name.
+    public func patients() throws(PipelineError) -> [PatientRow] {
+        try read { db in try Row.fetchAll(db, sql: "SELECT * FROM patient ORDER BY patient").map(Self.patientRow) }
+    }
+
+    /// One patient's stored aggregate.
+    public func patient(_ name: String) throws(PipelineError) -> PatientRow? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE patient = ?", arguments: [name]).map(Self.patientRow)
+        }
+    }
+
+    /// Results processed on `day` (`YYYY-MM-DD`, UTC), sorted by patient and stem.
+    public func results(onDay day: String) throws(PipelineError) -> [ResultIndexEntry] {
+        try read { db in
+            try ResultIndexEntry.filter(sql: "processed_day = ?", arguments: [day]).order(sql: "patient, stem")
+                .fetchAll(db)
+        }
+    }
+
+    /// Jobs that failed on `day` (`YYYY-MM-DD`, UTC of their last update), sorted by path.
+    public func failures(onDay day: String) throws(PipelineError) -> [Job] {
+        try read { db in
+            try Job.filter(sql: "state = 'failed'").order(sql: "path").fetchAll(db)
+                .filter { Self.day(of: $0.updatedAt) == day }
+        }
+    }
+
+    /// `YYYY-MM-DD` of a date in UTC.
+    public static func day(of date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+    }
+
+    private static func patientRow(_ row: Row) throws -> PatientRow {
+        let json: String = row["report"]
+        return PatientRow(
+            patient: row["patient"], report: try KaryoJSON.decode(PatientReport.self, from: Data(json.utf8)),
+            flagRaisedAt: row["flag_raised_at"], updatedAt: row["updated_at"])
+    }
+
+    // MARK: - Typed-error wrappers
+
+    private func read<T>(_ body: (Database) throws -> T) throws(PipelineError) -> T {
+        do {
+            return try pool.read(body)
+        } catch let e as PipelineError {
+            throw e
+        } catch {
+            throw PipelineError(.database, file: pool.path, detail: "\(error)")
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(PipelineError) -> T {
+        do {
+            return try pool.write(body)
+        } catch let e as PipelineError {
+            throw e
+        } catch {
+            throw PipelineError(.database, file: pool.path, detail: "\(error)")
+        }
+    }
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoImage
-
-@Test func placeholder() { #expect(Bool(true)) }

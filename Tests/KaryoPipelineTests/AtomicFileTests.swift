@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+@testable import KaryoPipeline
+
+@Suite("Atomic file writing")
+struct AtomicFileTests {
+    let dir = TempDir()
+
+    @Test("a reader never sees a partial file under the final name")
+    func neverPartial() async throws {
+        let target = dir.path("results/P1/img.json")
+        let a = Data(repeating: 0x41, count: 3_000_000)
+        let b = Data(repeating: 0x42, count: 3_000_000)
+        try AtomicFile.write(a, to: target)
+        let reader = Task.detached { () -> Int in
+            var bad = 0
+            for _ in 0..<300 {
+                if let d = try? Data(contentsOf: target), d != a, d != b { bad += 1 }
+            }
+            return bad
+        }
+        for i in 0..<20 { try AtomicFile.write(i.isMultiple(of: 2) ? b : a, to: target) }
+        #expect(await reader.value == 0)
+        #expect(dir.files() == ["results/P1/img.json"])
+    }
+
+    @Test("a failed write leaves neither the final name nor a temp file")
+    func failedWrite() throws {
+        let folder = dir.path("ro")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o500], ofItemAtPath: folder.path)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder.path) }
+        guard getuid() != 0 else { return }  // root ignores permissions
+        #expect(throws: PipelineError.self) {
+            try AtomicFile.write(Data("x".utf8), to: folder.appending(path: "a.json"))
+        }
+        #expect(dir.files().isEmpty)
+    }
+
+    @Test("stale temp files from a crash are removed")
+    func staleTemps() throws {
+        dir.write("out/\(AtomicFile.tempPrefix)123-a.json", Data("partial".utf8))
+        dir.write("out/keep.json", Data("{}".utf8))
+        AtomicFile.removeStaleTemps(in: dir.path("out"))
+        #expect(dir.files() == ["out/keep.json"])
+    }
+}

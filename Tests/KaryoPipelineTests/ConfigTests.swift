@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+@testable import KaryoPipeline
+
+@Suite("Configuration")
+struct ConfigTests {
+    @Test("an empty file gives every documented default")
+    func defaults() throws {
+        let c = try KaryoConfig.parse("")
+        #expect(c == KaryoConfig())
+        #expect(c.minImages == 20 && c.minDisagreeing == 20 && c.expectedCount == 46)
+        #expect(c.scoreThreshold == 0.5)
+        #expect(c.uncertainScoreBand == 0.3...0.7)
+        #expect(c.watchRoots.map(\.path) == ["/srv/karyocount/drop"])
+    }
+
+    @Test("every key is read")
+    func allKeys() throws {
+        let c = try KaryoConfig.parse(
+            """
+            watch_roots = ["/data/drop", "/data/drop2"]
+            output_root = "/data/out"
+            state_dir = "/data/state"
+            detector = "classical"
+            model = "/models/m1"
+            score_threshold = 0.6
+            patient_pattern = '^(?<patient>[A-Z0-9]+)_'
+            min_images = 30
+            min_disagreeing = 10
+            expected_count = 46
+            uncertain_score_band = [0.2, 0.8]
+            workers = 2
+            stability_seconds = 5
+            max_attempts = 4
+            draw_below_threshold = false
+            rescan_interval_seconds = 300
+            log_level = "debug"
+            """)
+        #expect(c.watchRoots.map(\.path) == ["/data/drop", "/data/drop2"])
+        #expect(c.outputRoot.path == "/data/out")
+        #expect(c.detector == .classical)
+        #expect(c.scoreThreshold == 0.6)
+        #expect(c.minImages == 30 && c.minDisagreeing == 10)
+        #expect(c.uncertainScoreBand == 0.2...0.8)
+        #expect(c.workers == 2 && c.stabilitySeconds == 5 && c.maxAttempts == 4)
+        #expect(!c.drawBelowThreshold)
+        #expect(c.logLevel == "debug")
+        #expect(KaryoConfig.keys.count == 17)
+    }
+
+    @Test("every problem is reported at once, each with its key")
+    func everyProblem() {
+        do {
+            _ = try KaryoConfig.parse(
+                """
+                watch_roots = "/not/an/array"
+                output_root = 42
+                detector = "magic"
+                score_threshold = 1.5
+                patient_pattern = "(unclosed"
+                min_images = "twenty"
+                uncertain_score_band = [0.9, 0.1]
+                workers = 0
+                colour = "blue"
+                """)
+            Issue.record("expected a ConfigError")
+        } catch {
+            let keys = Set(error.problems.map(\.key))
+            #expect(
+                keys == [
+                    "watch_roots", "output_root", "detector", "score_threshold", "patient_pattern", "min_images",
+                    "uncertain_score_band", "workers", "colour",
+                ])
+            #expect(error.description.contains("min_images: must be an integer"))
+        }
+    }
+
+    @Test("relative paths are taken from the config file's folder")
+    func relativePaths() throws {
+        let c = try KaryoConfig.parse(
+            "watch_roots = [\"drop\"]\noutput_root = \"../out\"", base: URL(filePath: "/etc/karyo/"))
+        #expect(c.watchRoots.map(\.path) == ["/etc/karyo/drop"])
+        #expect(c.outputRoot.path == "/etc/out")
+    }
+
+    @Test("a TOML syntax error names the line")
+    func syntaxError() {
+        do {
+            _ = try KaryoConfig.parse("min_images = 20\nworkers = = 2\n")
+            Issue.record("expected a ConfigError")
+        } catch {
+            #expect(error.problems.count == 1)
+            #expect(error.problems[0].message.contains("line 2"))
+        }
+    }
+
+    @Test("an output root inside a watch root is refused: the daemon would count its own outputs")
+    func outputInsideWatchRoot() {
+        do {
+            _ = try KaryoConfig.parse("watch_roots = [\"/data/drop\"]\noutput_root = \"/data/drop/out\"")
+            Issue.record("expected a ConfigError")
+        } catch {
+            #expect(error.problems.map(\.key) == ["output_root"])
+        }
+    }
+
+    @Test("a pattern without a patient group is refused")
+    func patternNeedsPatientGroup() {
+        do {
+            _ = try KaryoConfig.parse("patient_pattern = '^([A-Z]+)_'")
+            Issue.record("expected a ConfigError")
+        } catch {
+            #expect(error.problems.map(\.key) == ["patient_pattern"])
+        }
+    }
+
+    @Test("environment checks name missing folders and a missing model")
+    func environment() {
+        var c = KaryoConfig()
+        c.watchRoots = [URL(filePath: "/nonexistent/karyo-drop")]
+        c.detector = .deepace
+        c.model = URL(filePath: "/nonexistent/model")
+        let keys = c.environmentProblems().map(\.key)
+        #expect(keys.contains("watch_roots"))
+        #expect(keys.contains("model"))
+    }
+
+    @Test("the shipped example config is valid")
+    func exampleConfig() throws {
+        let url = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appending(path: "Samples/config.example.toml")
+        let c = try KaryoConfig.load(from: url)
+        #expect(c.minImages == 20)
+    }
+}

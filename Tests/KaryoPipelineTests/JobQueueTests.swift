@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+@testable import KaryoPipeline
+
+@Suite("Job queue")
+struct JobQueueTests {
+    let dir = TempDir()
+    var db: URL { dir.path("state/karyocount.sqlite") }
+
+    private func identity(_ patient: String = "P1", _ stem: String = "P1.001.O", kind: ImageIdentity.Kind = .metaphase)
+        -> ImageIdentity
+    {
+        ImageIdentity(patient: patient, cell: "001", stem: stem, kind: kind)
+    }
+
+    @Test("the same bytes dropped twice make one job")
+    func sameBytesTwice() throws {
+        let q = try JobQueue(url: db)
+        let first = try q.enqueue(
+            sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
+        let second = try q.enqueue(
+            sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 2)
+        guard case .queued = first, case .duplicate = second else {
+            Issue.record("expected queued then duplicate, got \(first), \(second)")
+            return
+        }
+        #expect(try q.allJobs().count == 1)
+    }
+
+    @Test("a renamed copy of a known image is the same job")
+    func renamed() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
+        let again = try q.enqueue(
+            sha256: "aa", path: "/drop/b/renamed.png", root: "/drop", identity: identity("b", "renamed"), size: 1,
+            mtime: 1)
+        guard case .duplicate(let job) = again else {
+            Issue.record("expected duplicate, got \(again)")
+            return
+        }
+        #expect(job.path == "/drop/a.png")
+        #expect(try q.allJobs().map(\.path) == ["/drop/a.png"])
+        #expect(try q.knownJob(path: "/drop/b/renamed.png", size: 1, mtime: 1)?.sha256 == "aa")
+        #expect(try q.knownJob(path: "/drop/b/renamed.png", size: 2, mtime: 1) == nil)
+    }
+
+    @Test("karyograms are recorded as skipped and never claimed")
+    func karyogramSkipped() throws {
+        let q = try JobQueue(url: db)
+        let outcome = try q.enqueue(
+            sha256: "kk", path: "/drop/P1.001.K.tif", root: nil, identity: identity(kind: .karyogram), size: 1,
+            mtime: 1)
+        guard case .skipped(let job) = outcome else {
+            Issue.record("expected skipped, got \(outcome)")
+            return
+        }
+        #expect(job.state == .skipped)
+        #expect(try q.claimNext() == nil)
+    }
+
+    @Test("a different image with a taken stem gets a distinct stem")
+    func stemCollision() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/drop/x/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        let b = try q.enqueue(
+            sha256: "bbbbbbbbbbbbbbbbbbbb", path: "/drop/y/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        guard case .queued(let job) = b else {
+            Issue.record("expected queued")
+            return
+        }
+        #expect(job.stem == "P1.001.O-bbbbbbbbbbbb")
+    }
+
+    @Test("a job left running by a crash is queued again when the queue reopens")
+    func crashRecovery() throws {
+        do {
+            let q = try JobQueue(url: db)
+            _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+            let claimed = try q.claimNext()
+            #expect(claimed?.state == .running)
+        }
+        let reopened = try JobQueue(url: db)
+        #expect(try reopened.job(sha256: "aa")?.state == .running)
+        let failed = try reopened.recoverInterrupted(maxAttempts: 3)
+        #expect(failed.isEmpty)
+        let job = try reopened.job(sha256: "aa")
+        #expect(job?.state == .queued)
+        #expect(job?.attempts == 1)
+    }
+
+    @Test("a job that keeps crashing the process is failed once it used its attempts")
+    func crashLoopFails() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        _ = try q.claimNext()
+        #expect(try q.recoverInterrupted(maxAttempts: 2).isEmpty)
+        _ = try q.claimNext()
+        let failed = try q.recoverInterrupted(maxAttempts: 2)
+        #expect(failed.map(\.state) == [.failed])
+        #expect(failed.first?.lastError?.contains("interrupted") == true)
+    }
+
+    @Test("failures are retried until the attempts cap, permanent ones fail at once")
+    func attemptsCap() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        for attempt in 1...3 {
+            let job = try #require(try q.claimNext())
+            #expect(job.attempts == attempt)
+            let outcome = try q.fail(job, error: "disk full", permanent: false, maxAttempts: 3)
+            #expect(outcome.job.state == (attempt < 3 ? .queued : .failed))
+            #expect(outcome.job.lastError == "disk full")
+        }
+        _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("P2"), size: 1, mtime: 1)
+        let b = try #require(try q.claimNext())
+        #expect(try q.fail(b, error: "bad magic", permanent: true, maxAttempts: 3).job.state == .failed)
+        let status = try q.status()
+        #expect(status.counts[.failed] == 2)
+        #expect(status.depth == 0)
+        #expect(status.lastErrors.count == 2)
+    }
+
+    @Test("a graceful stop puts the job back without spending an attempt")
+    func release() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        let job = try #require(try q.claimNext())
+        try q.release(job)
+        let after = try q.job(sha256: "aa")
+        #expect(after?.state == .queued && after?.attempts == 0)
+    }
+
+    @Test("marking done updates the patient aggregate in the same transaction, and the flag is raised once")
+    func doneUpdatesPatient() throws {
+        let q = try JobQueue(url: db)
+        let settings = AggregatorSettings(minImages: 2, minDisagreeing: 2, expectedCount: 46)
+        var raised: [Bool] = []
+        for i in 1...3 {
+            let sha = "s\(i)"
+            let id = ImageIdentity(patient: "P1", cell: "00\(i)", stem: "P1.00\(i).O", kind: .metaphase)
+            _ = try q.enqueue(sha256: sha, path: "/\(i).png", root: nil, identity: id, size: 1, mtime: 1)
+            let job = try #require(try q.claimNext())
+            let entry = ResultIndexEntry(
+                sha256: sha, patient: "P1", cell: id.cell, stem: id.stem, count: 47, confident: true,
+                detector: "classical", resultPath: "/out/\(i).json", processedAt: Date())
+            let (report, flagRaised) = try q.markDone(job, result: entry, settings: settings)
+            #expect(report.imagesCounted == i)
+            raised.append(flagRaised)
+        }
+        #expect(raised == [false, true, false])
+        let row = try #require(try q.patient("P1"))
+        #expect(row.report.flag?.reason == "3 of 3 images are not 46: 47 x 3")
+        #expect(row.flagRaisedAt != nil)
+        #expect(try q.patientsNeedingWrite().map(\.version) == [3])
+        try q.markWritten(patient: "P1", version: 3)
+        #expect(try q.patientsNeedingWrite().isEmpty)
+        #expect(try q.results(onDay: JobQueue.day(of: Date())).count == 3)
+        #expect(try q.status().counts[.done] == 3)
+    }
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoPipeline
-
-@Test func placeholder() { #expect(Bool(true)) }
