@@ -65,6 +65,8 @@ static int karyo_tiff_on_error(TIFF *tif, void *user, const char *module, const 
 static int karyo_tiff_on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap) {
     (void)tif;
     karyo_tiff_messages *messages = (karyo_tiff_messages *)user;
+    // Private tags (microscope vendors write many) are no news to the user.
+    if (strstr(fmt, "Unknown field with tag") != NULL) return 1;
     if (messages->warning_count++ < 3) {
         karyo_tiff_append(messages->warnings, sizeof(messages->warnings), module, fmt, ap);
     }
