@@ -41,10 +41,23 @@ public struct JournalLogHandler: LogHandler {
     func line(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?) -> String {
         let merged = metadata.merging(extra ?? [:]) { $1 }
         let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "\(message)".replacingOccurrences(of: "\n", with: " ") + (fields.isEmpty ? "" : " [\(fields)]")
+        let text = Self.escapingControlCharacters("\(message)" + (fields.isEmpty ? "" : " [\(fields)]"))
         if journald { return "<\(Self.priority(level))>\(label): \(text)" }
         let time = Date().formatted(.iso8601)
         return "\(time) \(level) \(label): \(text)"
+    }
+
+    /// `text` with control characters (newlines included) written as `\u{..}`, so a file name cannot forge lines.
+    static func escapingControlCharacters(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     public func log(event: LogEvent) {
