@@ -70,5 +70,7 @@ let package = Package(
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
         .testTarget(name: "KaryoPipelineTests", dependencies: ["KaryoPipeline", "KaryoWatch"]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),
+        // Runs the built `karyocount` binary as a daemon against temp drop folders.
+        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage"]),
     ]
 )

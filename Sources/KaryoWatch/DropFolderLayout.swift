@@ -1,0 +1,97 @@
+import Logging
+
+/// A file the watcher has announced: finished (stable for the configured time) and inside a watch root.
+public struct ReadyFile: Sendable, Hashable {
+    /// The canonical absolute path to read; always inside one of the watch roots (a symlink is resolved first).
+    public let path: String
+    /// The canonical watch root the file was dropped under.
+    public let root: String
+    /// Where the file was dropped, relative to `root` (for a symlink, the link's own place).
+    public let relativePath: String
+    /// The size in bytes when it was announced.
+    public let size: Int64
+    /// The device and inode when it was announced, so a reader can check it opened the same file.
+    public let device: UInt64
+    /// See `device`.
+    public let inode: UInt64
+}
+
+/// A file seen in a drop folder, not yet known to be finished.
+struct Candidate: Sendable {
+    var path: String
+    var root: String
+    var relativePath: String
+    var status: FileStatus
+
+    func ready(with status: FileStatus) -> ReadyFile {
+        ReadyFile(
+            path: path, root: root, relativePath: relativePath, size: status.size, device: status.device,
+            inode: status.inode)
+    }
+}
+
+/// The watch roots (canonical) and the rules deciding which names under them are taken.
+struct DropFolderLayout: Sendable {
+    let roots: [String]
+    let ignore: IgnoreRules
+
+    /// The root that holds `path` (canonical), if any; the longest match wins for nested roots.
+    func root(containing path: String) -> String? {
+        roots.filter { FileSystem.isWithin(path, root: $0) }.max { $0.count < $1.count }
+    }
+
+    func relativePath(of path: String, under root: String) -> String {
+        path == root ? "" : String(path.dropFirst(root.hasSuffix("/") ? root.count : root.count + 1))
+    }
+
+    /// Whether `path` (as seen under `root`) is a name the watcher never takes.
+    func isIgnored(_ path: String, under root: String) -> Bool {
+        ignore.ignores(relativePath: relativePath(of: path, under: root))
+    }
+
+    /// The file behind `path` if it may be taken: a regular file, or a symlink to a regular file inside the roots.
+    func candidate(at path: String, under root: String, logger: Logger) -> Candidate? {
+        let relative = relativePath(of: path, under: root)
+        guard !ignore.ignores(relativePath: relative), let status = FileStatus.of(path) else { return nil }
+        switch status.kind {
+        case .regular:
+            return Candidate(path: path, root: root, relativePath: relative, status: status)
+        case .symlink:
+            guard let target = FileSystem.realPath(path), self.root(containing: target) != nil,
+                let targetStatus = FileStatus.of(target), targetStatus.kind == .regular
+            else {
+                logger.warning(
+                    "ignoring a symlink that does not point to a file inside the watch roots",
+                    metadata: ["path": "\(path)"])
+                return nil
+            }
+            return Candidate(path: target, root: root, relativePath: relative, status: targetStatus)
+        case .directory, .other:
+            return nil
+        }
+    }
+
+    /// Walks `directory` (canonical, under `root`) without following symlinked folders: calls `visitDirectory` on
+    /// every folder, parents before children (so a watch can be added before the folder is listed), and returns
+    /// the candidate files found.
+    func walk(
+        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Void
+    ) rethrows -> [Candidate] {
+        var files: [Candidate] = []
+        var stack = [directory]
+        while let dir = stack.popLast() {
+            try visitDirectory(dir)
+            for name in FileSystem.entries(of: dir) {
+                let path = FileSystem.join(dir, name)
+                if ignore.ignores(name: name) { continue }
+                guard let status = FileStatus.of(path) else { continue }
+                if status.kind == .directory {
+                    stack.append(path)
+                } else if let candidate = candidate(at: path, under: root, logger: logger) {
+                    files.append(candidate)
+                }
+            }
+        }
+        return files
+    }
+}

@@ -1,0 +1,242 @@
+import Foundation
+import KaryoImage
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The `karyocount` binary built next to this test bundle (`.build/<config>/karyocount`).
+enum Binary {
+    static let path: String = {
+        if let override = ProcessInfo.processInfo.environment["KARYOCOUNT_BINARY"] { return override }
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // The test runner may sit inside a .xctest bundle folder.
+        while dir.path != "/"
+            && !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("karyocount").path)
+        {
+            if dir.lastPathComponent == ".build" { break }
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("karyocount").path
+    }()
+
+    static var exists: Bool { FileManager.default.isExecutableFile(atPath: path) }
+}
+
+/// Synthetic metaphase-like test images: dark rods on a light, slightly uneven background. Each seed gives
+/// different content (so a different SHA-256) and a deterministic count.
+enum SyntheticImage {
+    static func png(seed: UInt64, width: Int = 200, height: Int = 150, rods: Int = 30) throws -> Data {
+        var rng = SplitMix(seed: seed)
+        var image = GrayImage(width: width, height: height, value: 0.9)
+        for y in 0..<height {
+            for x in 0..<width { image[x, y] = 0.86 + 0.06 * Float(x) / Float(width) }
+        }
+        for _ in 0..<rods {
+            let w = 3 + Int(rng.next() % 3)
+            let h = 8 + Int(rng.next() % 14)
+            let x0 = 4 + Int(rng.next() % UInt64(width - w - 8))
+            let y0 = 4 + Int(rng.next() % UInt64(height - h - 8))
+            for y in y0..<(y0 + h) {
+                for x in x0..<(x0 + w) { image[x, y] = 0.15 + Float(rng.next() % 20) / 100 }
+            }
+        }
+        return try PNGEncoder.encode(image)
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}
+
+/// A temp drop folder, output and state folder, and config for one daemon.
+final class Workspace: @unchecked Sendable {
+    let base: String
+    var drop: String { base + "/drop" }
+    var output: String { base + "/out" }
+    var state: String { base + "/state" }
+    var configPath: String { base + "/config.toml" }
+    var logPath: String { base + "/daemon.log" }
+
+    init(_ label: String, workers: Int = 2, stability: Double = 0.5, extraConfig: String = "") throws {
+        base =
+            FileManager.default.temporaryDirectory.path
+            + "/karyo-daemon-\(label)-\(getpid())-\(UUID().uuidString.prefix(6))"
+        for dir in [drop, output, state] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let config = """
+            watch_roots = ["\(drop)"]
+            output_root = "\(output)"
+            state_dir = "\(state)"
+            detector = "classical"
+            workers = \(workers)
+            stability_seconds = \(stability)
+            log_level = "info"
+            \(extraConfig)
+            """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: base) }
+
+    func path(_ relative: String) -> String { drop + "/" + relative }
+
+    func mkdir(_ relative: String) throws {
+        try FileManager.default.createDirectory(atPath: path(relative), withIntermediateDirectories: true)
+    }
+
+    /// Every result JSON (not patient.json, not hidden temp files) under results/, relative to results/.
+    func resultJSONs() -> [String] {
+        files(under: output + "/results").filter {
+            $0.hasSuffix(".json") && !$0.hasSuffix("/patient.json") && !isHidden($0)
+        }
+    }
+
+    /// Every file under `folder`, relative to it.
+    func files(under folder: String) -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+        var found: [String] = []
+        while let item = walker.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder + "/" + item, isDirectory: &isDir), !isDir.boolValue {
+                found.append(item)
+            }
+        }
+        return found.sorted()
+    }
+
+    func isHidden(_ relative: String) -> Bool {
+        relative.split(separator: "/").contains { $0.hasPrefix(".") }
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until `condition` holds or `timeout` seconds pass; returns whether it held.
+    @discardableResult
+    func wait(timeout: Double, until condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
+    }
+}
+
+/// A running `karyocount watch` process, its stderr appended to the workspace's log.
+final class Daemon: @unchecked Sendable {
+    let process = Process()
+
+    init(_ workspace: Workspace, once: Bool = false, environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["watch", "--config", workspace.configPath] + (once ? ["--once"] : [])
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = nil
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = env.merging(environment) { $1 }
+        if !FileManager.default.fileExists(atPath: workspace.logPath) {
+            _ = FileManager.default.createFile(atPath: workspace.logPath, contents: nil)
+        }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: workspace.logPath))
+        try log.seekToEnd()
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for exit (at most `timeout` seconds, then SIGKILL); returns the exit status.
+    @discardableResult
+    func waitForExit(timeout: Double = 60) async -> Int32 {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+}
+
+/// A datagram socket standing in for systemd's notify socket.
+final class NotifyListener: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+
+    init(in folder: String) throws {
+        path = folder + "/notify.sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let length = socklen_t(MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + 1)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EINVAL) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Every datagram that arrives within `timeout` seconds or until `stopWhen` matches one.
+    func receive(timeout: Double, stopWhen: (String) -> Bool) -> [String] {
+        var messages: [String] = []
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { continue }
+            let message = String(decoding: buffer[..<count], as: UTF8.self)
+            messages.append(message)
+            if stopWhen(message) { break }
+        }
+        return messages
+    }
+
+    deinit { close(fd) }
+}
+
+/// Writes `data` to `path` in `chunks` pieces with `pause` between them, keeping the file open (an in-place write).
+func writeSlowly(_ data: Data, to path: String, chunks: Int, pause: Duration) async throws {
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    let step = (data.count + chunks - 1) / chunks
+    var offset = 0
+    while offset < data.count {
+        try handle.write(contentsOf: data[offset..<min(offset + step, data.count)])
+        offset += step
+        if offset < data.count { try await Task.sleep(for: pause) }
+    }
+    try handle.close()
+}
+
+/// Whether `data` is a complete PNG (signature, and an IEND chunk at the very end).
+func isCompletePNG(_ data: Data) -> Bool {
+    let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    let iend: [UInt8] = [0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
+    return data.count > 20 && Array(data.prefix(8)) == signature && Array(data.suffix(8)) == iend
+}

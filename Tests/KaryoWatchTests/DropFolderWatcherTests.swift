@@ -1,0 +1,242 @@
+import Foundation
+import Testing
+
+@testable import KaryoWatch
+
+/// One libinotifytools instance per process: these tests run one at a time.
+@Suite("Drop-folder watcher", .serialized)
+struct DropFolderWatcherTests {
+    @Test("the start-up rescan finds files that existed before start, nested ones too, then reports the backlog done")
+    func startupRescan() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        try root.mkdir("caseA/sub")
+        try root.write("top.png")
+        try root.write("caseA/8129A.001.A.TIF")
+        try root.write("caseA/sub/deep.png")
+        try root.write(".hidden.png")
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        await recorder.stop()
+        let expected = ["top.png", "caseA/8129A.001.A.TIF", "caseA/sub/deep.png"].map { canonical(root.file($0)) }
+        #expect(Set(recorder.readyPaths) == Set(expected))
+        #expect(recorder.readyPaths.count == 3)
+        let last = try #require(recorder.events.last)
+        #expect(last == .initialScanComplete)
+        let nested = try #require(recorder.readyFiles.first { $0.path.hasSuffix("deep.png") })
+        #expect(nested.relativePath == "caseA/sub/deep.png")
+        #expect(nested.root == canonical(root.path))
+    }
+
+    @Test("a file written slowly in place is not announced until it has stopped changing")
+    func slowInPlaceWrite() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        let recorder = try WatchRecorder(roots: [root.path], stability: 1.0)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        let path = root.file("slow.png")
+        // Open, write, close and reopen repeatedly, as a writer that flushes in chunks does: CLOSE_WRITE each time.
+        for chunk in 0..<8 {
+            let handle: FileHandle
+            if chunk == 0 {
+                #expect(FileManager.default.createFile(atPath: path, contents: nil))
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(repeating: UInt8(chunk), count: 4096))
+            try handle.close()
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(recorder.readyPaths.isEmpty, "announced while still being written (chunk \(chunk))")
+        }
+        #expect(await recorder.wait(timeout: 5) { !$0.readyPaths.isEmpty })
+        try await Task.sleep(for: .milliseconds(1500))
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(path)])
+        #expect(try #require(recorder.readyFiles.first).size == 8 * 4096)
+    }
+
+    @Test("a temp file renamed to its final name is announced once, under the final name")
+    func tempThenRename() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        try root.mkdir("case1")
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        try root.write("case1/img.png.tmp", bytes: 5000)
+        try await Task.sleep(for: .milliseconds(800))
+        try FileManager.default.moveItem(atPath: root.file("case1/img.png.tmp"), toPath: root.file("case1/img.png"))
+        #expect(await recorder.wait { !$0.readyPaths.isEmpty })
+        try await Task.sleep(for: .milliseconds(1200))
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(root.file("case1/img.png"))])
+    }
+
+    @Test(
+        "folders created after start, nested at once, have their files announced, also files written before the watch")
+    func nestedNewFolders() async throws {
+        let root = try TempFolder()
+        let outside = try TempFolder("outside")
+        defer {
+            root.cleanup()
+            outside.cleanup()
+        }
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        // Created in one go: the file lands before the watch on c/ can exist.
+        try root.mkdir("p1/a/b/c")
+        try root.write("p1/a/b/c/x.png")
+        try root.write("p1/a/y.png")
+        // A whole folder moved in from outside the root.
+        try outside.mkdir("p2/cells")
+        try outside.write("p2/cells/z.png")
+        try FileManager.default.moveItem(atPath: outside.file("p2"), toPath: root.file("p2"))
+        try await Task.sleep(for: .milliseconds(300))
+        try root.write("p2/cells/later.png")
+        let expected = Set(
+            ["p1/a/b/c/x.png", "p1/a/y.png", "p2/cells/z.png", "p2/cells/later.png"].map { canonical(root.file($0)) })
+        #expect(await recorder.wait { Set($0.readyPaths) == expected })
+        try await Task.sleep(for: .milliseconds(800))
+        await recorder.stop()
+        #expect(recorder.readyPaths.count == expected.count, "announced twice: \(recorder.readyPaths)")
+    }
+
+    @Test("hidden and temporary names, and files inside hidden folders, are never announced")
+    func ignoredNames() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        try root.mkdir(".sync")
+        for name in [".hidden.png", "x.tmp", "y.PART", "~lock.png", ".sync/inside.png", "z.png.part"] {
+            try root.write(name)
+        }
+        try root.write("sentinel.png")
+        #expect(await recorder.wait { !$0.readyPaths.isEmpty })
+        try await Task.sleep(for: .milliseconds(800))
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(root.file("sentinel.png"))])
+    }
+
+    @Test("a link made with link() and no close (sftp's rename) is announced from IN_CREATE")
+    func hardLinkCreate() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        try root.mkdir("in")
+        try root.write(".upload.png", bytes: 3000)
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        #expect(link(root.file(".upload.png"), root.file("in/final.png")) == 0)
+        #expect(unlink(root.file(".upload.png")) == 0)
+        #expect(await recorder.wait { !$0.readyPaths.isEmpty })
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(root.file("in/final.png"))])
+    }
+
+    @Test("a symlink pointing outside the watch roots is never followed; one pointing inside is read at its target")
+    func symlinks() async throws {
+        let root = try TempFolder()
+        let outside = try TempFolder("secret")
+        defer {
+            root.cleanup()
+            outside.cleanup()
+        }
+        try outside.write("secret.png")
+        try outside.mkdir("dir")
+        try outside.write("dir/other.png")
+        try root.mkdir("store")
+        try root.write("store/real.png")
+        try FileManager.default.createSymbolicLink(
+            atPath: root.file("pre-start-link.png"), withDestinationPath: outside.file("secret.png"))
+        try FileManager.default.createSymbolicLink(
+            atPath: root.file("linkdir"), withDestinationPath: outside.file("dir"))
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        try FileManager.default.createSymbolicLink(
+            atPath: root.file("evil.png"), withDestinationPath: outside.file("secret.png"))
+        try FileManager.default.createSymbolicLink(
+            atPath: root.file("../\(URL(fileURLWithPath: root.path).lastPathComponent)/inside.png"),
+            withDestinationPath: root.file("store/real.png"))
+        try await Task.sleep(for: .milliseconds(1500))
+        await recorder.stop()
+        let paths = recorder.readyPaths
+        #expect(!paths.contains { $0.hasPrefix(canonical(outside.path)) }, "read outside the roots: \(paths)")
+        #expect(Set(paths) == [canonical(root.file("store/real.png"))])
+        let viaLink = recorder.readyFiles.filter { $0.relativePath == "inside.png" }
+        #expect(viaLink.allSatisfy { $0.path == canonical(root.file("store/real.png")) })
+    }
+
+    @Test("after the kernel queue overflows, a full rescan announces every file that was missed")
+    func overflowRescan() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.2)
+        await recorder.wait { $0.events.contains(.initialScanComplete) }
+        recorder.watcher.setPausedForTesting(true)
+        // Each file gives IN_CREATE + IN_CLOSE_WRITE: 9000 files overflow a 16384-event queue.
+        let limit =
+            (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 16384
+        let count = limit / 2 + 800
+        try root.mkdir("burst")
+        for index in 0..<count {
+            let fd = open(root.file("burst/f\(index).png"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(fd >= 0)
+            _ = write(fd, "abc", 3)
+            close(fd)
+        }
+        recorder.watcher.setPausedForTesting(false)
+        #expect(await recorder.wait(timeout: 30) { $0.readyPaths.count >= count })
+        try await Task.sleep(for: .milliseconds(500))
+        await recorder.stop()
+        #expect(Set(recorder.readyPaths).count == count)
+        #expect(recorder.readyPaths.count == count, "some files were announced twice")
+    }
+
+    @Test("a second watcher in the same process is refused while the first runs")
+    func oneWatcherPerProcess() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        let recorder = try WatchRecorder(roots: [root.path])
+        let second = DropFolderWatcher(configuration: WatchConfiguration(roots: [root.path]), logger: .init(label: "t"))
+        #expect(throws: WatchError.self) { try second.start() }
+        await recorder.stop()
+        let third = DropFolderWatcher(configuration: WatchConfiguration(roots: [root.path]), logger: .init(label: "t"))
+        try third.start()
+        third.stop()
+    }
+
+    @Test("a missing watch root is a clear error naming the folder")
+    func missingRoot() throws {
+        let watcher = DropFolderWatcher(
+            configuration: WatchConfiguration(roots: ["/nonexistent/karyo-drop"]), logger: .init(label: "t"))
+        let error = try #require(throws: WatchError.self) { try watcher.start() }
+        #expect(error.code == .rootUnavailable)
+        #expect(error.path == "/nonexistent/karyo-drop")
+    }
+}
+
+@Suite("Watch errors and ignore rules")
+struct WatchRulesTests {
+    @Test("running out of inotify watches names the limit and the sysctl that raises it")
+    func watchLimitMessage() {
+        let error = WatchError.addWatch(
+            path: "/srv/drop/c1", errno: ENOSPC, maxUserWatches: 8192, maxUserInstances: 128)
+        #expect(error.code == .watchLimitReached)
+        #expect(error.description.contains("fs.inotify.max_user_watches (8192)"))
+        #expect(error.description.contains("sysctl -w fs.inotify.max_user_watches="))
+        #expect(error.description.contains("/srv/drop/c1"))
+    }
+
+    @Test("hidden, temporary, and lock names are ignored; ordinary exports are not")
+    func ignoreRules() {
+        let rules = IgnoreRules.standard
+        for name in [".x.png", "a.tmp", "a.TMP", "b.part", "~c.png", ""] {
+            #expect(rules.ignores(name: name), "\(name)")
+        }
+        for name in ["8129A.001.A.TIF", "18-Y2087.145.O.png", "a.tmp.png", "x~.png"] {
+            #expect(!rules.ignores(name: name), "\(name)")
+        }
+        #expect(rules.ignores(relativePath: "case/.partial/x.png"))
+        #expect(!rules.ignores(relativePath: "case/cells/x.png"))
+    }
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoWatch
-
-@Test func placeholder() { #expect(Bool(true)) }
