@@ -186,6 +186,7 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     band_sigma = rng_cell.uniform(0.9, 2.0) * scale * (1 + 0.5 * condensed)
     loose_cell = rng_cell.random() < config.loose_cell_prob
     splay_share = rng_cell.uniform(0.05, 0.45)
+    optical_blur = rng_cell.uniform(0.6, 1.4) * scale  # applied per object (blur is linear in optical density)
     frame = rng_cell.random() < config.frame_prob
     if frame:
         fx0 = int(rng_cell.uniform(0.01, 0.05) * W)
@@ -210,7 +211,8 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
         curl = float(np.clip((length / (110 * scale)) ** 2 * rng_chrom.uniform(0.2, 1.0), 0, 1))
         defocus = rng_chrom.uniform(0.6, 1.6) * scale if rng_chrom.random() < 0.2 else 0.0
         patches.append(render_chromosome(ct, length, width, rng_chrom, style=style, od_base=od_base,
-                                         od_band=od_band, band_sigma=band_sigma, defocus=defocus, curl=curl))
+                                         od_band=od_band, band_sigma=band_sigma, curl=curl,
+                                         blur=float(np.hypot(optical_blur, defocus))))
 
     # placement, larger chromosomes first (with some shuffling), steering the Eq. 14 share
     order = np.argsort(-np.array([p.length for p in patches]) * rng_place.uniform(0.7, 1.3, len(patches)))
@@ -254,8 +256,9 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
         dx, dy = shifts[i]
         dis.add_patch(od, p.od, p.x0 + dx, p.y0 + dy)
     distractor_meta = _add_distractors(od, placer.occ, rng_dis, content, frame and not blank_outside, scale, config,
-                                       od_base, od_band, band_sigma)
+                                       od_base, od_band, band_sigma, optical_blur)
     image, imaging = _image(od, rng_img, scale, config, content if frame else None, blank_outside)
+    imaging["blur"] = float(optical_blur)
     meta["distractors"] = distractor_meta
     meta["imaging"] = imaging
     return Spread(image=image, boxes=boxes, meta=meta, masks=masks)
@@ -272,7 +275,7 @@ def _free(occ: np.ndarray, x0: int, y0: int, patch: np.ndarray) -> bool:
     return not np.any(occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] & (patch[sy0:ey, sx0:ex] > 0.02))
 
 
-def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_band, band_sigma) -> dict:
+def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_band, band_sigma, blur) -> dict:
     H, W = od.shape
     counts = {"nuclei": 0, "debris": 0, "dust": 0, "fibres": 0, "blur_blobs": 0, "stray_chromosomes": 0}
     if not config.distractors:
@@ -306,6 +309,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     # debris: small dark irregular bits
     for _ in range(rng.poisson(6)):
         patch = dis.blob(rng, rng.uniform(1.5, 7) * scale, rng.uniform(0.2, 1.6), rng.uniform(0, 1))
+        patch = ndimage.gaussian_filter(np.pad(patch, 3), blur)
         put(patch, int(rng.uniform(0, W)), int(rng.uniform(0, H)), "debris")
     # dust: tiny faint specks anywhere
     for _ in range(rng.poisson(35)):
@@ -326,7 +330,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
             name = list(CHROMOSOMES)[rng.integers(24)]
             p = render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
                                   style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma,
-                                  defocus=0.0, curl=0.2)
+                                  blur=blur, curl=0.2)
             side = rng.integers(4)
             px = [rng.uniform(0, cx0), rng.uniform(cx1, W), rng.uniform(0, W), rng.uniform(0, W)][side]
             py = [rng.uniform(0, H), rng.uniform(0, H), rng.uniform(0, cy0), rng.uniform(cy1, H)][side]
@@ -338,30 +342,46 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     return counts
 
 
+def _lowres_blur(a: np.ndarray, sigma: float, f: int = 4) -> np.ndarray:
+    """Gaussian blur of a large array with a wide kernel, computed at 1/f resolution and upsampled."""
+    H, W = a.shape
+    h, w = H // f, W // f
+    small = a[:h * f, :w * f].reshape(h, f, w, f).mean(axis=(1, 3))
+    small = ndimage.gaussian_filter(small, sigma / f)
+    return np.asarray(Image.fromarray(small, mode="F").resize((W, H), Image.BILINEAR), np.float32)
+
+
 def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, dict]:
     H, W = od.shape
-    blur = rng.uniform(0.6, 1.4) * scale
-    od = ndimage.gaussian_filter(od, blur)
-    halo = rng.uniform(0.2, 0.9) if rng.random() < 0.5 else 0.0
-    if halo:
-        od = od + halo * (od - ndimage.gaussian_filter(od, rng.uniform(2.0, 5.0) * scale))
+    halo = rng.uniform(0.2, 0.8) if rng.random() < 0.5 else 0.0
+    if halo:  # unsharp masking in the export: a faint bright rim around dark objects
+        wide = _lowres_blur(od, rng.uniform(3.0, 8.0) * scale)
+        od *= 1 + halo
+        od -= halo * wide
     bg = rng.uniform(222, 250)
-    illum = 1.0 + rng.uniform(0.01, 0.05) * dis.smooth_noise(rng, H, W, 500 * scale)
-    yy = (np.arange(H, dtype=np.float32) - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
-    xx = (np.arange(W, dtype=np.float32) - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
-    vig = rng.uniform(0.0, 0.12)
-    illum -= vig * (yy[:, None] ** 2 + xx[None, :] ** 2)
-    illum += rng.uniform(0.003, 0.012) * dis.smooth_noise(rng, H, W, 10 * scale)
-    img = bg * illum * np.exp(-od)
+    # illumination: broad unevenness, vignetting and a fine mottle, built at 1/4 resolution
+    f = 4
+    h, w = H // f + 1, W // f + 1
+    field = 1.0 + rng.uniform(0.01, 0.05) * dis.smooth_noise(rng, h, w, 500 * scale / f)
+    yy = (np.arange(h, dtype=np.float32) * f - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
+    xx = (np.arange(w, dtype=np.float32) * f - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
+    field -= rng.uniform(0.0, 0.12) * (yy[:, None] ** 2 + xx[None, :] ** 2)
+    field += rng.uniform(0.003, 0.012) * dis.smooth_noise(rng, h, w, 12 * scale / f)
+    illum = np.asarray(Image.fromarray((bg * field).astype(np.float32), mode="F").resize((W, H), Image.BILINEAR))
+    np.negative(od, out=od)
+    np.exp(od, out=od)
+    img = od
+    img *= illum
     noise_sd = rng.uniform(0.8, 3.0)
     img += rng.standard_normal((H, W), dtype=np.float32) * noise_sd
-    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    np.clip(img, 0, 255, out=img)
+    out = (img + 0.5).astype(np.uint8)
     # contrast and gamma as a lookup table on the 8-bit image
     gamma = float(np.exp(rng.normal(0, 0.12)))
     lo = rng.uniform(0, 25)
     lut = np.clip(lo + (255 - lo) * (np.arange(256) / 255.0) ** gamma, 0, 255).round().astype(np.uint8)
     out = lut[out]
-    info = {"blur": float(blur), "halo": float(halo), "background": float(bg), "noise_sd": float(noise_sd),
+    info = {"halo": float(halo), "background": float(bg), "noise_sd": float(noise_sd),
             "gamma": gamma, "lowres": None, "jpeg_quality": None}
     if rng.random() < config.lowres_prob:
         f = rng.uniform(1.5, 2.4)
