@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .distractors import smooth_noise
 from .ideogram import PROFILE_SAMPLES, ChromosomeType
 
 STYLES = ("parallel", "splayed", "loose")
@@ -91,8 +92,8 @@ def render_chromosome(
     arm_p = np.clip((sc - s) / max(sc, 1.0), 0, 1)
     arm_q = np.clip((s - sc) / max(length - sc, 1.0), 0, 1)
     amount = {"parallel": 0.0, "splayed": 1.0, "loose": 1.8}[style]
-    sp_p = rng.uniform(0.2, 1.6) * rc * amount if rng.random() < 0.8 else 0.0
-    sp_q = rng.uniform(0.2, 1.6) * rc * amount if rng.random() < 0.8 else 0.0
+    sp_p = rng.uniform(0.1, 1.0) ** 1.5 * 1.6 * rc * amount if rng.random() < 0.8 else 0.0
+    sp_q = rng.uniform(0.1, 1.0) ** 1.5 * 1.6 * rc * amount if rng.random() < 0.8 else 0.0
     power = rng.uniform(1.2, 2.5)
     offsets = []
     for sign in (-1.0, 1.0):
@@ -105,7 +106,9 @@ def render_chromosome(
         offsets.append(sign * h)
     curves = [(pts + off[:, None] * nor).astype(np.float32) for off in offsets]
     # constriction of each chromatid's radius at the centromere
-    radius = (rc * (1.0 - (0.3 if style != "loose" else 0.1) * near_c)).astype(np.float32)
+    radius = rc * (1.0 - (0.3 if style != "loose" else 0.1) * near_c)
+    radius *= 1.0 + 0.07 * np.interp(s, np.linspace(0, length, 8), rng.standard_normal(8))  # uneven thickness
+    radius = radius.astype(np.float32)
     margin = rc + 3.0 + 3.0 * blur
     allp = np.concatenate(curves)
     x0 = int(np.floor(allp[:, 0].min() - margin))
@@ -158,15 +161,25 @@ def render_chromosome(
     f = k - k0
     k0 += base
     k1 = np.minimum(k0 + 1, base + n - 1)
-    r = radius2[k0] * (1 - f) + radius2[k1] * f
+    # ragged outline: the radius wobbles on a scale of a few pixels
+    wobble = smooth_noise(rng, h, w, max(2.5, rc * 0.8)).ravel()[sel]
+    r = (radius2[k0] * (1 - f) + radius2[k1] * f) * (1.0 + 0.1 * wobble)
     dens = np.minimum(np.maximum(r - dist + 0.5, 0.0), 1.0)
     rel = dist / r
     dome = 0.72 + 0.28 * np.sqrt(np.maximum(1.0 - rel * rel, 0.0))
-    stain = od_s2[k0] * (1 - f) + od_s2[k1] * f
+    # bands: not quite straight across, each chromatid slightly shifted, blotchy chromatin
+    jitter = smooth_noise(rng, h, w, 3.0).ravel()[sel] * (0.8 / float(ds))
+    jitter += np.where(base == 0, 1.0, -1.0) * rng.uniform(0, 0.7) / float(ds)
+    kb = np.minimum(np.maximum(k0 - base + f + jitter, 0.0), n - 1.0)
+    kb0 = kb.astype(np.int32)
+    fb = kb - kb0
+    kb0 += base
+    kb1 = np.minimum(kb0 + 1, base + n - 1)
+    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * smooth_noise(rng, h, w, 2.2).ravel()[sel])
     od_flat[sel] = dens * dome * stain
     mask_flat[sel] = dist < r
     # granular chromatin texture
-    od *= 1.0 + 0.07 * rng.standard_normal(od.shape, dtype=np.float32)
+    od *= 1.0 + 0.05 * rng.standard_normal(od.shape, dtype=np.float32)
     if blur > 0.05:
         od = ndimage.gaussian_filter(od, blur, truncate=3.0)
     return ChromosomePatch(od=od, mask=mask, x0=x0, y0=y0, name=ct.name, length=length,

@@ -42,14 +42,14 @@ def nucleus(rng: np.random.Generator, radius: float, od: float) -> np.ndarray:
     if rng.random() < 0.4:  # kidney shape
         wobble -= 0.12 * np.exp(-((phi - rng.uniform(-3, 3)) ** 2) / 0.3)
     rr = np.sqrt(u * u + v * v) / wobble
-    body = np.clip((1.0 - rr) * radius / 1.5 + 0.5, 0, 1)
-    tex = 1 + 0.18 * smooth_noise(rng, size, size, 6) + 0.1 * smooth_noise(rng, size, size, 2.5)
+    body = np.clip((1.0 - rr) * radius / 3.0 + 0.5, 0, 1)
+    tex = 1 + 0.22 * smooth_noise(rng, size, size, radius / 6) + 0.16 * smooth_noise(rng, size, size, 2.5)
     rim = 1 + 0.15 * np.clip(rr - 0.75, 0, 1) * 4
     spots = np.zeros((size, size), np.float32)
     for _ in range(rng.integers(2, 9)):
         cy, cx = rng.uniform(-0.6, 0.6, 2) * radius + size / 2
-        sr = rng.uniform(2, 6)
-        spots += 0.5 * np.exp(-((yy + size / 2 - cy) ** 2 + (xx + size / 2 - cx) ** 2) / (2 * sr * sr))
+        sr = rng.uniform(2, 6) * radius / 80
+        spots += rng.uniform(0.2, 0.6) * np.exp(-((yy + size / 2 - cy) ** 2 + (xx + size / 2 - cx) ** 2) / (2 * sr * sr))
     return (od * body * (tex * rim + spots)).astype(np.float32)
 
 

@@ -45,8 +45,8 @@ def _band_profile(index: int, name: str, rel_length: float, ci: float) -> np.nda
     edges = np.concatenate([[0.0], np.cumsum(widths)])
     edges /= edges[-1]
     stains = np.zeros(len(widths))
-    stains[1::2] = rng.uniform(0.55, 1.0, size=n_pairs)  # dark bands
-    stains[0::2] = rng.uniform(0.0, 0.22, size=n_pairs + 1)  # pale bands
+    stains[1::2] = rng.uniform(0.5, 1.0, size=n_pairs)  # dark bands
+    stains[0::2] = rng.uniform(0.0, 0.14, size=n_pairs + 1)  # pale bands
     x = (np.arange(PROFILE_SAMPLES) + 0.5) / PROFILE_SAMPLES
     seg = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(stains) - 1)
     prof = stains[seg]

@@ -84,7 +84,9 @@ class _Placer:
         self.axes = np.array([a, a * rng.uniform(0.65, 1.0)])
         self.angle = rng.uniform(0, np.pi)
         self.boxes: list[tuple[int, int, int, int]] = []
-        self.masks: list[tuple[int, int, np.ndarray]] = []
+        self.box_array = np.zeros((count, 4))
+        self.areas = np.ones(count)
+        self.cover = np.zeros(count)  # Eq. 14 sum of IoG from the other placed boxes
 
     def _point(self) -> np.ndarray:
         r = np.sqrt(self.rng.random()) * self.axes
@@ -113,17 +115,31 @@ class _Placer:
         ex, ey = min(w, W - x0), min(h, H - y0)
         return int(np.count_nonzero(self.occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] & grown[sy0:ey, sx0:ex]))
 
+    def flagged(self) -> int:
+        """How many placed chromosomes are in the Eq. 14 subset now."""
+        return int(np.count_nonzero(self.cover >= OVERLAP_TAU))
+
+    def _cover(self, nb: np.ndarray) -> tuple[float, np.ndarray]:
+        """Eq. 14 sums if box `nb` were added: the new box's own, and each placed box's increment."""
+        if not self.boxes:
+            return 0.0, np.zeros(0)
+        b = self.box_array[: len(self.boxes)]
+        iw = np.minimum(b[:, 2], nb[2]) - np.maximum(b[:, 0], nb[0])
+        ih = np.minimum(b[:, 3], nb[3]) - np.maximum(b[:, 1], nb[1])
+        inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+        return float(inter.sum() / ((nb[2] - nb[0]) * (nb[3] - nb[1]))), inter / self.areas[: len(self.boxes)]
+
     def place(self, p: ChromosomePatch, deliberate: bool) -> tuple[int, int]:
+        """Chooses a shift for patch `p`: touching or crossing a placed chromosome when `deliberate`, else free."""
         box = p.box()
         grown = ndimage.binary_dilation(np.pad(p.mask, 2), iterations=2)
         area = max(1, int(np.count_nonzero(p.mask)))
-        placed = np.array(self.boxes, np.float64).reshape(-1, 4)
-        flags_before = overlap_flags(placed) if len(placed) else np.zeros(0, bool)
+        n = len(self.boxes)
+        cover = self.cover[:n]
         fallback = None
         for attempt in range(160):
-            if deliberate and len(self.boxes):
-                j = int(self.rng.integers(len(self.boxes)))
-                ob = self.boxes[j]
+            if deliberate and n:
+                ob = self.box_array[int(self.rng.integers(n))]
                 centre = np.array([(ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2])
                 half = np.array([ob[2] - ob[0], ob[3] - ob[1]]) / 2
                 target = centre + self.rng.uniform(-1, 1, 2) * (half * 0.9 + 4)
@@ -135,32 +151,38 @@ class _Placer:
                 continue
             dx, dy = shift
             nb = np.array([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy], np.float64)
-            allb = np.vstack([placed, nb[None]])
-            flags = overlap_flags(allb)
-            hits = self._mask_hits(p, dx, dy, grown)
-            fallback = fallback or (dx, dy)
+            own, inc = self._cover(nb)
+            if fallback is None:
+                fallback = (dx, dy)
             if deliberate:
                 # a real touch or cross that puts the new chromosome in the Eq. 14 subset, without burying it
-                if flags[-1] and hits > 0 and hits < 0.35 * area:
-                    return self._commit(p, dx, dy, nb)
-            else:
-                new_flags = flags[:-1] & ~flags_before
-                if not flags[-1] and not new_flags.any() and hits == 0:
-                    return self._commit(p, dx, dy, nb)
+                if own >= OVERLAP_TAU:
+                    hits = self._mask_hits(p, dx, dy, grown)
+                    if 0 < hits < 0.35 * area:
+                        return self._commit(p, dx, dy, nb, own, inc)
+            elif own < OVERLAP_TAU and not np.any((cover < OVERLAP_TAU) & (cover + inc >= OVERLAP_TAU)):
+                if self._mask_hits(p, dx, dy, grown) == 0:
+                    return self._commit(p, dx, dy, nb, own, inc)
         if fallback is None:  # nothing fits inside the content area: centre it
             fallback = self._shift_for(p, box, self.centre) or (0, 0)
         dx, dy = fallback
-        return self._commit(p, dx, dy, np.array([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy]))
+        nb = np.array([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy], np.float64)
+        own, inc = self._cover(nb)
+        return self._commit(p, dx, dy, nb, own, inc)
 
-    def _commit(self, p: ChromosomePatch, dx: int, dy: int, nb) -> tuple[int, int]:
+    def _commit(self, p: ChromosomePatch, dx: int, dy: int, nb, own: float, inc: np.ndarray) -> tuple[int, int]:
         x0, y0 = p.x0 + dx, p.y0 + dy
         h, w = p.mask.shape
         H, W = self.occ.shape
         sx0, sy0 = max(0, -x0), max(0, -y0)
         ex, ey = min(w, W - x0), min(h, H - y0)
         self.occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= p.mask[sy0:ey, sx0:ex]
+        n = len(self.boxes)
+        self.cover[:n] += inc
+        self.cover[n] = own
+        self.box_array[n] = nb
+        self.areas[n] = (nb[2] - nb[0]) * (nb[3] - nb[1])
         self.boxes.append(tuple(int(v) for v in nb))
-        self.masks.append((x0, y0, p.mask))
         return dx, dy
 
 
@@ -179,14 +201,14 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     chr1 = rng_cell.uniform(*config.chr1_length) * scale
     condensed = (config.chr1_length[1] * scale - chr1) / max(1e-6, (config.chr1_length[1] - config.chr1_length[0])
                                                               * scale)
-    aspect = np.clip(rng_cell.normal(8.5 - 3.5 * condensed, 0.8), 4.2, 10.0)  # chr1 length / width
+    aspect = rng_cell.uniform(3.8, 9.0)  # chr1 length / width: stout condensed cells to slender prometaphase ones
     width0 = max(7.0 * scale, chr1 / aspect)
-    od_base = rng_cell.uniform(0.16, 0.3)
-    od_band = rng_cell.uniform(0.55, 1.05)
+    od_base = rng_cell.uniform(0.07, 0.17)
+    od_band = rng_cell.uniform(0.75, 1.3)
     band_sigma = rng_cell.uniform(0.9, 2.0) * scale * (1 + 0.5 * condensed)
     loose_cell = rng_cell.random() < config.loose_cell_prob
     splay_share = rng_cell.uniform(0.05, 0.45)
-    optical_blur = rng_cell.uniform(0.6, 1.4) * scale  # applied per object (blur is linear in optical density)
+    optical_blur = rng_cell.uniform(0.7, 1.8) * scale  # applied per object (blur is linear in optical density)
     frame = rng_cell.random() < config.frame_prob
     if frame:
         fx0 = int(rng_cell.uniform(0.01, 0.05) * W)
@@ -221,10 +243,8 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     placer = _Placer(rng_place, W, H, content, count, scale)
     shifts: dict[int, tuple[int, int]] = {}
     for k, i in enumerate(order):
-        placed = np.array(placer.boxes, np.float64).reshape(-1, 4)
-        flagged = int(overlap_flags(placed).sum()) if len(placed) else 0
         want = target * (k + 1)
-        deliberate = k > 0 and flagged + 0.8 < want and rng_place.random() < 0.7
+        deliberate = k > 0 and placer.flagged() + 0.6 < want and rng_place.random() < 0.7
         shifts[int(i)] = placer.place(patches[i], deliberate)
     boxes = np.zeros((count, 4), np.float32)
     masks = []
@@ -293,7 +313,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     n_nuc = rng.choice(5, p=[0.3, 0.35, 0.2, 0.1, 0.05])
     for _ in range(n_nuc):
         radius = rng.uniform(55, 150) * scale
-        patch = dis.nucleus(rng, radius, rng.uniform(0.35, 0.9))
+        patch = dis.nucleus(rng, radius, rng.uniform(0.25, 0.6))
         ph, pw = patch.shape
         for _try in range(12):
             if rng.random() < 0.55:  # at an edge of the content area
@@ -322,7 +342,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     # out-of-focus smudges
     for _ in range(rng.poisson(3)):
         r = rng.uniform(8, 40) * scale
-        patch = ndimage.gaussian_filter(dis.blob(rng, r, rng.uniform(0.03, 0.12), 0.6), r / 3)
+        patch = ndimage.gaussian_filter(dis.blob(rng, r, rng.uniform(0.02, 0.08), 0.6), r / 3)
         put(patch, int(rng.uniform(0, W)), int(rng.uniform(0, H)), "blur_blobs", check=False)
     # chromosomes of another cell outside the frame line: never labelled
     if stray:
@@ -362,11 +382,11 @@ def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, di
     # illumination: broad unevenness, vignetting and a fine mottle, built at 1/4 resolution
     f = 4
     h, w = H // f + 1, W // f + 1
-    field = 1.0 + rng.uniform(0.01, 0.05) * dis.smooth_noise(rng, h, w, 500 * scale / f)
+    field = 1.0 + rng.uniform(0.004, 0.02) * dis.smooth_noise(rng, h, w, 500 * scale / f)
     yy = (np.arange(h, dtype=np.float32) * f - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
     xx = (np.arange(w, dtype=np.float32) * f - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
-    field -= rng.uniform(0.0, 0.12) * (yy[:, None] ** 2 + xx[None, :] ** 2)
-    field += rng.uniform(0.003, 0.012) * dis.smooth_noise(rng, h, w, 12 * scale / f)
+    field -= rng.uniform(0.0, 0.06) * (yy[:, None] ** 2 + xx[None, :] ** 2)
+    field += rng.uniform(0.004, 0.014) * dis.smooth_noise(rng, h, w, 12 * scale / f)
     illum = np.asarray(Image.fromarray((bg * field).astype(np.float32), mode="F").resize((W, H), Image.BILINEAR))
     np.negative(od, out=od)
     np.exp(od, out=od)
