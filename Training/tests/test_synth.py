@@ -55,9 +55,9 @@ def test_a_requested_chromosome_count_is_honoured(count):
 
 def test_the_default_count_is_46_mostly_with_occasional_45_and_47():
     counts = [generate_spread(seed, SpreadConfig(width=400, height=300, render_image=False)).meta["count"]
-              for seed in range(60)]
+              for seed in range(40)]
     assert set(counts) <= {45, 46, 47}
-    assert counts.count(46) >= 45
+    assert counts.count(46) >= 30
 
 
 def test_the_eq14_overlap_share_over_200_spreads_is_within_5_points_of_its_target():
@@ -70,6 +70,14 @@ def test_the_eq14_overlap_share_over_200_spreads_is_within_5_points_of_its_targe
     assert abs(share - SMALL.overlap_target) <= 0.05, share
 
 
+def test_the_mask_only_fast_path_gives_the_same_boxes_as_full_rendering():
+    for seed in (8, 9):
+        full = generate_spread(seed, SMALL)
+        fast = generate_spread(seed, SpreadConfig(width=800, height=600, render_image=False))
+        assert full.boxes.tobytes() == fast.boxes.tobytes()
+        assert full.meta["overlap"] == fast.meta["overlap"]
+
+
 def test_eq14_counts_a_box_covered_at_least_half_by_the_others():
     boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [100, 100, 110, 110], [0, 0, 4, 10]], np.float32)
     # box 0: 0.5 from box 1 + 0.4 from box 3; box 1: 0.5; box 3: fully inside box 0; box 2 alone
@@ -77,7 +85,7 @@ def test_eq14_counts_a_box_covered_at_least_half_by_the_others():
 
 
 def test_distractors_are_never_labelled():
-    for seed in range(40, 52):
+    for seed in range(40, 48):
         with_d = generate_spread(seed)
         without = generate_spread(seed, SpreadConfig(distractors=False))
         assert with_d.boxes.tobytes() == without.boxes.tobytes()
@@ -87,7 +95,7 @@ def test_distractors_are_never_labelled():
             x0, y0, x1, y1 = frame
             assert (with_d.boxes[:, 0] > x0).all() and (with_d.boxes[:, 2] <= x1).all()
             assert (with_d.boxes[:, 1] > y0).all() and (with_d.boxes[:, 3] <= y1).all()
-    total = [generate_spread(seed).meta["distractors"] for seed in range(40, 52)]
+    total = [generate_spread(seed).meta["distractors"] for seed in range(40, 48)]
     assert sum(d["nuclei"] for d in total) > 0 and sum(d["debris"] for d in total) > 0
 
 

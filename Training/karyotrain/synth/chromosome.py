@@ -42,12 +42,13 @@ class ChromosomePatch:
                 self.y0 + int(rows[-1]) + 1)
 
 
-def _centreline(length: float, rng: np.random.Generator, curl: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _centreline(length: float, rng: np.random.Generator, curl: float,
+                angle: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Samples of a smooth random curve of the given arc length: points (n, 2), unit tangents, unit normals."""
     n = int(np.ceil(length * 1.6)) + 2
     s = np.linspace(0.0, length, n)
     u = s / length
-    theta = np.full(n, rng.uniform(0.0, 2.0 * np.pi))
+    theta = np.full(n, rng.uniform(0.0, 2.0 * np.pi) if angle is None else angle)
     # gentle overall bend plus a low-frequency wobble
     theta += rng.normal(0.0, 0.22) * u + rng.normal(0.0, 0.08) * np.sin(2 * np.pi * u * rng.uniform(0.5, 1.5)
                                                                         + rng.uniform(0, 2 * np.pi))
@@ -70,14 +71,17 @@ def _centreline(length: float, rng: np.random.Generator, curl: float) -> tuple[n
 def render_chromosome(
     ct: ChromosomeType, length: float, width: float, rng: np.random.Generator, *,
     style: str, od_base: float, od_band: float, band_sigma: float, blur: float, curl: float,
+    angle: float | None = None, mask_only: bool = False,
 ) -> ChromosomePatch:
     """Renders one chromosome of type `ct`, `length` px long and `width` px wide (both chromatids), at the origin.
 
     `style` is one of STYLES. `od_base` is the optical density of pale chromatin, `od_band` the extra density of the
     darkest band; `band_sigma` blurs the band pattern along the axis (px, condensation); `blur` (px) is the optical blur of this
-    chromosome (the system's blur combined with its own defocus).
+    chromosome (the system's blur combined with its own defocus). `angle` fixes the initial direction (radians),
+    else it is random. `mask_only` skips the optical density (the mask and all geometry are the same: every random
+    draw that shapes the mask comes before those that only texture it).
     """
-    pts, tan, nor = _centreline(length, rng, curl)
+    pts, tan, nor = _centreline(length, rng, curl, angle)
     n = len(pts)
     s = np.linspace(0.0, length, n)
     sc = ct.centromere * length
@@ -164,20 +168,23 @@ def render_chromosome(
     # ragged outline: the radius wobbles on a scale of a few pixels
     wobble = smooth_noise(rng, h, w, max(2.5, rc * 0.8)).ravel()[sel]
     r = (radius2[k0] * (1 - f) + radius2[k1] * f) * (1.0 + 0.1 * wobble)
+    mask_flat[sel] = dist < r
+    if mask_only:
+        return ChromosomePatch(od=od, mask=mask, x0=x0, y0=y0, name=ct.name, length=length, style=style)
     dens = np.minimum(np.maximum(r - dist + 0.5, 0.0), 1.0)
     rel = dist / r
     dome = 0.72 + 0.28 * np.sqrt(np.maximum(1.0 - rel * rel, 0.0))
     # bands: not quite straight across, each chromatid slightly shifted, blotchy chromatin
-    jitter = smooth_noise(rng, h, w, 3.0).ravel()[sel] * (0.8 / float(ds))
+    fine = smooth_noise(rng, h, w, 2.5).ravel()[sel]
+    jitter = fine * (0.8 / float(ds))
     jitter += np.where(base == 0, 1.0, -1.0) * rng.uniform(0, 0.7) / float(ds)
     kb = np.minimum(np.maximum(k0 - base + f + jitter, 0.0), n - 1.0)
     kb0 = kb.astype(np.int32)
     fb = kb - kb0
     kb0 += base
     kb1 = np.minimum(kb0 + 1, base + n - 1)
-    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * smooth_noise(rng, h, w, 2.2).ravel()[sel])
+    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine)
     od_flat[sel] = dens * dome * stain
-    mask_flat[sel] = dist < r
     # granular chromatin texture
     od *= 1.0 + 0.05 * rng.standard_normal(od.shape, dtype=np.float32)
     if blur > 0.05:
