@@ -1,0 +1,70 @@
+"""Post-processing: plain NMS, Gaussian Soft-NMS and Embedding-Guided NMS (DeepACEv2 Algorithm 1).
+
+All three follow MODEL.md steps 11 and 15 exactly; the Swift engine mirrors them.
+"""
+
+import numpy as np
+import torch
+
+from .boxes import box_iou
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Greedy NMS (torchvision semantics): indices kept, in descending score order (stable for ties)."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    order = torch.sort(scores, descending=True, stable=True).indices
+    b = boxes[order].detach().float()
+    over = np.triu((box_iou(b, b) > iou_threshold).numpy(), k=1)
+    removed = np.zeros(order.numel(), dtype=bool)
+    keep = []
+    for i in range(order.numel()):
+        if removed[i]:
+            continue
+        keep.append(i)
+        removed |= over[i]
+    return order[torch.tensor(keep, dtype=torch.long)]
+
+
+def _soft_loop(boxes, scores, decay_exponent, sigma: float, top_k: int):
+    """Shared loop of Soft-NMS and EG-NMS: returns (indices, decayed scores) in output order."""
+    n = boxes.shape[0]
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=scores.dtype)
+    iou = box_iou(boxes.detach(), boxes.detach())
+    current = scores.clone()
+    alive = torch.ones(n, dtype=torch.bool)
+    out_idx, out_scores = [], []
+    neg_inf = torch.tensor(float("-inf"), dtype=scores.dtype)
+    for _ in range(n):
+        masked = torch.where(alive, current, neg_inf)
+        m = int(torch.argmax(masked))  # first index of the maximum: ties go to the lowest index
+        out_idx.append(m)
+        out_scores.append(current[m].clone())
+        alive[m] = False
+        p = decay_exponent(m)
+        decay = torch.exp(-torch.pow(iou[m], p) / sigma)
+        current = torch.where(alive, current * decay, current)
+    idx = torch.tensor(out_idx[:top_k], dtype=torch.long)
+    return idx, torch.stack(out_scores[:top_k])
+
+
+def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, sigma: float = 0.5, top_k: int = 100):
+    """Gaussian Soft-NMS: s_i <- s_i * exp(-iou(b_max, b_i)^2 / sigma). Returns (indices, scores)."""
+    two = torch.tensor(2.0, dtype=scores.dtype)
+    return _soft_loop(boxes, scores, lambda m: two, sigma, top_k)
+
+
+def embedding_guided_nms(boxes: torch.Tensor, scores: torch.Tensor, embeddings: torch.Tensor,
+                         delta: float = 0.3, sigma: float = 0.5, top_k: int = 100):
+    """Embedding-Guided NMS, Algorithm 1: s_i <- s_i * exp(-iou^(1.5 + S(d)) / sigma), S(d) = 1/(1+exp(-2(d-delta))).
+
+    d = |e_max - e_i|. Returns (indices into the inputs, decayed scores), in output order, at most top_k.
+    """
+    e = embeddings.reshape(-1)
+
+    def exponent(m):
+        d = (e[m] - e).abs()
+        return 1.5 + 1.0 / (1.0 + torch.exp(-2.0 * (d - delta)))
+
+    return _soft_loop(boxes, scores, exponent, sigma, top_k)

@@ -1,0 +1,389 @@
+"""A whole synthetic metaphase spread: placement, touching and crossing, distractors and imaging."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from . import distractors as dis
+from .chromosome import ChromosomePatch, render_chromosome
+from .ideogram import CHROMOSOMES, karyotype
+
+TRAIN_SEEDS = range(0, 1_000_000_000)
+"""Seeds for training and validation sets."""
+HELD_OUT_SEEDS = range(1_000_000_000, 2_000_000_000)
+"""Seeds reserved for held-out test sets: never train on them."""
+
+OVERLAP_TAU = 0.5
+"""The paper's Eq. 14 threshold: a chromosome overlaps when the other boxes cover at least half of its box."""
+
+
+@dataclass(frozen=True)
+class SpreadConfig:
+    """What to generate. Sizes are in output pixels; chromosome lengths scale with min(width/1600, height/1200)."""
+
+    width: int = 1600
+    height: int = 1200
+    count: int | None = None  # None: 46 mostly, 45 or 47 now and then
+    overlap_target: float = 0.095  # mean share of chromosomes in the paper's Eq. 14 subset (Table 4: 8.8-9.8%)
+    chr1_length: tuple[float, float] = (85.0, 135.0)  # chromosome 1's length at 1600x1200 (px)
+    distractors: bool = True  # nuclei, debris, dust, fibres, out-of-focus blobs (never labelled)
+    frame_prob: float = 0.3  # a CytoVision frame line, often with a blank margin outside it
+    loose_cell_prob: float = 0.12  # cells whose sister chromatids run fully apart (loose wavy X shapes)
+    lowres_prob: float = 0.2  # captured at a smaller size (e.g. 693x553) and upscaled
+    jpeg_prob: float = 0.08  # JPEG artefacts
+    render_image: bool = True  # False: masks, boxes and meta only (fast path for statistics)
+
+
+@dataclass
+class Spread:
+    """A generated spread: grey image (chromosomes dark on light), exact boxes and metadata."""
+
+    image: np.ndarray  # uint8 (H, W)
+    boxes: np.ndarray  # float32 (N, 4): x1, y1, x2, y2, exclusive right/bottom edge
+    meta: dict
+    masks: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (x0, y0, bool mask) per box
+
+
+def overlap_flags(boxes: np.ndarray, tau: float = OVERLAP_TAU) -> np.ndarray:
+    """The paper's Eq. 14: box i is in the overlapping subset when sum_j IoG(G_j, G_i) >= tau."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(b) == 0:
+        return np.zeros(0, bool)
+    iw = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    np.fill_diagonal(inter, 0.0)
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    return inter.sum(axis=1) / area >= tau
+
+
+def _pick_count(config: SpreadConfig, rng: np.random.Generator) -> int:
+    if config.count is not None:
+        return int(config.count)
+    r = rng.random()
+    return 45 if r < 0.05 else 47 if r < 0.10 else 46
+
+
+class _Placer:
+    """Places chromosome patches in a loose ellipse, steering the Eq. 14 overlap share towards a target."""
+
+    def __init__(self, rng, width, height, content, count, scale):
+        self.rng = rng
+        self.occ = np.zeros((height, width), bool)
+        self.content = content  # x0, y0, x1, y1
+        cx0, cy0, cx1, cy1 = content
+        cw, ch = cx1 - cx0, cy1 - cy0
+        self.centre = np.array([(cx0 + cx1) / 2 + rng.uniform(-0.1, 0.1) * cw,
+                                (cy0 + cy1) / 2 + rng.uniform(-0.1, 0.1) * ch])
+        a = rng.uniform(0.17, 0.3) * 1600 * scale * np.sqrt(count / 46)
+        self.axes = np.array([a, a * rng.uniform(0.65, 1.0)])
+        self.angle = rng.uniform(0, np.pi)
+        self.boxes: list[tuple[int, int, int, int]] = []
+        self.masks: list[tuple[int, int, np.ndarray]] = []
+
+    def _point(self) -> np.ndarray:
+        r = np.sqrt(self.rng.random()) * self.axes
+        phi = self.rng.uniform(0, 2 * np.pi)
+        u = np.array([np.cos(phi) * r[0], np.sin(phi) * r[1]])
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        return self.centre + np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
+
+    def _shift_for(self, p: ChromosomePatch, box, target_centre) -> tuple[int, int] | None:
+        bx0, by0, bx1, by1 = box
+        dx = int(round(target_centre[0] - (bx0 + bx1) / 2))
+        dy = int(round(target_centre[1] - (by0 + by1) / 2))
+        cx0, cy0, cx1, cy1 = self.content
+        # keep the whole chromosome inside the content area, 3 px from its edge
+        dx = min(max(dx, cx0 + 3 - bx0), cx1 - 3 - bx1)
+        dy = min(max(dy, cy0 + 3 - by0), cy1 - 3 - by1)
+        if bx0 + dx < cx0 or by0 + dy < cy0 or bx1 + dx > cx1 or by1 + dy > cy1:
+            return None
+        return dx, dy
+
+    def _mask_hits(self, p: ChromosomePatch, dx: int, dy: int, grown: np.ndarray) -> int:
+        x0, y0 = p.x0 + dx - 2, p.y0 + dy - 2
+        h, w = grown.shape
+        H, W = self.occ.shape
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        ex, ey = min(w, W - x0), min(h, H - y0)
+        return int(np.count_nonzero(self.occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] & grown[sy0:ey, sx0:ex]))
+
+    def place(self, p: ChromosomePatch, deliberate: bool) -> tuple[int, int]:
+        box = p.box()
+        grown = ndimage.binary_dilation(np.pad(p.mask, 2), iterations=2)
+        area = max(1, int(np.count_nonzero(p.mask)))
+        placed = np.array(self.boxes, np.float64).reshape(-1, 4)
+        flags_before = overlap_flags(placed) if len(placed) else np.zeros(0, bool)
+        fallback = None
+        for attempt in range(160):
+            if deliberate and len(self.boxes):
+                j = int(self.rng.integers(len(self.boxes)))
+                ob = self.boxes[j]
+                centre = np.array([(ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2])
+                half = np.array([ob[2] - ob[0], ob[3] - ob[1]]) / 2
+                target = centre + self.rng.uniform(-1, 1, 2) * (half * 0.9 + 4)
+            else:
+                grow = 1.0 + 0.004 * attempt
+                target = self.centre + (self._point() - self.centre) * grow
+            shift = self._shift_for(p, box, target)
+            if shift is None:
+                continue
+            dx, dy = shift
+            nb = np.array([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy], np.float64)
+            allb = np.vstack([placed, nb[None]])
+            flags = overlap_flags(allb)
+            hits = self._mask_hits(p, dx, dy, grown)
+            fallback = fallback or (dx, dy)
+            if deliberate:
+                # a real touch or cross that puts the new chromosome in the Eq. 14 subset, without burying it
+                if flags[-1] and hits > 0 and hits < 0.35 * area:
+                    return self._commit(p, dx, dy, nb)
+            else:
+                new_flags = flags[:-1] & ~flags_before
+                if not flags[-1] and not new_flags.any() and hits == 0:
+                    return self._commit(p, dx, dy, nb)
+        if fallback is None:  # nothing fits inside the content area: centre it
+            fallback = self._shift_for(p, box, self.centre) or (0, 0)
+        dx, dy = fallback
+        return self._commit(p, dx, dy, np.array([box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy]))
+
+    def _commit(self, p: ChromosomePatch, dx: int, dy: int, nb) -> tuple[int, int]:
+        x0, y0 = p.x0 + dx, p.y0 + dy
+        h, w = p.mask.shape
+        H, W = self.occ.shape
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        ex, ey = min(w, W - x0), min(h, H - y0)
+        self.occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= p.mask[sy0:ey, sx0:ex]
+        self.boxes.append(tuple(int(v) for v in nb))
+        self.masks.append((x0, y0, p.mask))
+        return dx, dy
+
+
+def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
+    """Generates the spread for `seed`: the same seed and config give the same pixels, boxes and metadata."""
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a non-negative 63-bit integer, got {seed}")
+    W, H = int(config.width), int(config.height)
+    ss = np.random.SeedSequence(seed)
+    rng_cell, rng_chrom, rng_place, rng_dis, rng_img = (np.random.default_rng(s) for s in ss.spawn(5))
+    scale = min(W / 1600, H / 1200)
+    count = _pick_count(config, rng_cell)
+    names = karyotype(count, rng_cell)
+
+    # the cell: condensation, stain, chromatid behaviour
+    chr1 = rng_cell.uniform(*config.chr1_length) * scale
+    condensed = (config.chr1_length[1] * scale - chr1) / max(1e-6, (config.chr1_length[1] - config.chr1_length[0])
+                                                              * scale)
+    aspect = np.clip(rng_cell.normal(8.5 - 3.5 * condensed, 0.8), 4.2, 10.0)  # chr1 length / width
+    width0 = max(7.0 * scale, chr1 / aspect)
+    od_base = rng_cell.uniform(0.16, 0.3)
+    od_band = rng_cell.uniform(0.55, 1.05)
+    band_sigma = rng_cell.uniform(0.9, 2.0) * scale * (1 + 0.5 * condensed)
+    loose_cell = rng_cell.random() < config.loose_cell_prob
+    splay_share = rng_cell.uniform(0.05, 0.45)
+    frame = rng_cell.random() < config.frame_prob
+    if frame:
+        fx0 = int(rng_cell.uniform(0.01, 0.05) * W)
+        fy0 = int(rng_cell.uniform(0.02, 0.09) * H)
+        fx1 = W - 1 - int(rng_cell.uniform(0.01, 0.05) * W)
+        fy1 = H - 1 - int(rng_cell.uniform(0.02, 0.09) * H)
+        content = (fx0 + 1, fy0 + 1, fx1, fy1)
+        blank_outside = rng_cell.random() < 0.7
+    else:
+        content = (0, 0, W, H)
+        blank_outside = False
+
+    patches: list[ChromosomePatch] = []
+    for name in names:
+        ct = CHROMOSOMES[name]
+        length = chr1 * ct.length * rng_chrom.uniform(0.9, 1.1)
+        width = width0 * rng_chrom.uniform(0.9, 1.1) * (0.92 + 0.08 * ct.length)
+        if loose_cell and rng_chrom.random() < 0.8:
+            style = "loose"
+        else:
+            style = "splayed" if rng_chrom.random() < splay_share else "parallel"
+        curl = float(np.clip((length / (110 * scale)) ** 2 * rng_chrom.uniform(0.2, 1.0), 0, 1))
+        defocus = rng_chrom.uniform(0.6, 1.6) * scale if rng_chrom.random() < 0.2 else 0.0
+        patches.append(render_chromosome(ct, length, width, rng_chrom, style=style, od_base=od_base,
+                                         od_band=od_band, band_sigma=band_sigma, defocus=defocus, curl=curl))
+
+    # placement, larger chromosomes first (with some shuffling), steering the Eq. 14 share
+    order = np.argsort(-np.array([p.length for p in patches]) * rng_place.uniform(0.7, 1.3, len(patches)))
+    target = float(np.clip(rng_place.normal(config.overlap_target, 0.04), 0.0, 0.4)) if config.overlap_target > 0 \
+        else 0.0
+    placer = _Placer(rng_place, W, H, content, count, scale)
+    shifts: dict[int, tuple[int, int]] = {}
+    for k, i in enumerate(order):
+        placed = np.array(placer.boxes, np.float64).reshape(-1, 4)
+        flagged = int(overlap_flags(placed).sum()) if len(placed) else 0
+        want = target * (k + 1)
+        deliberate = k > 0 and flagged + 0.8 < want and rng_place.random() < 0.7
+        shifts[int(i)] = placer.place(patches[i], deliberate)
+    boxes = np.zeros((count, 4), np.float32)
+    masks = []
+    for i, p in enumerate(patches):
+        dx, dy = shifts[i]
+        b = p.box()
+        boxes[i] = (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)
+        masks.append((p.x0 + dx, p.y0 + dy, p.mask))
+    flags = overlap_flags(boxes)
+    meta = {
+        "seed": int(seed),
+        "count": count,
+        "chromosomes": names,
+        "overlap": [bool(f) for f in flags],
+        "overlap_share": float(flags.mean()) if count else 0.0,
+        "overlap_target": target,
+        "chr1_length_px": float(chr1),
+        "scale": float(scale),
+        "width_px": float(width0),
+        "styles": [p.style for p in patches],
+        "loose_cell": bool(loose_cell),
+        "frame": [int(v) for v in (content[0] - 1, content[1] - 1, content[2], content[3])] if frame else None,
+    }
+    if not config.render_image:
+        return Spread(image=np.full((H, W), 255, np.uint8), boxes=boxes, meta=meta, masks=masks)
+
+    od = np.zeros((H, W), np.float32)
+    for i, p in enumerate(patches):
+        dx, dy = shifts[i]
+        dis.add_patch(od, p.od, p.x0 + dx, p.y0 + dy)
+    distractor_meta = _add_distractors(od, placer.occ, rng_dis, content, frame and not blank_outside, scale, config,
+                                       od_base, od_band, band_sigma)
+    image, imaging = _image(od, rng_img, scale, config, content if frame else None, blank_outside)
+    meta["distractors"] = distractor_meta
+    meta["imaging"] = imaging
+    return Spread(image=image, boxes=boxes, meta=meta, masks=masks)
+
+
+def _free(occ: np.ndarray, x0: int, y0: int, patch: np.ndarray) -> bool:
+    """True when `patch`'s nonzero pixels placed at (x0, y0) touch no chromosome mask."""
+    H, W = occ.shape
+    h, w = patch.shape
+    sx0, sy0 = max(0, -x0), max(0, -y0)
+    ex, ey = min(w, W - x0), min(h, H - y0)
+    if ex <= sx0 or ey <= sy0:
+        return True
+    return not np.any(occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] & (patch[sy0:ey, sx0:ex] > 0.02))
+
+
+def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_band, band_sigma) -> dict:
+    H, W = od.shape
+    counts = {"nuclei": 0, "debris": 0, "dust": 0, "fibres": 0, "blur_blobs": 0, "stray_chromosomes": 0}
+    if not config.distractors:
+        return counts
+    cx0, cy0, cx1, cy1 = content
+
+    def put(patch, x0, y0, key, check=True, tries=1):
+        if check and not _free(occ, x0, y0, patch):
+            return False
+        dis.add_patch(od, patch, x0, y0)
+        counts[key] += 1
+        return True
+
+    # interphase nuclei, often cut by the image or frame edge
+    n_nuc = rng.choice(5, p=[0.3, 0.35, 0.2, 0.1, 0.05])
+    for _ in range(n_nuc):
+        radius = rng.uniform(55, 150) * scale
+        patch = dis.nucleus(rng, radius, rng.uniform(0.35, 0.9))
+        ph, pw = patch.shape
+        for _try in range(12):
+            if rng.random() < 0.55:  # at an edge of the content area
+                side = rng.integers(4)
+                t = rng.uniform(0, 1)
+                cut = rng.uniform(-0.4, 0.6) * radius
+                px = [cx0 - cut, cx1 + cut, cx0 + t * (cx1 - cx0), cx0 + t * (cx1 - cx0)][side]
+                py = [cy0 + t * (cy1 - cy0), cy0 + t * (cy1 - cy0), cy0 - cut, cy1 + cut][side]
+            else:
+                px, py = rng.uniform(cx0, cx1), rng.uniform(cy0, cy1)
+            if put(patch, int(px - pw / 2), int(py - ph / 2), "nuclei"):
+                break
+    # debris: small dark irregular bits
+    for _ in range(rng.poisson(6)):
+        patch = dis.blob(rng, rng.uniform(1.5, 7) * scale, rng.uniform(0.2, 1.6), rng.uniform(0, 1))
+        put(patch, int(rng.uniform(0, W)), int(rng.uniform(0, H)), "debris")
+    # dust: tiny faint specks anywhere
+    for _ in range(rng.poisson(35)):
+        patch = dis.blob(rng, rng.uniform(0.6, 2.0) * scale, rng.uniform(0.03, 0.25), 0.5)
+        put(patch, int(rng.uniform(0, W)), int(rng.uniform(0, H)), "dust", check=False)
+    # fibres and scratches
+    for _ in range(rng.poisson(3)):
+        patch, fx, fy = dis.fibre(rng, rng.uniform(15, 90) * scale, rng.uniform(0.04, 0.18), rng.uniform(0.5, 0.9))
+        put(patch, int(rng.uniform(0, W)) + fx, int(rng.uniform(0, H)) + fy, "fibres", check=False)
+    # out-of-focus smudges
+    for _ in range(rng.poisson(3)):
+        r = rng.uniform(8, 40) * scale
+        patch = ndimage.gaussian_filter(dis.blob(rng, r, rng.uniform(0.03, 0.12), 0.6), r / 3)
+        put(patch, int(rng.uniform(0, W)), int(rng.uniform(0, H)), "blur_blobs", check=False)
+    # chromosomes of another cell outside the frame line: never labelled
+    if stray:
+        for _ in range(rng.integers(0, 5)):
+            name = list(CHROMOSOMES)[rng.integers(24)]
+            p = render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
+                                  style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma,
+                                  defocus=0.0, curl=0.2)
+            side = rng.integers(4)
+            px = [rng.uniform(0, cx0), rng.uniform(cx1, W), rng.uniform(0, W), rng.uniform(0, W)][side]
+            py = [rng.uniform(0, H), rng.uniform(0, H), rng.uniform(0, cy0), rng.uniform(cy1, H)][side]
+            h, w = p.od.shape
+            x0, y0 = int(px - w / 2), int(py - h / 2)
+            # keep it fully outside the content area
+            if x0 + w <= cx0 or x0 >= cx1 or y0 + h <= cy0 or y0 >= cy1:
+                put(p.od, x0, y0, "stray_chromosomes", check=False)
+    return counts
+
+
+def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, dict]:
+    H, W = od.shape
+    blur = rng.uniform(0.6, 1.4) * scale
+    od = ndimage.gaussian_filter(od, blur)
+    halo = rng.uniform(0.2, 0.9) if rng.random() < 0.5 else 0.0
+    if halo:
+        od = od + halo * (od - ndimage.gaussian_filter(od, rng.uniform(2.0, 5.0) * scale))
+    bg = rng.uniform(222, 250)
+    illum = 1.0 + rng.uniform(0.01, 0.05) * dis.smooth_noise(rng, H, W, 500 * scale)
+    yy = (np.arange(H, dtype=np.float32) - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
+    xx = (np.arange(W, dtype=np.float32) - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
+    vig = rng.uniform(0.0, 0.12)
+    illum -= vig * (yy[:, None] ** 2 + xx[None, :] ** 2)
+    illum += rng.uniform(0.003, 0.012) * dis.smooth_noise(rng, H, W, 10 * scale)
+    img = bg * illum * np.exp(-od)
+    noise_sd = rng.uniform(0.8, 3.0)
+    img += rng.standard_normal((H, W), dtype=np.float32) * noise_sd
+    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    # contrast and gamma as a lookup table on the 8-bit image
+    gamma = float(np.exp(rng.normal(0, 0.12)))
+    lo = rng.uniform(0, 25)
+    lut = np.clip(lo + (255 - lo) * (np.arange(256) / 255.0) ** gamma, 0, 255).round().astype(np.uint8)
+    out = lut[out]
+    info = {"blur": float(blur), "halo": float(halo), "background": float(bg), "noise_sd": float(noise_sd),
+            "gamma": gamma, "lowres": None, "jpeg_quality": None}
+    if rng.random() < config.lowres_prob:
+        f = rng.uniform(1.5, 2.4)
+        small = Image.fromarray(out).resize((max(8, int(W / f)), max(8, int(H / f))), Image.BILINEAR)
+        out = np.asarray(small.resize((W, H), Image.BICUBIC if rng.random() < 0.5 else Image.BILINEAR))
+        info["lowres"] = [small.width, small.height]
+    if frame is not None:
+        out = out.copy()
+        x0, y0, x1, y1 = frame[0] - 1, frame[1] - 1, frame[2], frame[3]
+        if blank_outside:
+            keep = out[y0:y1 + 1, x0:x1 + 1].copy()
+            out[:] = 255
+            out[y0:y1 + 1, x0:x1 + 1] = keep
+        line = int(rng.uniform(90, 150))
+        out[y0, x0:x1 + 1] = line
+        out[y1, x0:x1 + 1] = line
+        out[y0:y1 + 1, x0] = line
+        out[y0:y1 + 1, x1] = line
+    if rng.random() < config.jpeg_prob:
+        q = int(rng.integers(35, 90))
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=q)
+        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+        info["jpeg_quality"] = q
+    return np.ascontiguousarray(out, np.uint8), info

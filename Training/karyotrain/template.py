@@ -1,0 +1,41 @@
+"""The Template Module (DeepACEv2 Section 2.3, Eq. 1): five fixed 7x7 Gaussian masks and a 1-d embedding."""
+
+import torch
+from torch import nn
+
+MASK_NAMES = ("T_D", "T_TD", "T_H", "T_V", "T_C")
+
+
+def template_masks(size: int = 7) -> torch.Tensor:
+    """(5,size,size) masks of Eq. 1 in the order T_D, T_TD, T_H, T_V, T_C; index [t, row, col], x=row-3, y=col-3."""
+    half = (size - 1) // 2
+    r = torch.arange(size, dtype=torch.float64) - half
+    x = r[:, None].expand(size, size)
+    y = r[None, :].expand(size, size)
+    masks = torch.stack([
+        torch.exp(-(x - y) ** 2 / 3),
+        torch.exp(-(x + y) ** 2 / 3),
+        torch.exp(-(y ** 2) / 3),
+        torch.exp(-(x ** 2) / 3),
+        torch.exp(-torch.abs(x ** 2 + y ** 2 - 5) / 3),
+    ])
+    return masks.float()
+
+
+class TemplateModule(nn.Module):
+    """1x1 conv 256->1 + ReLU, times each mask, flattened to 245 (t*49 + r*7 + c), FC 245 -> 1."""
+
+    def __init__(self, channels: int = 256, size: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 1, 1)
+        self.fc = nn.Linear(5 * size * size, 1)
+        self.register_buffer("masks", template_masks(size))
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.conv.bias)
+        nn.init.kaiming_normal_(self.fc.weight, nonlinearity="linear")
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, roi_features: torch.Tensor) -> torch.Tensor:
+        m = torch.relu(self.conv(roi_features))  # (K,1,7,7)
+        f = m * self.masks[None]  # (K,5,7,7)
+        return self.fc(f.flatten(1)).squeeze(1)
