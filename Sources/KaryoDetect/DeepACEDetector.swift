@@ -53,32 +53,6 @@ public struct DeepACEDetector: Detector {
         return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("config.json").path) }
     }
 
-    /// The scale factor of the working-scale rule for an image of 0...255 values (MODEL.md step 2).
-    public func workingScaleFactor(_ pixels: [Float], width: Int, height: Int) -> Double {
-        let input = network.config.input
-        guard input.working_scale == "chromosome-width", let target = input.target_chromosome_width,
-            let measured = DeepACEWorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
-        else { return input.scale }
-        let factor = min(max(target / measured, input.min_factor ?? 0.5), input.max_factor ?? 3.0)
-        return factor * input.scale
-    }
-
-    /// The padded, normalized network input `[1, 1, Hp, Wp]` for a working-scale image of `w` x `h` values 0...255
-    /// (MODEL.md steps 3-4).
-    public func networkInput(_ pixels: [Float], width w: Int, height h: Int) -> Tensor {
-        let input = network.config.input
-        let m = input.pad_multiple
-        let (hp, wp) = ((h + m - 1) / m * m, (w + m - 1) / m * m)
-        let padded = (input.pad_value - input.mean) / input.std
-        var x = Tensor(shape: [1, network.config.backbone.in_channels, hp, wp], value: padded)
-        for c in 0..<x.shape[1] {
-            for y in 0..<h {
-                for xx in 0..<w { x.data[(c * hp + y) * wp + xx] = (pixels[y * w + xx] - input.mean) / input.std }
-            }
-        }
-        return x
-    }
-
     public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
         var flops: [String: Double] = [:]
         return try detect(image, stageTimings: &stageTimings, flops: &flops)
@@ -92,19 +66,11 @@ public struct DeepACEDetector: Detector {
             throw DetectorError.invalidModel("the image is empty (\(image.width)x\(image.height))")
         }
         var clock = StageClock()
-        let (w0, h0) = (image.width, image.height)
-        let source = image.pixels.map { $0 * 255 }
-        let f = workingScaleFactor(source, width: w0, height: h0)
-        let h1 = max(1, Int((Double(h0) * f + 0.5).rounded(.down)))
-        let w1 = max(1, Int((Double(w0) * f + 0.5).rounded(.down)))
-        let working =
-            (h1, w1) == (h0, w0)
-            ? source : DeepACEWorkingScale.resizeBilinear(source, width: w0, height: h0, toWidth: w1, height: h1)
-        let x = networkInput(working, width: w1, height: h1)
+        let prepared = network.prepare(image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
         stageTimings["normalize", default: 0] += clock.lap()
-        let detections = network.detect(x, width: w1, height: h1, timings: &stageTimings, flops: &flops)
-        let sx = Double(w1) / Double(w0)
-        let sy = Double(h1) / Double(h0)
+        let detections = network.detect(
+            prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)
+        let (sx, sy) = (prepared.scaleX, prepared.scaleY)
         return detections.map { d in
             Detection(
                 box: BoundingBox(

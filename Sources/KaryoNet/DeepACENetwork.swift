@@ -37,7 +37,7 @@ public struct DeepACENetwork: Sendable {
         self.config = config
         let f = config.fpn.channels
         backbone = try ResNet(
-            depth: config.backbone.depth, inChannels: config.backbone.in_channels, eps: config.backbone.bn_eps,
+            depth: config.backbone.depth, width: config.backbone.width ?? 64, inChannels: config.backbone.in_channels, eps: config.backbone.bn_eps,
             weights: weights, prefix: "backbone")
         let cs = backbone.featureChannels
         inner3 = try weights.conv("fpn.inner3", out: f, in: cs[0], kernel: 1)
@@ -85,6 +85,59 @@ public struct DeepACENetwork: Sendable {
             }
         }
         return masks
+    }
+
+    // MARK: - Input preparation
+
+    /// The input of the network for a grey image of `w0` x `h0` values 0...255 (MODEL.md steps 2-4).
+    public struct PreparedInput: Sendable {
+        /// The normalized, padded `[1, C, Hp, Wp]` tensor.
+        public var tensor: Tensor
+        /// The working-scale image size before padding.
+        public var width: Int
+        public var height: Int
+        /// The working-scale factor f.
+        public var factor: Double
+        /// Multiply source coordinates by these to get working-scale coordinates (`W1 / W0`, `H1 / H0`).
+        public var scaleX: Double
+        public var scaleY: Double
+    }
+
+    /// The working-scale factor for an image of 0...255 values (MODEL.md step 2).
+    public func workingScaleFactor(_ pixels: [Float], width: Int, height: Int) -> Double {
+        let input = config.input
+        guard input.working_scale == "chromosome-width", let target = input.target_chromosome_width,
+            let measured = WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
+        else { return input.scale }
+        return min(max(target / measured, input.min_factor ?? 0.5), input.max_factor ?? 3.0) * input.scale
+    }
+
+    /// Resizes to the working scale, pads to `pad_multiple` with `pad_value`, and normalizes (MODEL.md steps 2-4).
+    /// `factor` overrides the working-scale rule when given.
+    public func prepare(_ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil) -> PreparedInput {
+        let f = factor ?? workingScaleFactor(pixels, width: w0, height: h0)
+        let h1 = max(1, Int((Double(h0) * f + 0.5).rounded(.down)))
+        let w1 = max(1, Int((Double(w0) * f + 0.5).rounded(.down)))
+        let working =
+            (h1, w1) == (h0, w0)
+            ? pixels : WorkingScale.resizeBilinear(pixels, width: w0, height: h0, toWidth: w1, height: h1)
+        let input = config.input
+        let m = input.pad_multiple
+        let (hp, wp) = ((h1 + m - 1) / m * m, (w1 + m - 1) / m * m)
+        var x = Tensor(shape: [1, config.backbone.in_channels, hp, wp], value: (input.pad_value - input.mean) / input.std)
+        x.data.withUnsafeMutableBufferPointer { xp in
+            working.withUnsafeBufferPointer { src in
+                let (dst, s) = (xp.baseAddress!, src.baseAddress!)
+                parallelFor(h1) { y in
+                    for c in 0..<config.backbone.in_channels {
+                        let row = dst + (c * hp + y) * wp
+                        for xx in 0..<w1 { row[xx] = (s[y * w1 + xx] - input.mean) / input.std }
+                    }
+                }
+            }
+        }
+        return PreparedInput(
+            tensor: x, width: w1, height: h1, factor: f, scaleX: Double(w1) / Double(w0), scaleY: Double(h1) / Double(h0))
     }
 
     // MARK: - Stages

@@ -7,6 +7,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public struct Backbone: Codable, Sendable, Equatable {
         /// 18, 34 (basic blocks), 50 or 101 (bottleneck).
         public var depth: Int
+        /// Stem and layer-1 planes W (64 in real models; layers use W, 2W, 4W, 8W). Absent means 64.
+        public var width: Int?
         /// Only `"bn"` (folded into the convs at load).
         public var norm: String
         /// Batch-norm epsilon.
@@ -128,6 +130,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard [18, 34, 50, 101].contains(backbone.depth) else {
             throw fail("backbone.depth \(backbone.depth) is not one of 18, 34, 50, 101")
         }
+        guard (backbone.width ?? 64) > 0 else { throw fail("backbone.width must be positive") }
         guard backbone.norm == "bn" else { throw fail("backbone.norm '\(backbone.norm)' is not supported (only bn)") }
         guard anchors.base.count == anchors.sizes.count * anchors.aspect_ratios.count,
             anchors.base.allSatisfy({ $0.count == 4 })

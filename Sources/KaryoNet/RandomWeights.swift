@@ -7,7 +7,7 @@ extension ModelConfig {
         let ratios: [Float] = [0.2, 0.25, 1.0 / 3.0, 0.5, 1, 2, 3, 4, 5]
         return ModelConfig(
             format: "karyocount.model/1", name: "random-r\(depth)",
-            backbone: Backbone(depth: depth, norm: "bn", bn_eps: 1e-5, in_channels: 1),
+            backbone: Backbone(depth: depth, width: 64, norm: "bn", bn_eps: 1e-5, in_channels: 1),
             fpn: FPN(channels: 256),
             anchors: Anchors(stride: 8, sizes: sizes, aspect_ratios: ratios, base: baseAnchors(sizes: sizes, ratios: ratios)),
             rpn: RPN(
@@ -46,12 +46,13 @@ extension ModelConfig {
         func bn(_ name: String, _ c: Int) {
             for field in ["weight", "bias", "running_mean", "running_var"] { shapes["\(name).\(field)"] = [c] }
         }
-        shapes["backbone.conv1.weight"] = [64, backbone.in_channels, 7, 7]
-        bn("backbone.bn1", 64)
+        let base = backbone.width ?? 64
+        shapes["backbone.conv1.weight"] = [base, backbone.in_channels, 7, 7]
+        bn("backbone.bn1", base)
         let bottleneck = backbone.depth >= 50
-        var inC = 64
+        var inC = base
         for (li, count) in ResNet.blockCounts(depth: backbone.depth).enumerated() {
-            let width = 64 << li
+            let width = base << li
             let outC = bottleneck ? width * 4 : width
             for bi in 0..<count {
                 let p = "backbone.layer\(li + 1).\(bi)"
@@ -76,7 +77,7 @@ extension ModelConfig {
             }
         }
         let f = fpn.channels
-        let cs = bottleneck ? [512, 1024, 2048] : [128, 256, 512]
+        let cs = [2, 4, 8].map { $0 * base * (bottleneck ? 4 : 1) }
         for (i, c) in cs.enumerated() {
             shapes["fpn.inner\(i + 3).weight"] = [f, c, 1, 1]
             shapes["fpn.inner\(i + 3).bias"] = [f]

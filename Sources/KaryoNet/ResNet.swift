@@ -26,8 +26,11 @@ public struct ResNet: Sendable {
     let stem: Conv2d
     let layers: [[Block]]
 
-    /// Channels of C3, C4, C5.
-    public var featureChannels: [Int] { depth >= 50 ? [512, 1024, 2048] : [128, 256, 512] }
+    /// Stem planes W (64 in real models).
+    public let width: Int
+
+    /// Channels of C3, C4, C5: 2W, 4W, 8W, times 4 for bottleneck blocks.
+    public var featureChannels: [Int] { [2, 4, 8].map { $0 * width * (depth >= 50 ? 4 : 1) } }
 
     /// Blocks per layer for a depth.
     static func blockCounts(depth: Int) -> [Int] {
@@ -39,16 +42,19 @@ public struct ResNet: Sendable {
     }
 
     /// Loads the trunk's weights under `prefix` (e.g. `backbone`).
-    public init(depth: Int, inChannels: Int, eps: Float, weights: some TensorSource, prefix: String) throws {
+    public init(depth: Int, width base: Int = 64, inChannels: Int, eps: Float, weights: some TensorSource, prefix: String)
+        throws
+    {
         self.depth = depth
+        self.width = base
         let bottleneck = depth >= 50
         let expansion = bottleneck ? 4 : 1
         stem = try weights.convBN(
-            "\(prefix).conv1", "\(prefix).bn1", out: 64, in: inChannels, kernel: 7, stride: 2, padding: 3, eps: eps)
+            "\(prefix).conv1", "\(prefix).bn1", out: base, in: inChannels, kernel: 7, stride: 2, padding: 3, eps: eps)
         var layers: [[Block]] = []
-        var inC = 64
+        var inC = base
         for (li, count) in ResNet.blockCounts(depth: depth).enumerated() {
-            let width = 64 << li
+            let width = base << li
             var blocks: [Block] = []
             for bi in 0..<count {
                 let stride = (bi == 0 && li > 0) ? 2 : 1

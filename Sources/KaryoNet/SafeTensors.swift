@@ -81,8 +81,19 @@ public struct SafeTensorsFile: Sendable {
         self.dataStart = end
     }
 
-    /// The tensor `name` as Float32, checked against `shape` when given.
+    /// The tensor `name` as Float32, checked against `shape` when given. F32, F16 and BF16 are the weight dtypes;
+    /// F64, I64, I32 and U8 (golden files' sizes, indices, images) are converted too.
     public func tensor(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
+        let (entry, values) = try read(name, shape: expected) { Float($0) }
+        return Tensor(shape: entry.shape, data: values)
+    }
+
+    /// The values of tensor `name` as Float64 (exact for F64 and for integers below 2^53).
+    public func doubles(_ name: String) throws -> [Double] {
+        try read(name, shape: nil) { $0 }.1
+    }
+
+    private func read<T>(_ name: String, shape expected: [Int]?, convert: (Double) -> T) throws -> (Entry, [T]) {
         guard let entry = entries[name] else {
             let shapeText = expected.map { " of shape \($0)" } ?? ""
             throw KaryoNetError(
@@ -95,13 +106,11 @@ public struct SafeTensorsFile: Sendable {
                 .shapeMismatch, "tensor '\(name)' has shape \(entry.shape), expected \(expected)", file: path)
         }
         let count = entry.shape.reduce(1, *)
-        let width: Int
-        switch entry.dtype {
-        case "F32": width = 4
-        case "F16", "BF16": width = 2
-        default:
+        let widths = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "U8": 1]
+        guard let width = widths[entry.dtype] else {
             throw KaryoNetError(
-                .unsupportedDType, "tensor '\(name)' has dtype \(entry.dtype); only F32, F16 and BF16 are read",
+                .unsupportedDType,
+                "tensor '\(name)' has dtype \(entry.dtype); only F32, F16, BF16, F64, I64, I32 and U8 are read",
                 file: path)
         }
         guard entry.range.count == count * width else {
@@ -110,30 +119,30 @@ public struct SafeTensorsFile: Sendable {
                 "tensor '\(name)' spans \(entry.range.count) bytes, but shape \(entry.shape) of \(entry.dtype) "
                     + "needs \(count * width)", file: path)
         }
-        let lower = dataStart + entry.range.lowerBound
-        let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        let start = dataStart - bytes.startIndex + entry.range.lowerBound
+        let values = [T](unsafeUninitializedCapacity: count) { out, initialized in
             bytes.withUnsafeBytes { raw in
-                let src = UnsafeRawBufferPointer(rebasing: raw[(lower - bytes.startIndex)...])
-                switch entry.dtype {
-                case "F32":
-                    for i in 0..<count {
-                        out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                let src = UnsafeRawBufferPointer(rebasing: raw[start..<(start + count * width)])
+                func load<I: FixedWidthInteger>(_ i: Int, _: I.Type) -> I {
+                    I(littleEndian: src.loadUnaligned(fromByteOffset: i * MemoryLayout<I>.size, as: I.self))
+                }
+                for i in 0..<count {
+                    let v: Double
+                    switch entry.dtype {
+                    case "F32": v = Double(Float(bitPattern: load(i, UInt32.self)))
+                    case "F16": v = Double(Float(Float16(bitPattern: load(i, UInt16.self))))
+                    case "BF16": v = Double(Float(bitPattern: UInt32(load(i, UInt16.self)) << 16))
+                    case "F64": v = Double(bitPattern: load(i, UInt64.self))
+                    case "I64": v = Double(load(i, Int64.self))
+                    case "I32": v = Double(load(i, Int32.self))
+                    default: v = Double(src[i])
                     }
-                case "F16":
-                    for i in 0..<count {
-                        let bits = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                        out[i] = Float(Float16(bitPattern: bits))
-                    }
-                default:
-                    for i in 0..<count {
-                        let bits = UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                        out[i] = Float(bitPattern: UInt32(bits) << 16)
-                    }
+                    (out.baseAddress! + i).initialize(to: convert(v))
                 }
             }
             initialized = count
         }
-        return Tensor(shape: entry.shape, data: values)
+        return (entry, values)
     }
 
     /// Whether the file holds a tensor called `name`.

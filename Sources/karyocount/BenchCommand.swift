@@ -64,7 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let sgemm = Self.sgemmRate(n: 2048, repeats: 3)
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSSMB = Double(usage.ru_maxrss) / 1024
         let stages = ["normalize", "backbone", "fpn", "rpn", "roi_head", "nms", "total"]
         var medians: [String: Double] = [:]

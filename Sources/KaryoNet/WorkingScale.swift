@@ -1,26 +1,23 @@
 import Foundation
-import KaryoImage
 
 /// The working-scale rule of Training/MODEL.md step 2: how much to resize an image so its chromosomes have the
 /// width the model was trained on, and the resize itself.
-public enum DeepACEWorkingScale {
+public enum WorkingScale {
     /// The typical chromosome width in pixels of a grey image (0...255, dark chromosomes on a light background),
-    /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, hole filling, exact Euclidean
-    /// distance transform, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`.
+    /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, exact Euclidean distance
+    /// transform of the dark pixels, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`.
     public static func estimateChromosomeWidth(_ pixels: [Float], width w: Int, height h: Int) -> Double? {
         let n = w * h
         guard n > 0 else { return nil }
         var grey = [UInt8](repeating: 0, count: n)
-        var histogram = [Double](repeating: 0, count: 256)
+        var histogram = [Int](repeating: 0, count: 256)
         for i in 0..<n {
             let v = UInt8(min(max(pixels[i].rounded(.toNearestOrEven), 0), 255))
             grey[i] = v
             histogram[Int(v)] += 1
         }
-        guard let threshold = otsuThreshold(histogram: histogram, total: Double(n)) else { return nil }
-        // Foreground = dark; then holes (background not 4-connected to the border) become foreground.
-        var foreground = grey.map { Int($0) <= threshold }
-        fillHoles(&foreground, width: w, height: h)
+        guard let threshold = otsuThreshold(histogram: histogram) else { return nil }
+        let foreground = grey.map { Int($0) <= threshold }
         let distance = euclideanDistance(foreground, width: w, height: h)
         var ridge: [Double] = []
         for y in 0..<h {
@@ -44,55 +41,28 @@ public enum DeepACEWorkingScale {
         return 2 * median
     }
 
-    /// Otsu's threshold over a 256-bin histogram: the first `t` maximising the between-class variance.
-    static func otsuThreshold(histogram: [Double], total: Double) -> Int? {
-        let p = histogram.map { $0 / total }
-        var muT = 0.0
-        for i in 0..<256 { muT += Double(i) * p[i] }
-        var w0 = 0.0
-        var mu0 = 0.0
-        var best: Int?
-        var bestValue = -Double.infinity
+    /// Otsu's threshold from integer counts (MODEL.md): the first `t` maximising
+    /// `(S * c0 - s0 * N)^2 / (c0 * (N - c0))` in Float64; nil for a flat image.
+    static func otsuThreshold(histogram: [Int]) -> Int? {
+        let n = histogram.reduce(0, +)
+        var total = 0
+        for t in 0..<256 { total += t * histogram[t] }
+        var c0 = 0
+        var s0 = 0
+        var best = -1.0
+        var bestT: Int?
         for t in 0..<256 {
-            w0 += p[t]
-            mu0 += Double(t) * p[t]
-            let w1 = 1 - w0
-            if w0 == 0 || w1 == 0 { continue }
-            let sb = (muT * w0 - mu0) * (muT * w0 - mu0) / (w0 * w1)
-            if sb > bestValue {
-                bestValue = sb
-                best = t
+            c0 += histogram[t]
+            s0 += t * histogram[t]
+            if c0 == 0 || c0 == n { continue }
+            let num = Double(total) * Double(c0) - Double(s0) * Double(n)
+            let sb = num * num / (Double(c0) * Double(n - c0))
+            if sb > best {
+                best = sb
+                bestT = t
             }
         }
-        return best
-    }
-
-    /// Background pixels not 4-connected (through background) to the border become foreground.
-    static func fillHoles(_ fg: inout [Bool], width w: Int, height h: Int) {
-        var reached = [Bool](repeating: false, count: w * h)
-        var stack: [Int] = []
-        func push(_ i: Int) {
-            if !fg[i] && !reached[i] {
-                reached[i] = true
-                stack.append(i)
-            }
-        }
-        for x in 0..<w {
-            push(x)
-            push((h - 1) * w + x)
-        }
-        for y in 0..<h {
-            push(y * w)
-            push(y * w + w - 1)
-        }
-        while let i = stack.popLast() {
-            let (y, x) = (i / w, i % w)
-            if x > 0 { push(i - 1) }
-            if x < w - 1 { push(i + 1) }
-            if y > 0 { push(i - w) }
-            if y < h - 1 { push(i + w) }
-        }
-        for i in 0..<(w * h) where !fg[i] && !reached[i] { fg[i] = true }
+        return bestT
     }
 
     /// Exact Euclidean distance of each foreground pixel to the nearest background pixel, with everything outside
