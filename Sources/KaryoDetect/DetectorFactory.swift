@@ -14,7 +14,12 @@ public enum DetectorFactory {
         case .classical:
             return ClassicalDetector()
         case .deepace:
-            throw DetectorError.modelUnavailable("the DeepACEv2 engine is not built yet")
+            guard let directory = model ?? DeepACEDetector.defaultModelDirectory() else {
+                throw DetectorError.modelUnavailable(
+                    "no model given and no Models/default found (in the current directory, next to the binary, "
+                        + "or in the package root); pass --model DIR")
+            }
+            return try DeepACEDetector(modelDirectory: directory)
         }
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+import KaryoImage
+import KaryoNet
+
+/// DeepACEv2 (the paper's detector) on the Swift engine: loads `Models/NAME` (config.json + model.safetensors),
+/// brings the image to the model's working scale, normalizes and pads it, runs the network, and maps the boxes back
+/// to source pixels (Training/MODEL.md steps 1-16).
+public struct DeepACEDetector: Detector {
+    public let name = "deepace"
+    public let modelName: String?
+    public let modelSHA256: String?
+    /// The loaded network (weights prepared once).
+    public let network: DeepACENetwork
+
+    /// Loads the model in directory `directory` (config.json + model.safetensors).
+    public init(modelDirectory directory: URL) throws {
+        let configURL = directory.appendingPathComponent("config.json")
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        for url in [configURL, weightsURL] where !FileManager.default.fileExists(atPath: url.path) {
+            throw DetectorError.modelUnavailable(
+                "\(url.path) does not exist; a model directory holds config.json and model.safetensors "
+                    + "(train one with Training/ or pass --model DIR)")
+        }
+        do {
+            let config = try ModelConfig.load(from: configURL)
+            let weights = try SafeTensorsFile(url: weightsURL)
+            network = try DeepACENetwork(config: config, weights: weights)
+            modelSHA256 = sha256Hex(of: try Data(contentsOf: weightsURL, options: .alwaysMapped))
+            modelName = directory.lastPathComponent
+        } catch let error as KaryoNetError {
+            throw DetectorError.invalidModel(error.description)
+        }
+    }
+
+    /// Wraps an already-built network (random weights for `karyocount bench`, tests).
+    public init(network: DeepACENetwork, modelName: String?, modelSHA256: String?) {
+        self.network = network
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+    }
+
+    /// Where `--model` defaults to: `Models/default` under the current directory, else next to the installed
+    /// binary (`<prefix>/share/karyocount/Models/default` for `<prefix>/bin/karyocount`), else in the package
+    /// root when run from `.build/<config>/karyocount`.
+    public static func defaultModelDirectory() -> URL? {
+        let fm = FileManager.default
+        var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent("Models/default")]
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        let binDir = executable.deletingLastPathComponent()
+        candidates.append(binDir.deletingLastPathComponent().appendingPathComponent("share/karyocount/Models/default"))
+        candidates.append(
+            binDir.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Models/default"))
+        return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("config.json").path) }
+    }
+
+    public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+        var flops: [String: Double] = [:]
+        return try detect(image, stageTimings: &stageTimings, flops: &flops)
+    }
+
+    /// `detect`, also adding the network's FLOP count to `flops` (for `karyocount bench`).
+    public func detect(_ image: GrayImage, stageTimings: inout [String: Double], flops: inout [String: Double]) throws
+        -> [Detection]
+    {
+        guard image.width > 0, image.height > 0 else {
+            throw DetectorError.invalidModel("the image is empty (\(image.width)x\(image.height))")
+        }
+        var clock = StageClock()
+        let prepared = network.prepare(image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
+        stageTimings["normalize", default: 0] += clock.lap()
+        let detections = network.detect(
+            prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)
+        let (sx, sy) = (prepared.scaleX, prepared.scaleY)
+        return detections.map { d in
+            Detection(
+                box: BoundingBox(
+                    x1: Double(d.box.x1) / sx, y1: Double(d.box.y1) / sy, x2: Double(d.box.x2) / sx,
+                    y2: Double(d.box.y2) / sy),
+                score: Double(d.score), embedding: Double(d.embedding))
+        }
+    }
+
+    /// The model's counting threshold (`postprocess.count_threshold`).
+    public var countThreshold: Double { Double(network.config.postprocess.count_threshold) }
+}

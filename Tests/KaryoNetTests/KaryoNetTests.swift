@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoNet
-
-@Test func placeholder() { #expect(Bool(true)) }
