@@ -3,17 +3,19 @@ import CTIFF
 /// Turns decoded TIFF sample rows into grey intensities: RGB by luminance, grey and palette through a table.
 struct TIFFSampleConverter {
     let layout: TIFFLayout
-    /// Grey level of every sample value (grey, min-is-white or palette); empty for RGB.
+    /// Grey level of every sample value (palette, or 1- and 8-bit grey); empty for RGB and 16-bit grey.
     let table: [Float]
 
     init(_ tif: OpaquePointer, layout: TIFFLayout, name: String) throws(ImageError) {
         self.layout = layout
-        switch Int32(layout.photometric) {
-        case PHOTOMETRIC_RGB: table = []
-        case PHOTOMETRIC_PALETTE: table = try Self.paletteTable(tif, bits: layout.bitsPerSample, name: name)
-        default:
+        let photometric = Int32(layout.photometric)
+        if photometric == PHOTOMETRIC_PALETTE {
+            table = try Self.paletteTable(tif, bits: layout.bitsPerSample, name: name)
+        } else if photometric == PHOTOMETRIC_RGB || layout.bitsPerSample == 16 {
+            table = []
+        } else {
             table = SampleConversion.greyTable(
-                bits: layout.bitsPerSample, inverted: Int32(layout.photometric) == PHOTOMETRIC_MINISWHITE)
+                bits: layout.bitsPerSample, inverted: photometric == PHOTOMETRIC_MINISWHITE)
         }
     }
 
@@ -39,6 +41,11 @@ struct TIFFSampleConverter {
         }
         table.withUnsafeBufferPointer { lut in
             switch layout.bitsPerSample {
+            case 16 where lut.isEmpty:
+                let samples = UnsafePointer(band.assumingMemoryBound(to: UInt16.self))
+                let inverted = Int32(layout.photometric) == PHOTOMETRIC_MINISWHITE
+                SampleConversion.scale(
+                    samples, stride: layout.samplesInPlane, count: count, inverted: inverted, into: out)
             case 16:
                 let samples = UnsafePointer(band.assumingMemoryBound(to: UInt16.self))
                 SampleConversion.lookup(samples, stride: layout.samplesInPlane, count: count, table: lut, into: out)
