@@ -85,9 +85,7 @@ enum PNGDecoding {
                 SampleConversion.luminance(
                     red: samples, green: samples + 1, blue: samples + 2, stride: channels, count: count, into: out)
             } else {
-                SampleConversion.greyTable(bits: 16, inverted: false).withUnsafeBufferPointer {
-                    SampleConversion.lookup(samples, stride: channels, count: count, table: $0, into: out)
-                }
+                SampleConversion.scale(samples, stride: channels, count: count, inverted: false, into: out)
             }
         }
     }
