@@ -16,6 +16,7 @@ public struct RGBColor: Sendable, Equatable, Hashable {
         self.init(red: grey, green: grey, blue: grey)
     }
 
+    // Named colours for annotations: strong enough to read on grey spreads.
     public static let black = RGBColor(grey: 0)
     public static let white = RGBColor(grey: 255)
     public static let red = RGBColor(red: 230, green: 25, blue: 25)
@@ -94,7 +95,7 @@ public struct RGBImage: Sendable, Equatable {
 
 extension UInt8 {
     /// An intensity in 0...1 as an 8-bit level: clamped, scaled by 255 and rounded; NaN becomes 0.
-    @inlinable init(quantizing value: Float) {
+    init(quantizing value: Float) {
         let scaled = value * 255 + 0.5
         self = scaled >= 255 ? 255 : (scaled >= 0 ? UInt8(scaled) : 0)
     }

@@ -1,6 +1,9 @@
 import Foundation
 
 /// Reads TIFF and PNG files into grey images. The format is found from the content, never the file name.
+///
+/// Decoding keeps no shared state (every call has its own libtiff/libpng handle and message buffers), so calls
+/// may run concurrently; nothing is ever printed to stderr: library messages end up in the error or the warnings.
 public enum ImageDecoder {
     /// Reads and decodes the file at `url`.
     ///

@@ -15,7 +15,8 @@ enum PNGDecoding {
         case KARYO_PNG_OK:
             break
         case KARYO_PNG_TRUNCATED:
-            throw ImageError(path: name, cause: .truncated(detail: "PNG stream ends early after \(bytes.count) bytes"))
+            throw ImageError(
+                path: name, cause: .truncated(detail: "the PNG stream needs more than the file's \(bytes.count) bytes"))
         case KARYO_PNG_TOO_LARGE:
             throw ImageError(
                 path: name, cause: .absurdDimensions(width: Int(png.width), height: Int(png.height), limits: limits))
@@ -84,9 +85,7 @@ enum PNGDecoding {
                 SampleConversion.luminance(
                     red: samples, green: samples + 1, blue: samples + 2, stride: channels, count: count, into: out)
             } else {
-                SampleConversion.greyTable(bits: 16, inverted: false).withUnsafeBufferPointer {
-                    SampleConversion.lookup(samples, stride: channels, count: count, table: $0, into: out)
-                }
+                SampleConversion.scale(samples, stride: channels, count: count, inverted: false, into: out)
             }
         }
     }

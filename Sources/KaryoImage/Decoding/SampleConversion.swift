@@ -26,6 +26,18 @@ enum SampleConversion {
         for i in 0..<count { out[i] = t[Int(samples[i &* stride])] }
     }
 
+    /// `out[i] = samples[i * stride] / 65535`, or `(65535 - sample) / 65535` when inverted: the same values
+    /// as `greyTable(bits: 16, ...)` without building a 65536-entry table.
+    static func scale(
+        _ samples: UnsafePointer<UInt16>, stride: Int, count: Int, inverted: Bool, into out: UnsafeMutablePointer<Float>
+    ) {
+        if inverted {
+            for i in 0..<count { out[i] = Float(65535 - samples[i &* stride]) / 65535 }
+        } else {
+            for i in 0..<count { out[i] = Float(samples[i &* stride]) / 65535 }
+        }
+    }
+
     /// Luminance of 8-bit RGB samples; `red`, `green`, `blue` may point into one interleaved buffer
     /// (stride = samples per pixel) or into separate planes (stride 1).
     static func luminance(
