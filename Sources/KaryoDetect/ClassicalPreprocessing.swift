@@ -246,8 +246,9 @@ enum ClassicalPreprocessing {
             background.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { o in
                     for i in 0..<o.count {
-                        let bg = max(b[i], 1e-3)
-                        o[i] = min(max(1 - p[i] / bg, 0), 1)
+                        // Written so that a NaN pixel becomes 0 (background) rather than poisoning the histograms.
+                        let v = 1 - p[i] / max(b[i], 1e-3)
+                        o[i] = v > 0 ? min(v, 1) : 0
                     }
                 }
             }

@@ -292,8 +292,9 @@ enum ClassicalSplitting {
                     && union.width <= p.rodMaximumWidth * p.typicalWidth
                 guard ratio >= p.weakNeckRatio || fragment || rod else { continue }
                 // Ties go to the lower pair key, so the result never depends on dictionary order.
-                if let current = best, ratio < current.ratio
-                    || (ratio == current.ratio && key > pairKey(Int32(current.a), Int32(current.b)))
+                if let current = best,
+                    ratio < current.ratio
+                        || (ratio == current.ratio && key > pairKey(Int32(current.a), Int32(current.b)))
                 {
                     continue
                 }

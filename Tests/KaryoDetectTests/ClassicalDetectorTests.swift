@@ -21,7 +21,8 @@ private func edgeError(_ a: BoundingBox, _ b: BoundingBox) -> Double {
 
 /// For each expected box, the detection with the highest IoU (nil when none overlaps).
 private func bestMatches(_ expected: [BoundingBox], in detections: [Detection]) -> [BoundingBox?] {
-    expected.map { e in detections.max { $0.box.iou(e) < $1.box.iou(e) }.map(\.box).flatMap { $0.iou(e) > 0 ? $0 : nil } }
+    expected.map { e in detections.max { $0.box.iou(e) < $1.box.iou(e) }.map(\.box).flatMap { $0.iou(e) > 0 ? $0 : nil }
+    }
 }
 
 /// Eight separate rods of different lengths and angles, well apart, in a 1000 x 800 field.
