@@ -57,11 +57,14 @@ public struct EvalImage: Sendable, Equatable {
     public var truth: [BoundingBox]
     /// The detector's output, at any score.
     public var predictions: [Detection]
+    /// Where the predictions came from: a result file, or the image itself when the detector ran in `eval`.
+    public var predictionFile: String
 
-    public init(stem: String, truth: [BoundingBox], predictions: [Detection]) {
+    public init(stem: String, truth: [BoundingBox], predictions: [Detection], predictionFile: String = "") {
         self.stem = stem
         self.truth = truth
         self.predictions = predictions
+        self.predictionFile = predictionFile
     }
 }
 

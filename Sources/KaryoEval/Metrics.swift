@@ -33,6 +33,8 @@ public struct EvalOptions: Sendable, Equatable, Codable {
 /// One image's result at the score threshold.
 public struct ImageResult: Sendable, Equatable {
     public var stem: String
+    /// Where the predictions came from (a result file, or the image when the detector ran in `eval`).
+    public var predictionFile: String
     /// Annotated chromosomes.
     public var trueCount: Int
     /// Detections at or above the score threshold: the count the product reports.
@@ -40,6 +42,8 @@ public struct ImageResult: Sendable, Equatable {
     public var truePositives: Int
     public var falsePositives: Int
     public var falseNegatives: Int
+    /// The true-positive predictions' boxes.
+    public var truePositiveBoxes: [BoundingBox]
     /// The false-positive predictions' boxes (at or above the score threshold).
     public var falsePositiveBoxes: [BoundingBox]
     /// The missed ground truths' boxes.
@@ -179,14 +183,16 @@ public func evaluate(_ images: [EvalImage], options: EvalOptions = EvalOptions()
             truth: image.truth, predictions: image.predictions, iouThreshold: options.iouThreshold,
             overlapTau: options.overlapTau)
         var result = ImageResult(
-            stem: image.stem, trueCount: image.truth.count, predictedCount: 0, truePositives: 0, falsePositives: 0,
-            falseNegatives: 0, falsePositiveBoxes: [], missedBoxes: [])
+            stem: image.stem, predictionFile: image.predictionFile, trueCount: image.truth.count, predictedCount: 0,
+            truePositives: 0, falsePositives: 0,
+            falseNegatives: 0, truePositiveBoxes: [], falsePositiveBoxes: [], missedBoxes: [])
         for (p, outcome) in match.outcomes.enumerated() {
             ranked.append((outcome.score, outcome.isTruePositive))
             guard outcome.score >= s else { continue }
             result.predictedCount += 1
             if outcome.isTruePositive {
                 result.truePositives += 1
+                result.truePositiveBoxes.append(image.predictions[p].box)
                 if let g = outcome.assignedTruth, match.isOverlapping[g] { overlap.truePositives += 1 }
             } else {
                 result.falsePositives += 1

@@ -47,7 +47,10 @@ public func pairByStem(truth: [TruthImage], predictions: [PredictionImage]) -> P
     var truthOnly: [String] = []
     for (i, t) in truth.enumerated() {
         if let p = partner[i] {
-            images.append(EvalImage(stem: t.stem, truth: t.boxes, predictions: predictions[p].detections))
+            images.append(
+                EvalImage(
+                    stem: t.stem, truth: t.boxes, predictions: predictions[p].detections,
+                    predictionFile: predictions[p].file))
         } else {
             truthOnly.append(t.stem)
         }

@@ -37,7 +37,9 @@ public enum EvalPlots {
         let ap = report.meanAveragePrecision.map { String(format: "%.2f%%", $0 * 100) } ?? "-"
         f.axes(
             xTicks: ticks, yTicks: ticks, xLabel: "Recall", yLabel: "Precision",
-            title: "Precision-recall, \(report.imageCount) images, \(report.counts.truthCount) chromosomes")
+            title:
+                "Precision-recall, \(counted(report.imageCount, "image")), \(counted(report.counts.truthCount, "chromosome"))"
+        )
         let curve = report.curve
         let raw = RGBColor(red: 150, green: 170, blue: 230)
         let envelopeColor = RGBColor.blue
@@ -89,7 +91,7 @@ public enum EvalPlots {
         let yTicks = stride(from: 0.0, through: 1.0001, by: 0.2).map { ($0, tickLabel($0)) }
         f.axes(
             xTicks: xTicks, yTicks: yTicks, xLabel: "False positives per image (log scale)", yLabel: "Miss rate",
-            title: "Miss rate vs FPPI, \(report.imageCount) images")
+            title: "Miss rate vs FPPI, \(counted(report.imageCount, "image"))")
         let color = RGBColor.blue
         // The step curve: miss rate 1 until the first point's FPPI, then each point's miss rate until the next's.
         var level = 1.0
@@ -129,7 +131,7 @@ public enum EvalPlots {
         let exact = report.countExactRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-"
         f.axes(
             xTicks: xTicks, yTicks: yTicks, xLabel: "Count error (predicted - true)", yLabel: "Images",
-            title: "Count error per image, \(report.imageCount) images, exact \(exact)")
+            title: "Count error per image, \(counted(report.imageCount, "image")), exact \(exact)")
         for (e, n) in bins.sorted(by: { $0.key < $1.key }) {
             f.bar(x0: Double(e) - 0.4, x1: Double(e) + 0.4, y: Double(n), color: e == 0 ? .green : .orange)
             f.text("\(n)", x: Int(f.px(Double(e)).rounded()), y: Int(f.py(Double(n)).rounded()) - 20, anchor: 0.5)
@@ -138,11 +140,55 @@ public enum EvalPlots {
         return f.image
     }
 
+    /// "1 image", "30 images".
+    private static func counted(_ n: Int, _ noun: String) -> String { n == 1 ? "1 \(noun)" : "\(n) \(noun)s" }
+
     /// A step of 1, 2 or 5 times a power of ten, at least `raw` and at least 1 (counts are whole).
     private static func niceStep(_ raw: Double) -> Double {
         guard raw > 1 else { return 1 }
         let power = pow(10, floor(log10(raw)))
         for m in [1.0, 2, 5, 10] where m * power >= raw { return m * power }
         return 10 * power
+    }
+}
+
+extension EvalPlots {
+    /// One image with its judgement drawn on it: true positives thin green, false positives orange, missed
+    /// chromosomes (the ground truth boxes) red, and a caption with the counts.
+    public static func judgementOverlay(_ image: GrayImage, result: ImageResult) -> RGBImage {
+        var canvas = RGBImage(image)
+        for b in result.truePositiveBoxes { canvas.drawBox(b, color: .green, thickness: 1) }
+        for b in result.falsePositiveBoxes { canvas.drawBox(b, color: .orange, thickness: 2) }
+        for b in result.missedBoxes { canvas.drawBox(b, color: .red, thickness: 2) }
+        let caption =
+            "\(result.stem): true \(result.trueCount), counted \(result.predictedCount)\n"
+            + "TP \(result.truePositives) (green)  FP \(result.falsePositives) (orange)  "
+            + "FN \(result.falseNegatives) (red)"
+        let scale = max(1, image.width / 500)
+        canvas.drawLabel(caption, x: 4, y: 4, scale: scale, color: .white, background: RGBColor(grey: 40), padding: 2)
+        return canvas
+    }
+
+    /// For each image that is not whole-correct and whose predictions were made from an image file in this run
+    /// (`eval --images`), decodes that image and writes `<stem>.judged.png` into `folder`; returns the paths.
+    public static func writeJudgementOverlays(_ report: EvalReport, to folder: URL) throws -> [URL] {
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw EvalError(
+                .unwritableFile, file: folder.path, "cannot create the folder: \(error.localizedDescription)")
+        }
+        var urls: [URL] = []
+        for result in report.failures where !result.predictionFile.hasSuffix(".json") {
+            let url = folder.appendingPathComponent("\(result.stem).judged.png")
+            do {
+                let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: result.predictionFile))
+                try PNGEncoder.write(judgementOverlay(decoded.image, result: result), to: url)
+            } catch {
+                throw EvalError(.plotFailed, file: url.path, "\(error)")
+            }
+            urls.append(url)
+        }
+        return urls
     }
 }

@@ -48,12 +48,18 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Write precision-recall, miss-rate-vs-FPPI and count-error PNG charts into this folder.")
     var plots: String?
 
+    @Option(help: "With --images: draw each image that is not whole-correct, its TP, FP and missed boxes, here.")
+    var overlays: String?
+
     func validate() throws {
         if images == nil && pred == nil {
             throw ValidationError("give --pred (result JSON) or --images with --detector")
         }
         if (images == nil) != (detector == nil) {
             throw ValidationError("--images and --detector go together")
+        }
+        if overlays != nil && images == nil {
+            throw ValidationError("--overlays needs --images (the pictures to draw on)")
         }
         if let detector, DetectorFactory.Kind(rawValue: detector) == nil {
             let kinds = DetectorFactory.Kind.allCases.map(\.rawValue).joined(separator: ", ")
@@ -92,6 +98,11 @@ struct EvalCommand: AsyncParsableCommand {
         }
         if let plots {
             for url in try EvalPlots.write(evaluation.report, to: URL(fileURLWithPath: plots)) {
+                FileHandle.standardError.write(Data("wrote \(url.path)\n".utf8))
+            }
+        }
+        if let overlays {
+            for url in try EvalPlots.writeJudgementOverlays(evaluation.report, to: URL(fileURLWithPath: overlays)) {
                 FileHandle.standardError.write(Data("wrote \(url.path)\n".utf8))
             }
         }

@@ -110,5 +110,18 @@ struct OutputTests {
         let reread = try PredictionReader.read(at: out)
         #expect(reread.images.map(\.detections) == set.images.map(\.detections))
         #expect(reread.images[0].aliases.isEmpty)
+
+        // The box covers 7 x 3 of an 8 x 6 truth: IoU 21/48 < .5, so the image is a failure with one FP and one FN,
+        // and its overlay is drawn from the image file.
+        let truth = TruthSet(images: [TruthImage(stem: "a.1.O", boxes: [BoundingBox(x1: 0, y1: 0, x2: 8, y2: 6)])])
+        let run = try EvalRun.run(truth: truth, predictions: set)
+        #expect(run.report.counts == DetectionCounts(truePositives: 0, falsePositives: 1, falseNegatives: 1))
+        let overlays = try EvalPlots.writeJudgementOverlays(run.report, to: dir.appendingPathComponent("judged"))
+        #expect(overlays.map(\.lastPathComponent) == ["a.1.O.judged.png"])
+        let judged = try ImageDecoder.decode(contentsOf: overlays[0])
+        #expect(judged.image.width == 8 && judged.image.height == 6)
+        // Predictions read from result files have no picture to draw on.
+        let fromFiles = try EvalRun.run(truth: truth, predictions: reread)
+        #expect(try EvalPlots.writeJudgementOverlays(fromFiles.report, to: dir.appendingPathComponent("j2")).isEmpty)
     }
 }
