@@ -1,0 +1,236 @@
+/// Binary morphology, connected components and the distance transform on row-major planes.
+///
+/// Masks are `[UInt8]` with 1 = foreground; labels are `[Int32]` with -1 = background. All loops run over unsafe
+/// buffers so a 1000 x 1000 plane takes a few milliseconds per step.
+enum Morphology {
+    /// The 8 neighbour offsets (dx, dy) of a pixel.
+    static let neighbours8: [(Int, Int)] = [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)]
+
+    /// Erosion by a (2r+1) x (2r+1) square; pixels outside the plane count as background.
+    static func erode(_ mask: [UInt8], width: Int, height: Int, radius r: Int) -> [UInt8] {
+        squareFilter(mask, width: width, height: height, radius: r, keepWhenAll: true)
+    }
+
+    /// Dilation by a (2r+1) x (2r+1) square.
+    static func dilate(_ mask: [UInt8], width: Int, height: Int, radius r: Int) -> [UInt8] {
+        squareFilter(mask, width: width, height: height, radius: r, keepWhenAll: false)
+    }
+
+    /// Opening (erosion then dilation): removes specks and lines thinner than the square.
+    static func open(_ mask: [UInt8], width: Int, height: Int, radius r: Int) -> [UInt8] {
+        guard r > 0 else { return mask }
+        return dilate(erode(mask, width: width, height: height, radius: r), width: width, height: height, radius: r)
+    }
+
+    /// A separable square min (erosion) or max (dilation) filter with running counts, O(1) per pixel.
+    private static func squareFilter(_ mask: [UInt8], width: Int, height: Int, radius r: Int, keepWhenAll: Bool)
+        -> [UInt8]
+    {
+        guard r > 0, width > 0, height > 0 else { return mask }
+        let need = keepWhenAll ? 2 * r + 1 : 1
+        var rows = [UInt8](repeating: 0, count: mask.count)
+        var out = [UInt8](repeating: 0, count: mask.count)
+        mask.withUnsafeBufferPointer { src in
+            rows.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<height {
+                    let base = y * width
+                    var count = 0
+                    for x in 0..<min(r, width) { count += Int(src[base + x]) }
+                    for x in 0..<width {
+                        if x + r < width { count += Int(src[base + x + r]) }
+                        if x - r - 1 >= 0 { count -= Int(src[base + x - r - 1]) }
+                        dst[base + x] = count >= need ? 1 : 0
+                    }
+                }
+            }
+        }
+        rows.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                var counts = [Int](repeating: 0, count: width)
+                counts.withUnsafeMutableBufferPointer { c in
+                    for y in 0..<min(r, height) {
+                        for x in 0..<width { c[x] += Int(src[y * width + x]) }
+                    }
+                    for y in 0..<height {
+                        if y + r < height {
+                            let b = (y + r) * width
+                            for x in 0..<width { c[x] += Int(src[b + x]) }
+                        }
+                        if y - r - 1 >= 0 {
+                            let b = (y - r - 1) * width
+                            for x in 0..<width { c[x] -= Int(src[b + x]) }
+                        }
+                        let b = y * width
+                        for x in 0..<width { dst[b + x] = c[x] >= need ? 1 : 0 }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Labels the connected foreground regions (8-connected, or 4-connected when `eight` is false).
+    ///
+    /// Returns the label plane (-1 = background, else 0..<count, numbered in raster order of first pixel) and the count.
+    static func label(_ mask: [UInt8], width: Int, height: Int, eight: Bool = true) -> (labels: [Int32], count: Int) {
+        var labels = [Int32](repeating: -1, count: mask.count)
+        var parent: [Int32] = []
+        parent.reserveCapacity(256)
+        func find(_ i: Int32) -> Int32 {
+            var i = i
+            while parent[Int(i)] != i {
+                parent[Int(i)] = parent[Int(parent[Int(i)])]
+                i = parent[Int(i)]
+            }
+            return i
+        }
+        mask.withUnsafeBufferPointer { m in
+            labels.withUnsafeMutableBufferPointer { l in
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let i = y * width + x
+                        guard m[i] != 0 else { continue }
+                        // Visited neighbours: W and N, plus NW and NE for 8-connectivity.
+                        var current: Int32 = -1
+                        func unite(_ c: Int32) {
+                            guard c >= 0 else { return }
+                            let a = find(c)
+                            if current < 0 {
+                                current = a
+                            } else if a != current {
+                                let (lo, hi) = a < current ? (a, current) : (current, a)
+                                parent[Int(hi)] = lo
+                                current = lo
+                            }
+                        }
+                        if x > 0 { unite(l[i - 1]) }
+                        if y > 0 {
+                            unite(l[i - width])
+                            if eight && x > 0 { unite(l[i - width - 1]) }
+                            if eight && x + 1 < width { unite(l[i - width + 1]) }
+                        }
+                        if current < 0 {
+                            current = Int32(parent.count)
+                            parent.append(current)
+                        }
+                        l[i] = current
+                    }
+                }
+            }
+        }
+        // Compact the roots to 0..<count in order of first appearance.
+        var compact = [Int32](repeating: -1, count: parent.count)
+        var count: Int32 = 0
+        labels.withUnsafeMutableBufferPointer { l in
+            for i in 0..<l.count where l[i] >= 0 {
+                let root = Int(find(l[i]))
+                if compact[root] < 0 {
+                    compact[root] = count
+                    count += 1
+                }
+                l[i] = compact[root]
+            }
+        }
+        return (labels, Int(count))
+    }
+
+    /// Squared Euclidean distance of each foreground pixel to the nearest background pixel (0 on background).
+    ///
+    /// Felzenszwalb-Huttenlocher lower-envelope transform, separable (columns, then rows); exact and linear.
+    /// Pixels outside the plane count as background, so an object cut by the edge is treated as ending there.
+    static func squaredDistanceTransform(_ mask: [UInt8], width: Int, height: Int) -> [Int32] {
+        let infinity = Int32((width + height + 2) * (width + height + 2))
+        var out = [Int32](repeating: 0, count: mask.count)
+        let n = max(width, height) + 2
+        var f = [Int32](repeating: 0, count: n)
+        var d = [Int32](repeating: 0, count: n)
+        var v = [Int](repeating: 0, count: n)
+        var z = [Double](repeating: 0, count: n + 1)
+        mask.withUnsafeBufferPointer { m in
+            out.withUnsafeMutableBufferPointer { o in
+                // Columns: one virtual background pixel above and below the plane.
+                for x in 0..<width {
+                    f[0] = 0
+                    for y in 0..<height { f[y + 1] = m[y * width + x] != 0 ? infinity : 0 }
+                    f[height + 1] = 0
+                    lowerEnvelope(&f, count: height + 2, d: &d, v: &v, z: &z)
+                    for y in 0..<height { o[y * width + x] = d[y + 1] }
+                }
+                // Rows, on the column result.
+                for y in 0..<height {
+                    let b = y * width
+                    f[0] = 0
+                    for x in 0..<width { f[x + 1] = o[b + x] }
+                    f[width + 1] = 0
+                    lowerEnvelope(&f, count: width + 2, d: &d, v: &v, z: &z)
+                    for x in 0..<width { o[b + x] = m[b + x] != 0 ? d[x + 1] : 0 }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The 1-D squared distance transform of sampled function `f` (lower envelope of parabolas).
+    private static func lowerEnvelope(
+        _ f: inout [Int32], count n: Int, d: inout [Int32], v: inout [Int], z: inout [Double]
+    ) {
+        f.withUnsafeMutableBufferPointer { f in
+            d.withUnsafeMutableBufferPointer { d in
+                v.withUnsafeMutableBufferPointer { v in
+                    z.withUnsafeMutableBufferPointer { z in
+                        var k = 0
+                        v[0] = 0
+                        z[0] = -.infinity
+                        z[1] = .infinity
+                        for q in 1..<max(n, 1) {
+                            var p = v[k]
+                            var s = (Double(f[q]) + Double(q * q) - Double(f[p]) - Double(p * p)) / Double(2 * (q - p))
+                            while s <= z[k] {
+                                k -= 1
+                                p = v[k]
+                                s = (Double(f[q]) + Double(q * q) - Double(f[p]) - Double(p * p)) / Double(2 * (q - p))
+                            }
+                            k += 1
+                            v[k] = q
+                            z[k] = s
+                            z[k + 1] = .infinity
+                        }
+                        k = 0
+                        for q in 0..<n {
+                            while z[k + 1] < Double(q) { k += 1 }
+                            let p = v[k]
+                            d[q] = Int32((q - p) * (q - p)) + f[p]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills background holes (4-connected background regions that do not reach the plane's edge) smaller than
+    /// `maxArea` pixels; larger enclosed areas (a ring of touching chromosomes) stay background.
+    static func fillHoles(_ mask: [UInt8], width: Int, height: Int, maxArea: Int) -> [UInt8] {
+        var background = [UInt8](repeating: 0, count: mask.count)
+        for i in 0..<mask.count where mask[i] == 0 { background[i] = 1 }
+        let (labels, count) = label(background, width: width, height: height, eight: false)
+        guard count > 0 else { return mask }
+        var area = [Int](repeating: 0, count: count)
+        var touchesEdge = [Bool](repeating: false, count: count)
+        labels.withUnsafeBufferPointer { l in
+            for y in 0..<height {
+                for x in 0..<width {
+                    let c = Int(l[y * width + x])
+                    guard c >= 0 else { continue }
+                    area[c] += 1
+                    if x == 0 || y == 0 || x == width - 1 || y == height - 1 { touchesEdge[c] = true }
+                }
+            }
+        }
+        var out = mask
+        for i in 0..<out.count {
+            let c = Int(labels[i])
+            if c >= 0 && !touchesEdge[c] && area[c] <= maxArea { out[i] = 1 }
+        }
+        return out
+    }
+}
