@@ -180,10 +180,13 @@ struct PipelineTests {
         }
         stop.stop()
         let summary = await run.value
-        #expect(summary.done == 1)
+        // On a busy machine the poll may catch a later image in hand; what matters: the image in hand finished, the
+        // one decoded ahead went back without spending an attempt, the rest stayed queued.
+        #expect(summary.done >= 1 && summary.done < 5)
         #expect(summary.released == 1)
         let status = try pipeline.status()
-        #expect(status.counts[.done] == 1 && status.counts[.queued] == 4 && status.counts[.running] == 0)
+        #expect(status.counts[.done] == summary.done && status.counts[.running] == 0)
+        #expect(status.counts[.queued] == 5 - summary.done)
         #expect(try pipeline.queue.allJobs().allSatisfy { $0.state == .done || $0.attempts == 0 })
     }
 
