@@ -190,7 +190,7 @@ struct PipelineTests {
         #expect(try pipeline.queue.allJobs().allSatisfy { $0.state == .done || $0.attempts == 0 })
     }
 
-    @Test("a patient.json left behind by a crash is rewritten at start")
+    @Test("a patient.json and temp files left behind by a crash are rewritten and removed at start")
     func stalePatientFile() async throws {
         let config = testConfig(dir)
         let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
@@ -198,9 +198,11 @@ struct PipelineTests {
         _ = await pipeline.processPending()
         let url = dir.path("out/results/P/patient.json")
         let before = try Data(contentsOf: url)
+        dir.write("out/results/P/\(AtomicFile.tempPrefix)dead-a.annotated.png", Data("half".utf8))
         try FileManager.default.removeItem(at: url)
         try await pipeline.queue.pool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
         _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try Data(contentsOf: url) == before)
+        #expect(!dir.files().contains { $0.contains(AtomicFile.tempPrefix) })
     }
 }
