@@ -93,6 +93,23 @@ struct PipelineTests {
         #expect(!dir.files().contains { $0.contains("CASE9.001.K.json") })
     }
 
+    @Test("two workers process every job exactly once and the aggregate counts them all")
+    func twoWorkers() async throws {
+        let config = testConfig(dir, workers: 2)
+        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        for i in 1...12 {
+            let src = dir.write("drop/W1.\(String(format: "%03d", i)).O.png", codedPNG(count: 45 + i % 3, salt: i))
+            try pipeline.enqueue(src, root: dir.path("drop"))
+        }
+        let summary = await pipeline.processPending()
+        #expect(summary.done == 12 && summary.failed == 0)
+        let report = try #require(try pipeline.queue.patient("W1")?.report)
+        #expect(report.distribution == "modal 46 (45x4, 46x4, 47x4; n=12)")  // a three-way tie goes to 46
+        let onDisk = try KaryoJSON.decode(
+            PatientReport.self, from: Data(contentsOf: dir.path("out/results/W1/patient.json")))
+        #expect(onDisk == report)
+    }
+
     @Test("the same image dropped twice and renamed is counted once")
     func duplicates() async throws {
         let config = testConfig(dir)
