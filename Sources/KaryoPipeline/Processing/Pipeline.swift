@@ -169,7 +169,16 @@ public final class Pipeline: Sendable {
         while let task = pending {
             guard let claimed = await task.value else {
                 pending = nil
-                guard let idlePoll, !stop.isStopped else { break }
+                if stop.isStopped { break }
+                guard let idlePoll else {
+                    // The queue looked empty while the previous image was in hand; a failure of that image may have
+                    // put it back since. Look once more now that nothing is in hand.
+                    if let retry = await prefetch().value {
+                        pending = Task { retry }
+                        continue
+                    }
+                    break
+                }
                 try? await Task.sleep(for: idlePoll)
                 if !stop.isStopped { pending = prefetch() }
                 continue
