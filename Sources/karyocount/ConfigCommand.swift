@@ -17,14 +17,7 @@ struct ConfigCommand: AsyncParsableCommand {
         var config: String = KaryoConfig.defaultPath
 
         func run() async throws {
-            let loaded: KaryoConfig
-            do {
-                loaded = try KaryoConfig.load(from: URL(filePath: config))
-            } catch {
-                printError(error.description)
-                throw ExitCode(1)
-            }
-            let problems = loaded.environmentProblems()
+            let problems = KaryoConfig.check(URL(filePath: config))
             guard problems.isEmpty else {
                 printError(ConfigError(path: config, problems: problems).description)
                 throw ExitCode(1)

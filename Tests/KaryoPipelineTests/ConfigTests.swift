@@ -126,6 +126,15 @@ struct ConfigTests {
         #expect(keys.contains("model"))
     }
 
+    @Test("check reports value problems and missing folders together")
+    func checkAll() throws {
+        let dir = TempDir()
+        let file = dir.write("c.toml", Data("watch_roots = [\"missing\"]\nworkers = 0\n".utf8))
+        let problems = KaryoConfig.check(file)
+        #expect(problems.map(\.key) == ["workers", "watch_roots"])
+        #expect(problems[1].message.contains("is not an existing folder"))
+    }
+
     @Test("the shipped example config is valid")
     func exampleConfig() throws {
         let url = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

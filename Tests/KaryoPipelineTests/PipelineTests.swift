@@ -93,6 +93,23 @@ struct PipelineTests {
         #expect(!dir.files().contains { $0.contains("CASE9.001.K.json") })
     }
 
+    @Test("two workers process every job exactly once and the aggregate counts them all")
+    func twoWorkers() async throws {
+        let config = testConfig(dir, workers: 2)
+        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        for i in 1...12 {
+            let src = dir.write("drop/W1.\(String(format: "%03d", i)).O.png", codedPNG(count: 45 + i % 3, salt: i))
+            try pipeline.enqueue(src, root: dir.path("drop"))
+        }
+        let summary = await pipeline.processPending()
+        #expect(summary.done == 12 && summary.failed == 0)
+        let report = try #require(try pipeline.queue.patient("W1")?.report)
+        #expect(report.distribution == "modal 46 (45x4, 46x4, 47x4; n=12)")  // a three-way tie goes to 46
+        let onDisk = try KaryoJSON.decode(
+            PatientReport.self, from: Data(contentsOf: dir.path("out/results/W1/patient.json")))
+        #expect(onDisk == report)
+    }
+
     @Test("the same image dropped twice and renamed is counted once")
     func duplicates() async throws {
         let config = testConfig(dir)
@@ -180,14 +197,17 @@ struct PipelineTests {
         }
         stop.stop()
         let summary = await run.value
-        #expect(summary.done == 1)
+        // On a busy machine the poll may catch a later image in hand; what matters: the image in hand finished, the
+        // one decoded ahead went back without spending an attempt, the rest stayed queued.
+        #expect(summary.done >= 1 && summary.done < 5)
         #expect(summary.released == 1)
         let status = try pipeline.status()
-        #expect(status.counts[.done] == 1 && status.counts[.queued] == 4 && status.counts[.running] == 0)
+        #expect(status.counts[.done] == summary.done && status.counts[.running] == 0)
+        #expect(status.counts[.queued] == 5 - summary.done)
         #expect(try pipeline.queue.allJobs().allSatisfy { $0.state == .done || $0.attempts == 0 })
     }
 
-    @Test("a patient.json left behind by a crash is rewritten at start")
+    @Test("a patient.json and temp files left behind by a crash are rewritten and removed at start")
     func stalePatientFile() async throws {
         let config = testConfig(dir)
         let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
@@ -195,9 +215,11 @@ struct PipelineTests {
         _ = await pipeline.processPending()
         let url = dir.path("out/results/P/patient.json")
         let before = try Data(contentsOf: url)
+        dir.write("out/results/P/\(AtomicFile.tempPrefix)dead-a.annotated.png", Data("half".utf8))
         try FileManager.default.removeItem(at: url)
         try await pipeline.queue.pool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
         _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try Data(contentsOf: url) == before)
+        #expect(!dir.files().contains { $0.contains(AtomicFile.tempPrefix) })
     }
 }

@@ -149,20 +149,37 @@ extension KaryoConfig {
     public static func parse(
         _ text: String, path: String = "(string)", base: URL? = nil
     ) throws(ConfigError) -> KaryoConfig {
+        let (config, problems) = read(text, base: base)
+        guard let config, problems.isEmpty else { throw ConfigError(path: path, problems: problems) }
+        return config
+    }
+
+    /// Every problem of a configuration file at once: syntax, types, values, and (when the file parses) what the
+    /// machine reveals, such as missing folders. Empty when the file is fine. What `karyocount config check` prints.
+    public static func check(_ url: URL) -> [ConfigProblem] {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            return [ConfigProblem(key: "(file)", message: "cannot read: \(error)")]
+        }
+        let (config, problems) = read(text, base: url.deletingLastPathComponent())
+        return problems + (config?.environmentProblems() ?? [])
+    }
+
+    /// The configuration read so far (keys with problems keep their defaults) and the problems; nil on a syntax
+    /// error.
+    private static func read(_ text: String, base: URL?) -> (KaryoConfig?, [ConfigProblem]) {
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
-            throw ConfigError(
-                path: path,
-                problems: [
-                    ConfigProblem(
-                        key: "(file)",
-                        message: "TOML syntax error at line \(error.source.begin.line), column "
-                            + "\(error.source.begin.column): \(error.description)")
-                ])
+            let message =
+                "TOML syntax error at line \(error.source.begin.line), column \(error.source.begin.column): "
+                + error.description
+            return (nil, [ConfigProblem(key: "(file)", message: message)])
         } catch {
-            throw ConfigError(path: path, problems: [ConfigProblem(key: "(file)", message: "\(error)")])
+            return (nil, [ConfigProblem(key: "(file)", message: "\(error)")])
         }
         let baseURL = base ?? URL(filePath: FileManager.default.currentDirectoryPath, directoryHint: .isDirectory)
         var reader = TableReader(table: table, base: baseURL)
@@ -175,8 +192,7 @@ extension KaryoConfig {
                 ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
         }
         problems += config.validationProblems()
-        if !problems.isEmpty { throw ConfigError(path: path, problems: problems) }
-        return config
+        return (config, problems)
     }
 
     private mutating func read(with r: inout TableReader) {

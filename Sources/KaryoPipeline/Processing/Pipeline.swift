@@ -59,7 +59,8 @@ public final class Pipeline: Sendable {
     private let patientFileLock = Mutex(())
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
-    /// attempts), and rewrites any patient.json a crash left behind the database.
+    /// attempts), removes temp files interrupted writes left under results/ and quarantine/, and rewrites any
+    /// patient.json a crash left behind the database. Run one Pipeline per output root at a time.
     public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
         self.config = config
         self.logger = logger
@@ -71,6 +72,12 @@ public final class Pipeline: Sendable {
     }
 
     private func recover() throws(PipelineError) {
+        // Temp files of writes a kill interrupted: never visible under a final name, but not left lying around.
+        AtomicFile.removeStaleTemps(in: config.quarantineRoot)
+        let patientFolders = (try? FileManager.default.contentsOfDirectory(atPath: config.resultsRoot.path)) ?? []
+        for name in patientFolders {
+            AtomicFile.removeStaleTemps(in: config.resultsRoot.appending(path: name))
+        }
         let crashed = try queue.recoverInterrupted(maxAttempts: config.maxAttempts)
         for job in crashed {
             let failure = StageFailure(
@@ -95,7 +102,8 @@ public final class Pipeline: Sendable {
 
     // MARK: - Enqueue
 
-    /// Records `file`, found under watch root `root` (nil: no root check, as for explicitly named files):
+    /// Records `file`, found under watch root `root` (the daemon always passes the root; nil skips the check and is
+    /// meant for files a person named explicitly):
     /// hashes it, maps its patient, and queues it, records a karyogram as skipped, or returns the existing job of the
     /// same content. A path already hashed with the same size and mtime is not read again.
     /// Throws for files outside the root (symlinks resolved), non-regular files and unreadable files.
@@ -161,7 +169,16 @@ public final class Pipeline: Sendable {
         while let task = pending {
             guard let claimed = await task.value else {
                 pending = nil
-                guard let idlePoll, !stop.isStopped else { break }
+                if stop.isStopped { break }
+                guard let idlePoll else {
+                    // The queue looked empty while the previous image was in hand; a failure of that image may have
+                    // put it back since. Look once more now that nothing is in hand.
+                    if let retry = await prefetch().value {
+                        pending = Task { retry }
+                        continue
+                    }
+                    break
+                }
                 try? await Task.sleep(for: idlePoll)
                 if !stop.isStopped { pending = prefetch() }
                 continue
