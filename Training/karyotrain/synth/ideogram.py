@@ -51,7 +51,7 @@ def _band_profile(index: int, name: str, rel_length: float, ci: float) -> np.nda
     seg = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(stains) - 1)
     prof = stains[seg]
     # pale telomeric tips
-    tip = 0.035
+    tip = 0.02
     prof = np.where((x < tip) | (x > 1 - tip), np.minimum(prof, 0.12), prof)
     # centromere: a modestly stained narrow region
     prof = np.where(np.abs(x - ci) < 0.015, 0.45, prof)

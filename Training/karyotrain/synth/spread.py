@@ -30,7 +30,7 @@ class SpreadConfig:
     height: int = 1200
     count: int | None = None  # None: 46 mostly, 45 or 47 now and then
     overlap_target: float = 0.095  # mean share of chromosomes in the paper's Eq. 14 subset (Table 4: 8.8-9.8%)
-    chr1_length: tuple[float, float] = (85.0, 135.0)  # chromosome 1's length at 1600x1200 (px)
+    chr1_length: tuple[float, float] = (90.0, 140.0)  # chromosome 1's length at 1600x1200 (px)
     distractors: bool = True  # nuclei, debris, dust, fibres, out-of-focus blobs (never labelled)
     frame_prob: float = 0.3  # a CytoVision frame line, often with a blank margin outside it
     loose_cell_prob: float = 0.12  # cells whose sister chromatids run fully apart (loose wavy X shapes)
@@ -207,7 +207,7 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     width0 = max(7.0 * scale, chr1 / aspect)
     od_base = rng_cell.uniform(0.07, 0.17)
     od_band = rng_cell.uniform(0.75, 1.3)
-    band_sigma = rng_cell.uniform(0.9, 2.0) * scale * (1 + 0.5 * condensed)
+    band_sigma = rng_cell.uniform(1.0, 2.6) * scale * (1 + 0.6 * condensed)
     loose_cell = rng_cell.random() < config.loose_cell_prob
     splay_share = rng_cell.uniform(0.05, 0.45)
     optical_blur = rng_cell.uniform(0.7, 1.8) * scale  # applied per object (blur is linear in optical density)
