@@ -42,6 +42,15 @@ class ChromosomePatch:
                 self.y0 + int(rows[-1]) + 1)
 
 
+def _derivative(c: np.ndarray) -> np.ndarray:
+    """Per-sample derivative of a sampled curve (central differences, one-sided at the ends)."""
+    d = np.empty_like(c)
+    d[1:-1] = (c[2:] - c[:-2]) * 0.5
+    d[0] = c[1] - c[0]
+    d[-1] = c[-1] - c[-2]
+    return d
+
+
 def _centreline(length: float, rng: np.random.Generator, curl: float,
                 angle: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Samples of a smooth random curve of the given arc length: points (n, 2), unit tangents, unit normals."""
@@ -132,7 +141,7 @@ def render_chromosome(
     rmax = float(radius.max())
     # tangents of both chromatid curves, stacked: sample j of chromatid c has index c * n + j
     curve = np.concatenate(curves)
-    d_curve = np.concatenate([np.gradient(c, axis=0) for c in curves])
+    d_curve = np.concatenate([_derivative(c) for c in curves])
     seg = np.maximum(np.hypot(d_curve[:, 0], d_curve[:, 1]), 1e-6).astype(np.float32)
     tx, ty = d_curve[:, 0] / seg, d_curve[:, 1] / seg
     radius2 = np.concatenate([radius, radius])
@@ -185,8 +194,6 @@ def render_chromosome(
     kb1 = np.minimum(kb0 + 1, base + n - 1)
     stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine)
     od_flat[sel] = dens * dome * stain
-    # granular chromatin texture
-    od *= 1.0 + 0.05 * rng.standard_normal(od.shape, dtype=np.float32)
     if blur > 0.05:
         od = ndimage.gaussian_filter(od, blur, truncate=3.0)
     return ChromosomePatch(od=od, mask=mask, x0=x0, y0=y0, name=ct.name, length=length,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,6 +70,16 @@ def _pick_count(config: SpreadConfig, rng: np.random.Generator) -> int:
     return 45 if r < 0.05 else 47 if r < 0.10 else 46
 
 
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """The mask padded by 2 px and dilated by a radius-2 diamond (what counts as touching)."""
+    h, w = mask.shape
+    out = np.zeros((h + 4, w + 4), bool)
+    for dy in range(-2, 3):
+        for dx in range(-2 + abs(dy), 3 - abs(dy)):
+            out[2 + dy:2 + dy + h, 2 + dx:2 + dx + w] |= mask
+    return out
+
+
 class _Placer:
     """Places chromosome patches in a loose ellipse, steering the Eq. 14 overlap share towards a target."""
 
@@ -132,7 +143,7 @@ class _Placer:
     def place(self, p: ChromosomePatch, deliberate: bool) -> tuple[int, int]:
         """Chooses a shift for patch `p`: touching or crossing a placed chromosome when `deliberate`, else free."""
         box = p.box()
-        grown = ndimage.binary_dilation(np.pad(p.mask, 2), iterations=2)
+        grown = _grow(p.mask)
         area = max(1, int(np.count_nonzero(p.mask)))
         n = len(self.boxes)
         cover = self.cover[:n]
@@ -207,7 +218,7 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     width0 = max(7.0 * scale, chr1 / aspect)
     od_base = rng_cell.uniform(0.07, 0.17)
     od_band = rng_cell.uniform(0.75, 1.3)
-    band_sigma = rng_cell.uniform(1.0, 2.6) * scale * (1 + 0.6 * condensed)
+    band_sigma = rng_cell.uniform(0.8, 2.2) * scale * (1 + 0.5 * condensed)
     loose_cell = rng_cell.random() < config.loose_cell_prob
     splay_share = rng_cell.uniform(0.05, 0.45)
     optical_blur = rng_cell.uniform(0.7, 1.8) * scale  # applied per object (blur is linear in optical density)
@@ -365,6 +376,12 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     return counts
 
 
+@lru_cache(maxsize=1)
+def _noise_bank() -> np.ndarray:
+    """Unit normal camera noise shared by all images of a process (windows are picked per image)."""
+    return np.random.default_rng(20240917).standard_normal((1536, 2048), dtype=np.float32)
+
+
 def _lowres_blur(a: np.ndarray, sigma: float, f: int = 4) -> np.ndarray:
     """Gaussian blur of a large array with a wide kernel, computed at 1/f resolution and upsampled."""
     H, W = a.shape
@@ -396,11 +413,18 @@ def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, di
     img = od
     img *= illum
     noise_sd = rng.uniform(0.8, 3.0)
-    # camera noise: triangular (sum of two uniforms), much cheaper than normal draws, sd = noise_sd
-    tri = rng.integers(0, 256, (H, W), dtype=np.uint8).astype(np.int16)
-    tri += rng.integers(0, 256, (H, W), dtype=np.uint8)
-    tri -= 255
-    img += tri * np.float32(noise_sd / 104.2)
+    # camera noise: a random window of a fixed bank of normal noise (fresh draws cost more than the rest)
+    bank = _noise_bank()
+    if H <= bank.shape[0] and W <= bank.shape[1]:
+        oy, ox = int(rng.integers(0, bank.shape[0] - H + 1)), int(rng.integers(0, bank.shape[1] - W + 1))
+        window = bank[oy:oy + H, ox:ox + W]
+        if rng.random() < 0.5:
+            window = window[::-1]
+        if rng.random() < 0.5:
+            window = window[:, ::-1]
+    else:
+        window = rng.standard_normal((H, W), dtype=np.float32)
+    img += window * np.float32(noise_sd)
     np.clip(img, 0, 255, out=img)
     out = (img + 0.5).astype(np.uint8)
     # contrast and gamma as a lookup table on the 8-bit image
