@@ -52,8 +52,8 @@ def _derivative(c: np.ndarray) -> np.ndarray:
 
 
 def _centreline(length: float, rng: np.random.Generator, curl: float,
-                angle: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Samples of a smooth random curve of the given arc length: points (n, 2), unit tangents, unit normals."""
+                angle: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of a smooth random curve of the given arc length: points (n, 2) and unit normals (n, 2)."""
     n = int(np.ceil(length * 1.6)) + 2
     s = np.linspace(0.0, length, n)
     u = s / length
@@ -63,18 +63,17 @@ def _centreline(length: float, rng: np.random.Generator, curl: float,
                                                                         + rng.uniform(0, 2 * np.pi))
     # a localized bend (often near the centromere or mid-arm)
     if rng.random() < 0.3 + 0.4 * curl:
-        angle = rng.normal(0.0, 0.5 + 1.0 * curl)
+        bend = rng.normal(0.0, 0.5 + 1.0 * curl)
         centre, width = rng.uniform(0.25, 0.75), rng.uniform(0.04, 0.15)
-        theta += angle * 0.5 * (1.0 + np.tanh((u - centre) / width))
+        theta += bend * 0.5 * (1.0 + np.tanh((u - centre) / width))
     # curling of long chromosomes: steady curvature
     if curl > 0 and rng.random() < curl:
         theta += rng.normal(0.0, 1.2 * curl) * u ** rng.uniform(1.0, 2.0)
     ds = length / (n - 1)
     dx, dy = np.cos(theta) * ds, np.sin(theta) * ds
     pts = np.stack([np.concatenate([[0.0], np.cumsum(dx[:-1])]), np.concatenate([[0.0], np.cumsum(dy[:-1])])], 1)
-    tangent = np.stack([np.cos(theta), np.sin(theta)], 1)
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
-    return pts, tangent, normal
+    normal = np.stack([-np.sin(theta), np.cos(theta)], 1)
+    return pts, normal
 
 
 def render_chromosome(
@@ -90,7 +89,9 @@ def render_chromosome(
     else it is random. `mask_only` skips the optical density (the mask and all geometry are the same: every random
     draw that shapes the mask comes before those that only texture it).
     """
-    pts, tan, nor = _centreline(length, rng, curl, angle)
+    if style not in STYLES:
+        raise ValueError(f"unknown chromatid style {style!r}; expected one of {STYLES}")
+    pts, nor = _centreline(length, rng, curl, angle)
     n = len(pts)
     s = np.linspace(0.0, length, n)
     sc = ct.centromere * length
