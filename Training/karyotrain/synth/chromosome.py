@@ -193,7 +193,7 @@ def render_chromosome(
     fb = kb - kb0
     kb0 += base
     kb1 = np.minimum(kb0 + 1, base + n - 1)
-    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine)
+    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine + 0.18 * wobble)
     od_flat[sel] = dens * dome * stain
     if blur > 0.05:
         od = ndimage.gaussian_filter(od, blur, truncate=3.0)
