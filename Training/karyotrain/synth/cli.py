@@ -66,6 +66,15 @@ def main(argv: list[str]) -> int:
     if args.count < 1:
         print("--count must be at least 1", file=sys.stderr)
         return 2
+    if args.chromosomes is not None and args.chromosomes < 1:
+        print("--chromosomes must be at least 1", file=sys.stderr)
+        return 2
+    if args.width < 64 or args.height < 64:
+        print("--width and --height must be at least 64 px", file=sys.stderr)
+        return 2
+    if args.seed < 0 or args.seed + args.count > HELD_OUT_SEEDS.stop:
+        print(f"seeds must lie in 0..{HELD_OUT_SEEDS.stop - 1}", file=sys.stderr)
+        return 2
     config = SpreadConfig(width=args.width, height=args.height, count=args.chromosomes,
                           overlap_target=args.overlap_target)
     out: Path = args.out

@@ -202,6 +202,8 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must be a non-negative 63-bit integer, got {seed}")
     W, H = int(config.width), int(config.height)
+    if W < 64 or H < 64:
+        raise ValueError(f"a spread needs at least 64x64 px, got {W}x{H}")
     ss = np.random.SeedSequence(seed)
     ss_cell, ss_chrom, ss_each, ss_place, ss_dis, ss_img = ss.spawn(6)
     rng_cell, rng_chrom, rng_place, rng_dis, rng_img = (np.random.default_rng(s)
