@@ -408,7 +408,7 @@ def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, di
     yy = (np.arange(h, dtype=np.float32) * f - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
     xx = (np.arange(w, dtype=np.float32) * f - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
     field -= rng.uniform(0.0, 0.06) * (yy[:, None] ** 2 + xx[None, :] ** 2)
-    field += rng.uniform(0.004, 0.014) * dis.smooth_noise(rng, h, w, 12 * scale / f)
+    field += rng.uniform(0.002, 0.008) * dis.smooth_noise(rng, h, w, 12 * scale / f)
     illum = np.asarray(Image.fromarray((bg * field).astype(np.float32), mode="F").resize((W, H), Image.BILINEAR))
     np.negative(od, out=od)
     np.exp(od, out=od)
