@@ -150,7 +150,10 @@ class _Placer:
         fallback = None
         for attempt in range(160):
             if deliberate and n:
-                ob = self.box_array[int(self.rng.integers(n))]
+                flagged = np.flatnonzero(cover >= OVERLAP_TAU)
+                # a third of the time join an existing cluster, so clusters of three or more form
+                pool = flagged if len(flagged) and self.rng.random() < 0.35 else np.arange(n)
+                ob = self.box_array[int(pool[self.rng.integers(len(pool))])]
                 centre = np.array([(ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2])
                 half = np.array([ob[2] - ob[0], ob[3] - ob[1]]) / 2
                 target = centre + self.rng.uniform(-1, 1, 2) * (half * 0.9 + 4)
@@ -318,7 +321,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
         return counts
     cx0, cy0, cx1, cy1 = content
 
-    def put(patch, x0, y0, key, check=True, tries=1):
+    def put(patch, x0, y0, key, check=True):
         if check and not _free(occ, x0, y0, patch):
             return False
         dis.add_patch(od, patch, x0, y0)
@@ -340,7 +343,8 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
                 py = [cy0 + t * (cy1 - cy0), cy0 + t * (cy1 - cy0), cy0 - cut, cy1 + cut][side]
             else:
                 px, py = rng.uniform(cx0, cx1), rng.uniform(cy0, cy1)
-            if put(patch, int(px - pw / 2), int(py - ph / 2), "nuclei"):
+            # now and then a nucleus lies under the edge of the spread (chromosomes on it stay labelled)
+            if put(patch, int(px - pw / 2), int(py - ph / 2), "nuclei", check=rng.random() > 0.1):
                 break
     # debris: small dark irregular bits
     for _ in range(rng.poisson(6)):
