@@ -195,6 +195,9 @@ def render_chromosome(
     kb1 = np.minimum(kb0 + 1, base + n - 1)
     stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine + 0.18 * wobble)
     od_flat[sel] = dens * dome * stain
+    # a faint pale fringe of loose chromatin just outside the outline (not part of the label mask)
+    fringe = rng.uniform(0.0, 0.5) * od_base
+    od += ndimage.gaussian_filter(mask.astype(np.float32), 1.5 + 0.5 * blur, truncate=3.0) * fringe * (od == 0)
     if blur > 0.05:
         od = ndimage.gaussian_filter(od, blur, truncate=3.0)
     return ChromosomePatch(od=od, mask=mask, x0=x0, y0=y0, name=ct.name, length=length,
