@@ -42,9 +42,18 @@ class ChromosomePatch:
                 self.y0 + int(rows[-1]) + 1)
 
 
+def _derivative(c: np.ndarray) -> np.ndarray:
+    """Per-sample derivative of a sampled curve (central differences, one-sided at the ends)."""
+    d = np.empty_like(c)
+    d[1:-1] = (c[2:] - c[:-2]) * 0.5
+    d[0] = c[1] - c[0]
+    d[-1] = c[-1] - c[-2]
+    return d
+
+
 def _centreline(length: float, rng: np.random.Generator, curl: float,
-                angle: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Samples of a smooth random curve of the given arc length: points (n, 2), unit tangents, unit normals."""
+                angle: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of a smooth random curve of the given arc length: points (n, 2) and unit normals (n, 2)."""
     n = int(np.ceil(length * 1.6)) + 2
     s = np.linspace(0.0, length, n)
     u = s / length
@@ -54,18 +63,17 @@ def _centreline(length: float, rng: np.random.Generator, curl: float,
                                                                         + rng.uniform(0, 2 * np.pi))
     # a localized bend (often near the centromere or mid-arm)
     if rng.random() < 0.3 + 0.4 * curl:
-        angle = rng.normal(0.0, 0.5 + 1.0 * curl)
+        bend = rng.normal(0.0, 0.5 + 1.0 * curl)
         centre, width = rng.uniform(0.25, 0.75), rng.uniform(0.04, 0.15)
-        theta += angle * 0.5 * (1.0 + np.tanh((u - centre) / width))
+        theta += bend * 0.5 * (1.0 + np.tanh((u - centre) / width))
     # curling of long chromosomes: steady curvature
     if curl > 0 and rng.random() < curl:
         theta += rng.normal(0.0, 1.2 * curl) * u ** rng.uniform(1.0, 2.0)
     ds = length / (n - 1)
     dx, dy = np.cos(theta) * ds, np.sin(theta) * ds
     pts = np.stack([np.concatenate([[0.0], np.cumsum(dx[:-1])]), np.concatenate([[0.0], np.cumsum(dy[:-1])])], 1)
-    tangent = np.stack([np.cos(theta), np.sin(theta)], 1)
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
-    return pts, tangent, normal
+    normal = np.stack([-np.sin(theta), np.cos(theta)], 1)
+    return pts, normal
 
 
 def render_chromosome(
@@ -81,7 +89,9 @@ def render_chromosome(
     else it is random. `mask_only` skips the optical density (the mask and all geometry are the same: every random
     draw that shapes the mask comes before those that only texture it).
     """
-    pts, tan, nor = _centreline(length, rng, curl, angle)
+    if style not in STYLES:
+        raise ValueError(f"unknown chromatid style {style!r}; expected one of {STYLES}")
+    pts, nor = _centreline(length, rng, curl, angle)
     n = len(pts)
     s = np.linspace(0.0, length, n)
     sc = ct.centromere * length
@@ -132,7 +142,7 @@ def render_chromosome(
     rmax = float(radius.max())
     # tangents of both chromatid curves, stacked: sample j of chromatid c has index c * n + j
     curve = np.concatenate(curves)
-    d_curve = np.concatenate([np.gradient(c, axis=0) for c in curves])
+    d_curve = np.concatenate([_derivative(c) for c in curves])
     seg = np.maximum(np.hypot(d_curve[:, 0], d_curve[:, 1]), 1e-6).astype(np.float32)
     tx, ty = d_curve[:, 0] / seg, d_curve[:, 1] / seg
     radius2 = np.concatenate([radius, radius])
@@ -183,10 +193,11 @@ def render_chromosome(
     fb = kb - kb0
     kb0 += base
     kb1 = np.minimum(kb0 + 1, base + n - 1)
-    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine)
+    stain = (od_s2[kb0] * (1 - fb) + od_s2[kb1] * fb) * (1.0 + 0.16 * fine + 0.18 * wobble)
     od_flat[sel] = dens * dome * stain
-    # granular chromatin texture
-    od *= 1.0 + 0.05 * rng.standard_normal(od.shape, dtype=np.float32)
+    # a faint pale fringe of loose chromatin just outside the outline (not part of the label mask)
+    fringe = rng.uniform(0.0, 0.5) * od_base
+    od += ndimage.gaussian_filter(mask.astype(np.float32), 1.5 + 0.5 * blur, truncate=3.0) * fringe * (od == 0)
     if blur > 0.05:
         od = ndimage.gaussian_filter(od, blur, truncate=3.0)
     return ChromosomePatch(od=od, mask=mask, x0=x0, y0=y0, name=ct.name, length=length,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,7 @@ class SpreadConfig:
     height: int = 1200
     count: int | None = None  # None: 46 mostly, 45 or 47 now and then
     overlap_target: float = 0.095  # mean share of chromosomes in the paper's Eq. 14 subset (Table 4: 8.8-9.8%)
-    chr1_length: tuple[float, float] = (85.0, 135.0)  # chromosome 1's length at 1600x1200 (px)
+    chr1_length: tuple[float, float] = (90.0, 140.0)  # chromosome 1's length at 1600x1200 (px)
     distractors: bool = True  # nuclei, debris, dust, fibres, out-of-focus blobs (never labelled)
     frame_prob: float = 0.3  # a CytoVision frame line, often with a blank margin outside it
     loose_cell_prob: float = 0.12  # cells whose sister chromatids run fully apart (loose wavy X shapes)
@@ -67,6 +68,16 @@ def _pick_count(config: SpreadConfig, rng: np.random.Generator) -> int:
         return int(config.count)
     r = rng.random()
     return 45 if r < 0.05 else 47 if r < 0.10 else 46
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """The mask padded by 2 px and dilated by a radius-2 diamond (what counts as touching)."""
+    h, w = mask.shape
+    out = np.zeros((h + 4, w + 4), bool)
+    for dy in range(-2, 3):
+        for dx in range(-2 + abs(dy), 3 - abs(dy)):
+            out[2 + dy:2 + dy + h, 2 + dx:2 + dx + w] |= mask
+    return out
 
 
 class _Placer:
@@ -132,14 +143,17 @@ class _Placer:
     def place(self, p: ChromosomePatch, deliberate: bool) -> tuple[int, int]:
         """Chooses a shift for patch `p`: touching or crossing a placed chromosome when `deliberate`, else free."""
         box = p.box()
-        grown = ndimage.binary_dilation(np.pad(p.mask, 2), iterations=2)
+        grown = _grow(p.mask)
         area = max(1, int(np.count_nonzero(p.mask)))
         n = len(self.boxes)
         cover = self.cover[:n]
         fallback = None
         for attempt in range(160):
             if deliberate and n:
-                ob = self.box_array[int(self.rng.integers(n))]
+                flagged = np.flatnonzero(cover >= OVERLAP_TAU)
+                # a third of the time join an existing cluster, so clusters of three or more form
+                pool = flagged if len(flagged) and self.rng.random() < 0.35 else np.arange(n)
+                ob = self.box_array[int(pool[self.rng.integers(len(pool))])]
                 centre = np.array([(ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2])
                 half = np.array([ob[2] - ob[0], ob[3] - ob[1]]) / 2
                 target = centre + self.rng.uniform(-1, 1, 2) * (half * 0.9 + 4)
@@ -191,6 +205,8 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must be a non-negative 63-bit integer, got {seed}")
     W, H = int(config.width), int(config.height)
+    if W < 64 or H < 64:
+        raise ValueError(f"a spread needs at least 64x64 px, got {W}x{H}")
     ss = np.random.SeedSequence(seed)
     ss_cell, ss_chrom, ss_each, ss_place, ss_dis, ss_img = ss.spawn(6)
     rng_cell, rng_chrom, rng_place, rng_dis, rng_img = (np.random.default_rng(s)
@@ -207,7 +223,7 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     width0 = max(7.0 * scale, chr1 / aspect)
     od_base = rng_cell.uniform(0.07, 0.17)
     od_band = rng_cell.uniform(0.75, 1.3)
-    band_sigma = rng_cell.uniform(0.9, 2.0) * scale * (1 + 0.5 * condensed)
+    band_sigma = rng_cell.uniform(0.8, 2.2) * scale * (1 + 0.5 * condensed)
     loose_cell = rng_cell.random() < config.loose_cell_prob
     splay_share = rng_cell.uniform(0.05, 0.45)
     optical_blur = rng_cell.uniform(0.7, 1.8) * scale  # applied per object (blur is linear in optical density)
@@ -305,7 +321,7 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
         return counts
     cx0, cy0, cx1, cy1 = content
 
-    def put(patch, x0, y0, key, check=True, tries=1):
+    def put(patch, x0, y0, key, check=True):
         if check and not _free(occ, x0, y0, patch):
             return False
         dis.add_patch(od, patch, x0, y0)
@@ -327,7 +343,8 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
                 py = [cy0 + t * (cy1 - cy0), cy0 + t * (cy1 - cy0), cy0 - cut, cy1 + cut][side]
             else:
                 px, py = rng.uniform(cx0, cx1), rng.uniform(cy0, cy1)
-            if put(patch, int(px - pw / 2), int(py - ph / 2), "nuclei"):
+            # now and then a nucleus lies under the edge of the spread (chromosomes on it stay labelled)
+            if put(patch, int(px - pw / 2), int(py - ph / 2), "nuclei", check=rng.random() > 0.1):
                 break
     # debris: small dark irregular bits
     for _ in range(rng.poisson(6)):
@@ -365,6 +382,12 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
     return counts
 
 
+@lru_cache(maxsize=1)
+def _noise_bank() -> np.ndarray:
+    """Unit normal camera noise shared by all images of a process (windows are picked per image)."""
+    return np.random.default_rng(20240917).standard_normal((1536, 2048), dtype=np.float32)
+
+
 def _lowres_blur(a: np.ndarray, sigma: float, f: int = 4) -> np.ndarray:
     """Gaussian blur of a large array with a wide kernel, computed at 1/f resolution and upsampled."""
     H, W = a.shape
@@ -389,18 +412,25 @@ def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, di
     yy = (np.arange(h, dtype=np.float32) * f - H / 2 + rng.uniform(-0.2, 0.2) * H) / H
     xx = (np.arange(w, dtype=np.float32) * f - W / 2 + rng.uniform(-0.2, 0.2) * W) / W
     field -= rng.uniform(0.0, 0.06) * (yy[:, None] ** 2 + xx[None, :] ** 2)
-    field += rng.uniform(0.004, 0.014) * dis.smooth_noise(rng, h, w, 12 * scale / f)
+    field += rng.uniform(0.002, 0.008) * dis.smooth_noise(rng, h, w, 12 * scale / f)
     illum = np.asarray(Image.fromarray((bg * field).astype(np.float32), mode="F").resize((W, H), Image.BILINEAR))
     np.negative(od, out=od)
     np.exp(od, out=od)
     img = od
     img *= illum
     noise_sd = rng.uniform(0.8, 3.0)
-    # camera noise: triangular (sum of two uniforms), much cheaper than normal draws, sd = noise_sd
-    tri = rng.integers(0, 256, (H, W), dtype=np.uint8).astype(np.int16)
-    tri += rng.integers(0, 256, (H, W), dtype=np.uint8)
-    tri -= 255
-    img += tri * np.float32(noise_sd / 104.2)
+    # camera noise: a random window of a fixed bank of normal noise (fresh draws cost more than the rest)
+    bank = _noise_bank()
+    if H <= bank.shape[0] and W <= bank.shape[1]:
+        oy, ox = int(rng.integers(0, bank.shape[0] - H + 1)), int(rng.integers(0, bank.shape[1] - W + 1))
+        window = bank[oy:oy + H, ox:ox + W]
+        if rng.random() < 0.5:
+            window = window[::-1]
+        if rng.random() < 0.5:
+            window = window[:, ::-1]
+    else:
+        window = rng.standard_normal((H, W), dtype=np.float32)
+    img += window * np.float32(noise_sd)
     np.clip(img, 0, 255, out=img)
     out = (img + 0.5).astype(np.uint8)
     # contrast and gamma as a lookup table on the 8-bit image
