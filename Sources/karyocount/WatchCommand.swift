@@ -43,6 +43,7 @@ struct WatchCommand: AsyncParsableCommand {
 
         let detector = try makeDetector(settings, logger: logger)
         let pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+        Self.removeStaleTemps(settings)
         let notifier = ServiceNotifier(logger: logger)
         let signals = ShutdownSignals(logger: logger)
         let stop = StopSignal()
@@ -126,6 +127,16 @@ struct WatchCommand: AsyncParsableCommand {
                 backlogQueued()
             }
         }
+    }
+
+    /// Deletes the hidden temp files a crash left beside results, quarantine copies and summaries (no final name
+    /// is ever half-written; this only reclaims the space). Only this daemon writes there while it runs.
+    private static func removeStaleTemps(_ settings: KaryoConfig) {
+        let fm = FileManager.default
+        var folders = [settings.resultsRoot, settings.quarantineRoot, settings.summariesRoot]
+        let patients = (try? fm.contentsOfDirectory(atPath: settings.resultsRoot.path)) ?? []
+        folders += patients.map { settings.resultsRoot.appending(path: $0) }
+        for folder in folders { AtomicFile.removeStaleTemps(in: folder) }
     }
 
     /// The one-line STATUS shown by `systemctl status karyocount`.

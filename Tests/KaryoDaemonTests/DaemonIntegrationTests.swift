@@ -153,6 +153,8 @@ struct DaemonIntegrationTests {
         )
         let final = try Daemon(ws, once: true)
         #expect(await final.waitForExit(timeout: 120) == 0, "\(ws.log().suffix(2000))")
+        let remaining = ws.files(under: ws.output).filter { ws.isHidden($0) }
+        #expect(remaining.isEmpty, "temp files a crash left were not cleaned up at the next start: \(remaining)")
         let results = ws.resultJSONs()
         #expect(results.count == 100, "results after each crash: \(progress); \(ws.log().suffix(2000))")
         #expect(Set(results).count == 100)
