@@ -68,7 +68,12 @@ let package = Package(
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
-        .testTarget(name: "KaryoPipelineTests", dependencies: ["KaryoPipeline", "KaryoWatch"]),
+        .testTarget(
+            name: "KaryoPipelineTests",
+            dependencies: [
+                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoDetect",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.
         .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage"]),

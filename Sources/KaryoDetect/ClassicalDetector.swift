@@ -29,8 +29,9 @@ public struct ClassicalDetector: Detector {
     public struct Configuration: Sendable, Equatable {
         /// Gaussian smoothing sigma, px at 1000 px.
         public var smoothingSigma = 1.0
-        /// Side of the closing that estimates the background, px at 1000 px; must exceed a chromosome's width.
-        public var backgroundWindow = 40.0
+        /// Side of the closing that estimates the background, px at 1000 px; must exceed a chromosome's width, and
+        /// should approach a nucleus's so that nuclei stay whole (and are then rejected) instead of becoming rings.
+        public var backgroundWindow = 120.0
         /// Smallest darkness (fraction below the background) that can seed an object.
         public var minimumContrast: Float = 0.05
         /// Seeds must be at least this many background-noise sigmas dark.

@@ -182,22 +182,28 @@ enum ClassicalPreprocessing {
         return out
     }
 
-    /// Mean over a (2r+1) square window, clamped to the plane.
+    /// Mean over a (2r+1) square window clamped to the plane: a running-sum pass along rows, then along columns.
     private static func boxBlur(_ plane: [Float], width: Int, height: Int, radius r: Int) -> [Float] {
+        let rows = runningMean(plane, count: width, lines: height, step: 1, lineStep: width, radius: r)
+        return runningMean(rows, count: height, lines: width, step: width, lineStep: 1, radius: r)
+    }
+
+    /// 1-D clamped-window mean along `lines` lines of `count` samples (`step` apart, lines `lineStep` apart).
+    private static func runningMean(
+        _ plane: [Float], count n: Int, lines: Int, step: Int, lineStep: Int, radius r: Int
+    ) -> [Float] {
         var out = plane
         plane.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<height {
-                    for x in 0..<width {
-                        var acc: Float = 0
-                        var n: Float = 0
-                        for yy in max(0, y - r)...min(height - 1, y + r) {
-                            for xx in max(0, x - r)...min(width - 1, x + r) {
-                                acc += src[yy * width + xx]
-                                n += 1
-                            }
-                        }
-                        dst[y * width + x] = acc / n
+                for line in 0..<lines {
+                    let base = line * lineStep
+                    var acc: Float = 0
+                    for t in 0..<min(r, n) { acc += src[base + t * step] }
+                    for t in 0..<n {
+                        if t + r < n { acc += src[base + (t + r) * step] }
+                        if t - r - 1 >= 0 { acc -= src[base + (t - r - 1) * step] }
+                        let samples = min(n - 1, t + r) - max(0, t - r) + 1
+                        dst[base + t * step] = acc / Float(samples)
                     }
                 }
             }

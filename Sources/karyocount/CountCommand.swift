@@ -1,10 +1,102 @@
 import ArgumentParser
+import Foundation
+import KaryoPipeline
+import Logging
 
-/// `karyocount count` (to be built).
+/// `karyocount count FILE_OR_DIR... --out DIR`: counts images without the daemon, through the same code path.
 struct CountCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "count", abstract: "Not built yet.")
+    static let configuration = CommandConfiguration(
+        commandName: "count",
+        abstract: "Count chromosomes in TIFF/PNG metaphase images; write <stem>.json and <stem>.annotated.png.",
+        discussion: """
+            Each image gets <stem>.json (schema karyocount.result/1) and <stem>.annotated.png in --out; a file that \
+            cannot be counted gets <stem>.error.json and a message on stderr, and the exit status is 1. Folders are \
+            scanned for .tif/.tiff/.png names; karyograms (CytoVision type K) are skipped.
+            """)
+
+    @Argument(help: "Image files or folders.")
+    var paths: [String]
+
+    @Option(help: "Output folder (created if missing).")
+    var out: String
+
+    @Option(help: "Detector: auto (DeepACEv2 if a model is installed, else classical), classical or deepace.")
+    var detector: KaryoConfig.DetectorChoice = .auto
+
+    @Option(help: "Model folder (config.json + model.safetensors) for deepace.")
+    var model: String = DetectorSelection.defaultModelPath
+
+    @Option(help: "Detections at or above this score are counted.")
+    var scoreThreshold: Double = 0.5
+
+    @Flag(help: "Scan folders recursively.")
+    var recursive = false
+
+    func validate() throws {
+        guard (0...1).contains(scoreThreshold) else { throw ValidationError("--score-threshold must be within 0...1") }
+    }
 
     func run() async throws {
-        throw ValidationError("`karyocount count` is not built yet")
+        let logger = cliLogger(level: .info)
+        let det = try DetectorSelection.make(detector, model: URL(filePath: model), logger: logger)
+        let inputs = try BatchCounter.inputs(paths.map { URL(filePath: $0) }, recursive: recursive)
+        let outURL = URL(filePath: out)
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        var options = ProcessingOptions()
+        options.scoreThreshold = scoreThreshold
+        let counter = BatchCounter(
+            processor: ImageProcessor(detector: det, options: options), outputFolder: outURL,
+            mapper: try PatientMapper())
+        let start = ContinuousClock.now
+        let outcomes = await counter.run(inputs) { outcome in
+            switch outcome {
+            case .counted(let input, let record, _):
+                let ms = Int((record.timingMs["total"] ?? 0).rounded())
+                let warn =
+                    record.warnings.isEmpty
+                    ? "" : "  (\(record.warnings.count) warning\(record.warnings.count == 1 ? "" : "s"))"
+                print("\(input.file.path)  count \(record.count)  \(ms) ms\(warn)")
+            case .skipped(let input, let reason):
+                print("\(input.file.path)  skipped: \(reason)")
+            case .failed(let input, let failure, let report):
+                printError("error: \(input.file.path): \(failure)")
+                if let report { printError("       details in \(report.path)") }
+            }
+        }
+        var counted = 0
+        var skipped = 0
+        var failed = 0
+        for outcome in outcomes {
+            switch outcome {
+            case .counted: counted += 1
+            case .skipped: skipped += 1
+            case .failed: failed += 1
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print(
+            "\(outcomes.count) image\(outcomes.count == 1 ? "" : "s"): \(counted) counted, \(skipped) skipped, "
+                + "\(failed) failed in \(String(format: "%.1f", seconds)) s with \(det.name); results in \(out)")
+        if failed > 0 { throw ExitCode(1) }
     }
+}
+
+extension KaryoConfig.DetectorChoice: ExpressibleByArgument {}
+
+/// A logger writing to stderr (journald under systemd), set up once per process.
+func cliLogger(level: Logger.Level) -> Logger {
+    LoggingBootstrap.once
+    var logger = Logger(label: "karyocount")
+    logger.logLevel = level
+    return logger
+}
+
+private enum LoggingBootstrap {
+    static let once: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
+}
+
+/// Writes a line to stderr.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

@@ -1,3 +1,4 @@
+import CPNG
 import Foundation
 import KaryoImage
 import Testing
@@ -33,6 +34,17 @@ struct PNGDecodingTests {
         for (value, expected) in zip(decoded.image.pixels, samples) {
             #expect(value == Float(expected) / 65535)
         }
+    }
+
+    @Test("a 1-bit grey PNG is scaled to 0 and 1")
+    func oneBit() throws {
+        let rows: [UInt8] = [0b1010_0000, 0b0100_0000]  // Two rows of three pixels.
+        let data = rows.withUnsafeBytes {
+            PNGFixtures.encode($0, width: 3, height: 2, bitDepth: 1, colorType: KARYO_PNG_GREY)
+        }
+        let decoded = try ImageDecoder.decode(data)
+        #expect(decoded.bitDepth == 1)
+        #expect(decoded.image.pixels == [1, 0, 1, 0, 1, 0])
     }
 
     @Test("a PNG with a transparent alpha channel decodes with a warning")

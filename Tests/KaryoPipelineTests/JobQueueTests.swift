@@ -59,6 +59,18 @@ struct JobQueueTests {
         #expect(try q.claimNext() == nil)
     }
 
+    @Test("bytes first seen under a karyogram name are counted when they arrive under a metaphase name")
+    func karyogramThenMetaphase() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(
+            sha256: "kk", path: "/drop/P1.001.K.png", root: nil, identity: identity(kind: .karyogram), size: 1,
+            mtime: 1)
+        let again = try q.enqueue(
+            sha256: "kk", path: "/drop/P1.001.O.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        #expect(again.job.state == .queued && again.job.path == "/drop/P1.001.O.png")
+        #expect(try q.claimNext()?.sha256 == "kk")
+    }
+
     @Test("a different image with a taken stem gets a distinct stem")
     func stemCollision() throws {
         let q = try JobQueue(url: db)

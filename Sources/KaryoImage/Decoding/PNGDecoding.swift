@@ -15,7 +15,8 @@ enum PNGDecoding {
         case KARYO_PNG_OK:
             break
         case KARYO_PNG_TRUNCATED:
-            throw ImageError(path: name, cause: .truncated(detail: "PNG stream ends early after \(bytes.count) bytes"))
+            throw ImageError(
+                path: name, cause: .truncated(detail: "the PNG stream needs more than the file's \(bytes.count) bytes"))
         case KARYO_PNG_TOO_LARGE:
             throw ImageError(
                 path: name, cause: .absurdDimensions(width: Int(png.width), height: Int(png.height), limits: limits))

@@ -379,3 +379,32 @@ private struct TableReader {
         return out
     }
 }
+
+extension KaryoConfig {
+    /// The configuration as TOML, every key in `keys` order (what `karyocount config show` prints).
+    public var tomlText: String {
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let values: [String: String] = [
+            "watch_roots": "[" + watchRoots.map { q($0.path) }.joined(separator: ", ") + "]",
+            "output_root": q(outputRoot.path),
+            "state_dir": q(stateDir.path),
+            "detector": q(detector.rawValue),
+            "model": q(model.path),
+            "score_threshold": "\(scoreThreshold)",
+            "patient_pattern": q(patientPattern),
+            "min_images": "\(minImages)",
+            "min_disagreeing": "\(minDisagreeing)",
+            "expected_count": "\(expectedCount)",
+            "uncertain_score_band": "[\(uncertainScoreBand.lowerBound), \(uncertainScoreBand.upperBound)]",
+            "workers": "\(workers)",
+            "stability_seconds": "\(stabilitySeconds)",
+            "max_attempts": "\(maxAttempts)",
+            "draw_below_threshold": "\(drawBelowThreshold)",
+            "rescan_interval_seconds": "\(rescanIntervalSeconds)",
+            "log_level": q(logLevel),
+        ]
+        return Self.keys.map { "# \($0.meaning)\n\($0.key) = \(values[$0.key]!)" }.joined(separator: "\n")
+    }
+}

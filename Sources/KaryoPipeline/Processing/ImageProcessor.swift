@@ -21,7 +21,8 @@ public struct StageFailure: Error, Sendable, CustomStringConvertible {
         self.error = error
     }
 
-    public var description: String { "\(stage) stage: \(error)" }
+    /// The stage, the kind of failure and its detail (the file is named by whoever reports it).
+    public var description: String { "\(stage) stage: \(error.code): \(error.detail)" }
 }
 
 /// An image read, hashed and decoded, waiting for detection.
@@ -121,7 +122,10 @@ public struct ImageProcessor: Sendable {
         do {
             decoded = try ImageDecoder.decode(data, name: source.path)
         } catch {
-            throw StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: source.path, detail: "\(error)"))
+            // ImageError's text starts with the path; the PipelineError names the file already.
+            let text = error.description
+            let detail = text.hasPrefix(source.path + ": ") ? String(text.dropFirst(source.path.count + 2)) : text
+            throw StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: source.path, detail: detail))
         }
         timings["decode"] = Self.ms(since: start, clock)
         return LoadedImage(source: source, sha256: sha, decoded: decoded, timings: timings)
@@ -180,7 +184,8 @@ public struct ImageProcessor: Sendable {
             source: loaded.source.path, sha256: loaded.sha256, width: loaded.decoded.image.width,
             height: loaded.decoded.image.height, patient: placement.patient, cell: placement.cell,
             detector: detector.name, model: model, scoreThreshold: options.scoreThreshold, count: counted.count,
-            chromosomes: counted.map(ResultRecord.Chromosome.init), belowThreshold: below.map(ResultRecord.Chromosome.init),
+            chromosomes: counted.map(ResultRecord.Chromosome.init),
+            belowThreshold: below.map(ResultRecord.Chromosome.init),
             uncertainDetections: uncertain, timingMs: [:], processedAt: KaryoJSON.timestamp(now), warnings: warnings)
     }
 

@@ -59,7 +59,8 @@ public final class Pipeline: Sendable {
     private let patientFileLock = Mutex(())
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
-    /// attempts), and rewrites any patient.json a crash left behind the database.
+    /// attempts), removes temp files interrupted writes left under results/ and quarantine/, and rewrites any
+    /// patient.json a crash left behind the database. Run one Pipeline per output root at a time.
     public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
         self.config = config
         self.logger = logger
@@ -71,6 +72,12 @@ public final class Pipeline: Sendable {
     }
 
     private func recover() throws(PipelineError) {
+        // Temp files of writes a kill interrupted: never visible under a final name, but not left lying around.
+        AtomicFile.removeStaleTemps(in: config.quarantineRoot)
+        let patientFolders = (try? FileManager.default.contentsOfDirectory(atPath: config.resultsRoot.path)) ?? []
+        for name in patientFolders {
+            AtomicFile.removeStaleTemps(in: config.resultsRoot.appending(path: name))
+        }
         let crashed = try queue.recoverInterrupted(maxAttempts: config.maxAttempts)
         for job in crashed {
             let failure = StageFailure(
@@ -78,7 +85,8 @@ public final class Pipeline: Sendable {
                 error: PipelineError(
                     .detectFailed, file: job.path, detail: job.lastError ?? "processing was interrupted"))
             logger.error(
-                "input failed: it was in hand at every crash", metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+                "input failed: it was in hand at every crash",
+                metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
             do {
                 try quarantine.add(
                     source: URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, sha256: job.sha256,
@@ -94,7 +102,8 @@ public final class Pipeline: Sendable {
 
     // MARK: - Enqueue
 
-    /// Records `file`, found under watch root `root` (nil: no root check, as for explicitly named files):
+    /// Records `file`, found under watch root `root` (the daemon always passes the root; nil skips the check and is
+    /// meant for files a person named explicitly):
     /// hashes it, maps its patient, and queues it, records a karyogram as skipped, or returns the existing job of the
     /// same content. A path already hashed with the same size and mtime is not read again.
     /// Throws for files outside the root (symlinks resolved), non-regular files and unreadable files.
@@ -170,19 +179,20 @@ public final class Pipeline: Sendable {
                     try queue.release(claimed.job)
                     summary.released += 1
                 } catch {
-                    logger.error("cannot put a job back; it is re-queued at the next start", metadata: ["error": "\(error)"])
+                    logger.error(
+                        "cannot put a job back; it is re-queued at the next start", metadata: ["error": "\(error)"])
                 }
                 break
             }
             pending = prefetch()
-            summary = summary + (await Self.offload { self.complete(claimed) })
+            summary = summary + (await runBlocking { self.complete(claimed) })
         }
         return summary
     }
 
     private func prefetch() -> Task<Claimed?, Never> {
         Task.detached {
-            await Self.offload { () -> Claimed? in
+            await runBlocking { () -> Claimed? in
                 let job: Job
                 do {
                     guard let next = try self.queue.claimNext() else { return nil }
@@ -197,13 +207,6 @@ public final class Pipeline: Sendable {
                 }
                 return Claimed(job: job, loaded: loaded)
             }
-        }
-    }
-
-    /// Runs blocking work on a dispatch thread, keeping the cooperative pool free.
-    private static func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: body()) }
         }
     }
 
@@ -303,5 +306,12 @@ public final class Pipeline: Sendable {
                     metadata: ["patient": "\(patient)", "error": "\(error)"])
             }
         }
+    }
+}
+
+/// Runs blocking work (decoding, detection, SQLite) on a dispatch thread, keeping Swift's cooperative pool free.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
 }

@@ -219,8 +219,9 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Records a file: a new job (queued, or skipped for a karyogram), or the existing job of the same content.
-    /// A different image whose stem is already taken within the patient gets the stem `<stem>-<sha prefix>`.
+    /// Records a file: a new job (queued, or skipped for a karyogram), or the existing job of the same content (a
+    /// skipped job whose bytes now arrive under a metaphase name is queued). A different image whose stem is already
+    /// taken within the patient gets the stem `<stem>-<sha prefix>`.
     public func enqueue(
         sha256: String, path: String, root: String?, identity: ImageIdentity, size: Int, mtime: Double,
         now: Date = Date()
@@ -229,11 +230,20 @@ public final class JobQueue: Sendable {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO seen_path (path, size, mtime, sha256) VALUES (?, ?, ?, ?)",
                 arguments: [path, size, mtime, sha256])
-            if let existing = try Job.fetchOne(db, key: sha256) { return .duplicate(existing) }
-            var stem = identity.stem
-            let taken = try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM job WHERE patient = ? AND stem = ?", arguments: [identity.patient, stem])
-            if taken ?? false { stem += "-" + sha256.prefix(12) }
+            if var existing = try Job.fetchOne(db, key: sha256) {
+                // The same bytes first seen under a karyogram name and now under a metaphase name: count them.
+                guard existing.state == .skipped, identity.kind == .metaphase else { return .duplicate(existing) }
+                existing.path = path
+                existing.root = root
+                existing.patient = identity.patient
+                existing.cell = identity.cell
+                existing.stem = try Self.freeStem(db, identity, sha256: sha256)
+                existing.state = .queued
+                existing.updatedAt = now
+                try existing.update(db)
+                return .queued(existing)
+            }
+            let stem = try Self.freeStem(db, identity, sha256: sha256)
             let job = Job(
                 sha256: sha256, path: path, root: root, patient: identity.patient, cell: identity.cell, stem: stem,
                 state: identity.kind == .karyogram ? .skipped : .queued, attempts: 0, lastError: nil, createdAt: now,
@@ -241,6 +251,14 @@ public final class JobQueue: Sendable {
             try job.insert(db)
             return job.state == .skipped ? .skipped(job) : .queued(job)
         }
+    }
+
+    /// The identity's stem, or `<stem>-<sha prefix>` when another image of the patient already has it.
+    private static func freeStem(_ db: Database, _ identity: ImageIdentity, sha256: String) throws -> String {
+        let taken = try Bool.fetchOne(
+            db, sql: "SELECT 1 FROM job WHERE patient = ? AND stem = ? AND sha256 != ?",
+            arguments: [identity.patient, identity.stem, sha256])
+        return taken ?? false ? identity.stem + "-" + sha256.prefix(12) : identity.stem
     }
 
     // MARK: - Processing

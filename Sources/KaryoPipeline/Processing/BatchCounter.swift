@@ -1,0 +1,157 @@
+import Dispatch
+import Foundation
+
+/// Which file names are inputs: hidden and temporary names are never taken; folder scans take TIFF and PNG names.
+public enum InputNames {
+    /// Hidden and temporary names (`.*`, `*.tmp`, `*.part`, `~*`), never taken (DESIGN.md, Input files).
+    public static func isIgnored(_ name: String) -> Bool {
+        let lower = name.lowercased()
+        return name.hasPrefix(".") || name.hasPrefix("~") || lower.hasSuffix(".tmp") || lower.hasSuffix(".part")
+    }
+
+    /// Whether a folder scan takes `name`: not ignored, and named `.tif`, `.tiff` or `.png` (any case). The content
+    /// decides the format; the name only keeps sidecar files (JSON, notes) out of folder scans.
+    public static func isCandidate(_ name: String) -> Bool {
+        guard !isIgnored(name) else { return false }
+        let ext = (name as NSString).pathExtension.lowercased()
+        return ["tif", "tiff", "png"].contains(ext)
+    }
+}
+
+/// `karyocount count`: counts named files and folders without a queue, through the same `ImageProcessor` as the
+/// daemon, writing `<stem>.json`, `<stem>.annotated.png` or `<stem>.error.json` into one output folder. Decoding of
+/// the next image overlaps detection of the current one.
+public struct BatchCounter: Sendable {
+    /// One input: the file and the folder it was found in (nil for a file named directly).
+    public struct Input: Sendable, Equatable {
+        public var file: URL
+        public var root: URL?
+
+        public init(file: URL, root: URL?) {
+            self.file = file
+            self.root = root
+        }
+    }
+
+    /// What happened to one input.
+    public enum Outcome: Sendable {
+        case counted(Input, ResultRecord, json: URL)
+        case skipped(Input, reason: String)
+        case failed(Input, StageFailure, errorReport: URL?)
+    }
+
+    public let processor: ImageProcessor
+    public let outputFolder: URL
+    public let mapper: PatientMapper
+
+    public init(processor: ImageProcessor, outputFolder: URL, mapper: PatientMapper) {
+        self.processor = processor
+        self.outputFolder = outputFolder
+        self.mapper = mapper
+    }
+
+    /// Expands paths into inputs: files as given; folders listed (recursively when asked), taking
+    /// `InputNames.isCandidate` names, sorted by path.
+    public static func inputs(_ paths: [URL], recursive: Bool) throws(PipelineError) -> [Input] {
+        var out: [Input] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: path.path, isDirectory: &isDir) else {
+                throw PipelineError(.unreadableInput, file: path.path, detail: "no such file or folder")
+            }
+            if !isDir.boolValue {
+                out.append(Input(file: path, root: nil))
+                continue
+            }
+            var found: [URL] = []
+            if recursive {
+                let e = fm.enumerator(
+                    at: path, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+                while let u = e?.nextObject() as? URL {
+                    if InputNames.isIgnored(u.lastPathComponent) {
+                        e?.skipDescendants()
+                        continue
+                    }
+                    if InputNames.isCandidate(u.lastPathComponent),
+                        (try? u.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+                    {
+                        found.append(u)
+                    }
+                }
+            } else {
+                let names = (try? fm.contentsOfDirectory(atPath: path.path)) ?? []
+                for name in names where InputNames.isCandidate(name) {
+                    let u = path.appending(path: name)
+                    if (try? u.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { found.append(u) }
+                }
+            }
+            out += found.sorted { $0.path < $1.path }.map { Input(file: $0, root: path) }
+        }
+        return out
+    }
+
+    /// Counts every input in order, calling `report` as each finishes; returns all outcomes.
+    public func run(_ inputs: [Input], report: @Sendable (Outcome) -> Void = { _ in }) async -> [Outcome] {
+        var stems = Set<String>()
+        var work: [(input: Input, identity: ImageIdentity)] = []
+        var outcomes: [Outcome] = []
+        for input in inputs {
+            var identity = mapper.identify(input.file, root: input.root)
+            if identity.kind == .karyogram {
+                let outcome = Outcome.skipped(input, reason: "karyogram (CytoVision type K): never counted")
+                report(outcome)
+                outcomes.append(outcome)
+                continue
+            }
+            let base = identity.stem
+            var n = 2
+            while stems.contains(identity.stem) {
+                identity.stem = "\(base)-\(n)"
+                n += 1
+            }
+            stems.insert(identity.stem)
+            work.append((input, identity))
+        }
+
+        var next: Task<Result<LoadedImage, StageFailure>, Never>? = work.isEmpty ? nil : load(work[0].input)
+        for (i, item) in work.enumerated() {
+            let loaded = await next!.value
+            next = i + 1 < work.count ? load(work[i + 1].input) : nil
+            let outcome = await runBlocking { finish(item.input, item.identity, loaded) }
+            report(outcome)
+            outcomes.append(outcome)
+        }
+        return outcomes
+    }
+
+    private func load(_ input: Input) -> Task<Result<LoadedImage, StageFailure>, Never> {
+        Task.detached {
+            await runBlocking {
+                Result { () throws(StageFailure) -> LoadedImage in try processor.load(input.file, root: input.root) }
+            }
+        }
+    }
+
+    private func finish(
+        _ input: Input, _ identity: ImageIdentity, _ loaded: Result<LoadedImage, StageFailure>
+    ) -> Outcome {
+        let placement = ResultPlacement(
+            folder: outputFolder, patient: identity.patient, cell: identity.cell, stem: identity.stem)
+        do throws(StageFailure) {
+            let record = try processor.finish(try loaded.get(), placement: placement)
+            return .counted(input, record, json: placement.jsonURL)
+        } catch {
+            let url = outputFolder.appending(path: identity.stem + ".error.json")
+            let report = ErrorReport(
+                file: input.file.path, sha256: try? loaded.get().sha256, error: error.error.description,
+                stage: error.stage.rawValue, attempts: 1, time: KaryoJSON.timestamp(Date()), quarantinedCopy: nil)
+            do {
+                try AtomicFile.write(try KaryoJSON.encode(report), to: url)
+                return .failed(input, error, errorReport: url)
+            } catch {
+                return .failed(input, StageFailure(stage: .write, error: error), errorReport: nil)
+            }
+        }
+    }
+}

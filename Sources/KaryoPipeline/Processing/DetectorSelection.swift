@@ -1,0 +1,39 @@
+import Foundation
+import KaryoDetect
+import Logging
+
+/// Picks the detector a configuration or a command line asks for.
+public enum DetectorSelection {
+    /// The model directory `karyocount count` looks for when none is named: `Models/default` in the current folder.
+    public static let defaultModelPath = "Models/default"
+
+    /// `classical` and `deepace` as asked (a `deepace` without a usable model is an error); `auto` runs DeepACEv2
+    /// when `model` holds a config.json and the classical detector otherwise, saying why with a warning.
+    public static func make(
+        _ choice: KaryoConfig.DetectorChoice, model: URL, logger: Logger
+    ) throws(PipelineError) -> any Detector {
+        do {
+            switch choice {
+            case .classical:
+                return try DetectorFactory.make(kind: .classical, model: nil)
+            case .deepace:
+                return try DetectorFactory.make(kind: .deepace, model: model)
+            case .auto:
+                guard FileManager.default.fileExists(atPath: model.appending(path: "config.json").path) else {
+                    logger.warning(
+                        "no DeepACEv2 model at \(model.path): using the classical detector (less accurate on touching chromosomes)"
+                    )
+                    return try DetectorFactory.make(kind: .classical, model: nil)
+                }
+                do {
+                    return try DetectorFactory.make(kind: .deepace, model: model)
+                } catch {
+                    logger.warning("cannot load the model at \(model.path) (\(error)): using the classical detector")
+                    return try DetectorFactory.make(kind: .classical, model: nil)
+                }
+            }
+        } catch {
+            throw PipelineError(.detectFailed, file: model.path, detail: "cannot make the \(choice) detector: \(error)")
+        }
+    }
+}

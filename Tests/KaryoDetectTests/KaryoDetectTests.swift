@@ -1,5 +1,0 @@
-import Testing
-
-@testable import KaryoDetect
-
-@Test func placeholder() { #expect(Bool(true)) }

@@ -1,0 +1,117 @@
+import Foundation
+import KaryoDetect
+import KaryoImage
+import Logging
+
+@testable import KaryoPipeline
+
+/// A detector for tests: the first pixel's 8-bit level is the number of chromosomes; when the second pixel is
+/// bright, one more detection is added with an uncertain score (0.5). Boxes are laid out on a grid.
+struct PixelCodeDetector: Detector {
+    let name = "pixelcode"
+    let modelName: String? = nil
+    let modelSHA256: String? = nil
+    var delay: Duration = .zero
+
+    func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+        if delay > .zero {
+            Thread.sleep(
+                forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        }
+        let n = Int((image[0, 0] * 255).rounded())
+        var out: [Detection] = []
+        for i in 0..<n {
+            let x = Double(4 + (i % 10) * 9)
+            let y = Double(4 + (i / 10) * 9)
+            out.append(Detection(box: BoundingBox(x1: x, y1: y, x2: x + 6, y2: y + 7), score: 0.95 - Double(i) * 0.001))
+        }
+        if image[1, 0] > 0.5 {
+            out.append(Detection(box: BoundingBox(x1: 2, y1: 50, x2: 8, y2: 58), score: 0.5))
+        }
+        stageTimings["pixelcode"] = 0.01
+        return out
+    }
+}
+
+/// A detector that always fails.
+struct FailingDetector: Detector {
+    let name = "failing"
+    let modelName: String? = nil
+    let modelSHA256: String? = nil
+    struct Boom: Error {}
+    func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] { throw Boom() }
+}
+
+/// PNG bytes of a 100x64 image whose first pixel encodes `count` (see `PixelCodeDetector`); `salt` makes
+/// otherwise equal images differ.
+func codedPNG(count: Int, uncertain: Bool = false, salt: Int = 0) -> Data {
+    var image = GrayImage(width: 100, height: 64, value: 0.2)
+    for y in 0..<64 {
+        for x in 0..<100 where (x / 9 + y / 9).isMultiple(of: 2) { image[x, y] = 0.8 }
+    }
+    image[0, 0] = Float(count) / 255
+    image[1, 0] = uncertain ? 1 : 0
+    image[2, 0] = Float(salt % 256) / 255
+    image[3, 0] = Float(salt / 256) / 255
+    return try! PNGEncoder.encode(image)
+}
+
+/// The broken inputs every pipeline must survive.
+func brokenInputs() -> [(name: String, data: Data)] {
+    let good = codedPNG(count: 46)
+    return [
+        ("truncated.001.O.png", good.prefix(good.count / 2)),
+        ("empty.001.O.png", Data()),
+        ("wrongmagic.001.O.tif", Data("GIF89a not really an image".utf8)),
+        ("notes.001.O.png", Data("Patient notes: nothing to see here\n".utf8)),
+    ]
+}
+
+/// A config rooted in a temp folder, with a single drop root.
+func testConfig(_ dir: TempDir, maxAttempts: Int = 3, workers: Int = 1) -> KaryoConfig {
+    var c = KaryoConfig()
+    c.watchRoots = [dir.path("drop")]
+    c.outputRoot = dir.path("out")
+    c.stateDir = dir.path("state")
+    c.maxAttempts = maxAttempts
+    c.workers = workers
+    try! FileManager.default.createDirectory(at: dir.path("drop"), withIntermediateDirectories: true)
+    return c
+}
+
+/// Log lines captured in memory.
+final class LogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+
+    var all: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
+
+    var logger: Logger {
+        Logger(label: "test") { _ in CaptureHandler(capture: self) }
+    }
+}
+
+struct CaptureHandler: LogHandler {
+    let capture: LogCapture
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        capture.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
+    }
+}
