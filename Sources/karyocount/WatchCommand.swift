@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import KaryoDetect
 import KaryoPipeline
 import KaryoWatch
 import Logging
@@ -41,9 +40,8 @@ struct WatchCommand: AsyncParsableCommand {
                     + "\n(check with `karyocount config check`)")
         }
 
-        let detector = try makeDetector(settings, logger: logger)
+        let detector = try DetectorSelection.make(settings.detector, model: settings.model, logger: logger)
         let pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
-        Self.removeStaleTemps(settings)
         let notifier = ServiceNotifier(logger: logger)
         let signals = ShutdownSignals(logger: logger)
         let stop = StopSignal()
@@ -129,39 +127,11 @@ struct WatchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Deletes the hidden temp files a crash left beside results, quarantine copies and summaries (no final name
-    /// is ever half-written; this only reclaims the space). Only this daemon writes there while it runs.
-    private static func removeStaleTemps(_ settings: KaryoConfig) {
-        let fm = FileManager.default
-        var folders = [settings.resultsRoot, settings.quarantineRoot, settings.summariesRoot]
-        let patients = (try? fm.contentsOfDirectory(atPath: settings.resultsRoot.path)) ?? []
-        folders += patients.map { settings.resultsRoot.appending(path: $0) }
-        for folder in folders { AtomicFile.removeStaleTemps(in: folder) }
-    }
-
     /// The one-line STATUS shown by `systemctl status karyocount`.
     private static func statusLine(_ pipeline: Pipeline) -> String {
         guard let status = try? pipeline.status() else { return "watching (queue unreadable)" }
         let done = status.counts[.done] ?? 0
         let failed = status.counts[.failed] ?? 0
         return "watching; queue \(status.depth), done \(done), failed \(failed)"
-    }
-
-    /// The detector `detector` in the configuration names; `auto` falls back to the classical one without a model.
-    private func makeDetector(_ settings: KaryoConfig, logger: Logger) throws -> any Detector {
-        let modelFiles = ["config.json", "model.safetensors"].map { settings.model.appending(path: $0).path }
-        let hasModel = modelFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) }
-        switch settings.detector {
-        case .classical:
-            return try DetectorFactory.make(kind: .classical, model: nil)
-        case .deepace:
-            return try DetectorFactory.make(kind: .deepace, model: settings.model)
-        case .auto where hasModel:
-            return try DetectorFactory.make(kind: .deepace, model: settings.model)
-        case .auto:
-            logger.warning(
-                "no model at \(settings.model.path): using the classical detector (set `detector` and `model`)")
-            return try DetectorFactory.make(kind: .classical, model: nil)
-        }
     }
 }
