@@ -28,20 +28,25 @@ struct WatchCommand: AsyncParsableCommand {
         do {
             settings = try KaryoConfig.loadOrDefault(path: config)
         } catch {
-            throw ValidationError("\(error)")
+            printError(error.description)
+            throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "karyocount")
         let problems = settings.environmentProblems()
         guard problems.isEmpty else {
-            throw ValidationError(
-                "cannot start: " + problems.map { "\n  - \($0)" }.joined()
-                    + "\n(check with `karyocount config check`)")
+            for problem in problems { logger.critical("cannot start: \(problem) (see `karyocount config check`)") }
+            throw ExitCode(1)
         }
-
-        let detector = try DetectorSelection.make(settings.detector, model: settings.model, logger: logger)
-        let pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+        let pipeline: Pipeline
+        do {
+            let detector = try DetectorSelection.make(settings.detector, model: settings.model, logger: logger)
+            pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         let notifier = ServiceNotifier(logger: logger)
         let signals = ShutdownSignals(logger: logger)
         let stop = StopSignal()
@@ -50,11 +55,16 @@ struct WatchCommand: AsyncParsableCommand {
                 roots: settings.watchRoots.map(\.path), stabilitySeconds: settings.stabilitySeconds,
                 rescanIntervalSeconds: settings.rescanIntervalSeconds > 0 ? settings.rescanIntervalSeconds : nil),
             logger: logger)
-        try watcher.start()
+        do {
+            try watcher.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         logger.info(
             "watching",
             metadata: [
-                "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(detector.name)",
+                "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(pipeline.processor.detector.name)",
                 "output": "\(settings.outputRoot.path)", "once": "\(once)",
             ])
 

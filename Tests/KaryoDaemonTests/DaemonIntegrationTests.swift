@@ -255,6 +255,16 @@ struct DaemonIntegrationTests {
         #expect(Set(FileManager.default.subpaths(atPath: outside) ?? []) == ["secret.png", "dir", "dir/other.png"])
     }
 
+    @Test("a missing watch root stops the daemon at start with exit status 1 and a message naming the key")
+    func missingRootFailsFast() async throws {
+        let ws = try Workspace("noroot")
+        defer { ws.cleanup() }
+        try FileManager.default.removeItem(atPath: ws.drop)
+        let daemon = try Daemon(ws)
+        #expect(await daemon.waitForExit(timeout: 30) == 1)
+        #expect(ws.log().contains("watch_roots"), "\(ws.log())")
+    }
+
     /// Every non-hidden result JSON parses and every annotated PNG is complete; nothing else sits under results/.
     private func checkResultsComplete(_ ws: Workspace) throws {
         for file in ws.files(under: ws.output + "/results") where !ws.isHidden(file) {
