@@ -57,6 +57,7 @@ public final class DropFolderWatcher: Sendable {
 
     private struct Control {
         var started = false
+        var running = false
         var stopRequested = false
         var heartbeat = ContinuousClock.now
         var pauseForTesting = false
@@ -113,6 +114,7 @@ public final class DropFolderWatcher: Sendable {
             self.finished.signal()
         }
         thread.name = "karyocount.watch"
+        control.withLock { $0.running = true }
         thread.start()
     }
 
@@ -120,7 +122,7 @@ public final class DropFolderWatcher: Sendable {
     public func stop() {
         let wasRunning = control.withLock { state in
             defer { state.stopRequested = true }
-            return state.started && !state.stopRequested
+            return state.running && !state.stopRequested
         }
         if wasRunning { finished.wait() }
     }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import KaryoDetect
 import KaryoPipeline
 import KaryoWatch
 import Logging
@@ -29,20 +28,25 @@ struct WatchCommand: AsyncParsableCommand {
         do {
             settings = try KaryoConfig.loadOrDefault(path: config)
         } catch {
-            throw ValidationError("\(error)")
+            printError(error.description)
+            throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { JournalLogHandler(label: $0, level: level) }
         let logger = Logger(label: "karyocount")
         let problems = settings.environmentProblems()
         guard problems.isEmpty else {
-            throw ValidationError(
-                "cannot start: " + problems.map { "\n  - \($0)" }.joined()
-                    + "\n(check with `karyocount config check`)")
+            for problem in problems { logger.critical("cannot start: \(problem) (see `karyocount config check`)") }
+            throw ExitCode(1)
         }
-
-        let detector = try makeDetector(settings, logger: logger)
-        let pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+        let pipeline: Pipeline
+        do {
+            let detector = try DetectorSelection.make(settings.detector, model: settings.model, logger: logger)
+            pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         let notifier = ServiceNotifier(logger: logger)
         let signals = ShutdownSignals(logger: logger)
         let stop = StopSignal()
@@ -51,11 +55,16 @@ struct WatchCommand: AsyncParsableCommand {
                 roots: settings.watchRoots.map(\.path), stabilitySeconds: settings.stabilitySeconds,
                 rescanIntervalSeconds: settings.rescanIntervalSeconds > 0 ? settings.rescanIntervalSeconds : nil),
             logger: logger)
-        try watcher.start()
+        do {
+            try watcher.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
         logger.info(
             "watching",
             metadata: [
-                "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(detector.name)",
+                "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(pipeline.processor.detector.name)",
                 "output": "\(settings.outputRoot.path)", "once": "\(once)",
             ])
 
@@ -134,23 +143,5 @@ struct WatchCommand: AsyncParsableCommand {
         let done = status.counts[.done] ?? 0
         let failed = status.counts[.failed] ?? 0
         return "watching; queue \(status.depth), done \(done), failed \(failed)"
-    }
-
-    /// The detector `detector` in the configuration names; `auto` falls back to the classical one without a model.
-    private func makeDetector(_ settings: KaryoConfig, logger: Logger) throws -> any Detector {
-        let modelFiles = ["config.json", "model.safetensors"].map { settings.model.appending(path: $0).path }
-        let hasModel = modelFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) }
-        switch settings.detector {
-        case .classical:
-            return try DetectorFactory.make(kind: .classical, model: nil)
-        case .deepace:
-            return try DetectorFactory.make(kind: .deepace, model: settings.model)
-        case .auto where hasModel:
-            return try DetectorFactory.make(kind: .deepace, model: settings.model)
-        case .auto:
-            logger.warning(
-                "no model at \(settings.model.path): using the classical detector (set `detector` and `model`)")
-            return try DetectorFactory.make(kind: .classical, model: nil)
-        }
     }
 }

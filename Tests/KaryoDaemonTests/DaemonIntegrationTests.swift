@@ -114,7 +114,7 @@ struct DaemonIntegrationTests {
     }
 
     @Test(
-        "killed with SIGKILL at random points five times while 100 images are processed, every image ends with exactly one complete result and the patient aggregates equal an uninterrupted run's"
+        "stopped by SIGTERM once and killed with SIGKILL at random points four times while 100 images are processed, every image ends with exactly one complete result and the patient aggregates equal an uninterrupted run's"
     )
     func crashSafety() async throws {
         let patients = ["PA", "PB", "PC", "PD"]
@@ -135,15 +135,26 @@ struct DaemonIntegrationTests {
             let daemon = try Daemon(ws)
             let delay = 0.6 + Double(rng.next() % 1000) / 1000 * 2.4
             try await Task.sleep(for: .seconds(delay))
-            daemon.signal(SIGKILL)
-            await daemon.waitForExit()
+            if round == 0 {
+                // The first stop is graceful: the image in hand is finished, the rest re-queued, exit status 0.
+                daemon.signal(SIGTERM)
+                #expect(await daemon.waitForExit(timeout: 30) == 0, "\(ws.log().suffix(2000))")
+            } else {
+                daemon.signal(SIGKILL)
+                await daemon.waitForExit()
+            }
             progress.append(ws.resultJSONs().count)
             // Between crashes every visible result must already be complete.
             try checkResultsComplete(ws)
-            if round == 4 { break }
         }
+        let leftovers = ws.files(under: ws.output).filter { ws.isHidden($0) }
+        print(
+            "crash safety: results after each stop \(progress); hidden temp files left by the kills: \(leftovers.count)"
+        )
         let final = try Daemon(ws, once: true)
         #expect(await final.waitForExit(timeout: 120) == 0, "\(ws.log().suffix(2000))")
+        let remaining = ws.files(under: ws.output).filter { ws.isHidden($0) }
+        #expect(remaining.isEmpty, "temp files a crash left were not cleaned up at the next start: \(remaining)")
         let results = ws.resultJSONs()
         #expect(results.count == 100, "results after each crash: \(progress); \(ws.log().suffix(2000))")
         #expect(Set(results).count == 100)
@@ -178,7 +189,8 @@ struct DaemonIntegrationTests {
             "P9.101.A.png": Data(),  // empty
             "P9.102.A.tif": Data((0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }),  // wrong magic
             "P9.103.A.png": Data("Not an image, just a note.\n".utf8),  // text
-            "P9.104.A.tif": Data([0x49, 0x49, 0x2A, 0x00, 0x08, 0, 0, 0] + [UInt8](repeating: 0xFF, count: 64)),  // TIFF magic, garbage
+            // TIFF magic, then garbage.
+            "P9.104.A.tif": Data([0x49, 0x49, 0x2A, 0x00, 0x08, 0, 0, 0] + [UInt8](repeating: 0xFF, count: 64)),
             "P9.105.A.png": good.prefix(33),  // PNG signature and IHDR only
         ]
         for (name, data) in broken { try data.write(to: URL(fileURLWithPath: ws.path("P9/" + name))) }
@@ -241,6 +253,16 @@ struct DaemonIntegrationTests {
         }
         #expect(ws.resultJSONs().count == names.count + 1, "\(ws.resultJSONs())\n\(ws.log().suffix(2000))")
         #expect(Set(FileManager.default.subpaths(atPath: outside) ?? []) == ["secret.png", "dir", "dir/other.png"])
+    }
+
+    @Test("a missing watch root stops the daemon at start with exit status 1 and a message naming the key")
+    func missingRootFailsFast() async throws {
+        let ws = try Workspace("noroot")
+        defer { ws.cleanup() }
+        try FileManager.default.removeItem(atPath: ws.drop)
+        let daemon = try Daemon(ws)
+        #expect(await daemon.waitForExit(timeout: 30) == 1)
+        #expect(ws.log().contains("watch_roots"), "\(ws.log())")
     }
 
     /// Every non-hidden result JSON parses and every annotated PNG is complete; nothing else sits under results/.

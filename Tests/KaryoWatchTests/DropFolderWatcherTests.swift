@@ -206,12 +206,14 @@ struct DropFolderWatcherTests {
     }
 
     @Test("a missing watch root is a clear error naming the folder")
-    func missingRoot() throws {
+    func missingRoot() async throws {
         let watcher = DropFolderWatcher(
             configuration: WatchConfiguration(roots: ["/nonexistent/karyo-drop"]), logger: .init(label: "t"))
         let error = try #require(throws: WatchError.self) { try watcher.start() }
         #expect(error.code == .rootUnavailable)
         #expect(error.path == "/nonexistent/karyo-drop")
+        watcher.stop()  // returns at once: nothing runs
+        for await _ in watcher.events { Issue.record("a failed watcher must not report events") }
     }
 }
 
