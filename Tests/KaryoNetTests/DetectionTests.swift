@@ -61,11 +61,12 @@ struct DetectionTests {
 
     @Test("NMS drops a box overlapping a better one by more than the threshold and keeps one at exactly it")
     func plainNMS() {
-        // Boxes 0 and 1 overlap with IoU 0.6; box 2 is far away; box 3 has IoU exactly 0.5 with box 0.
-        let boxes = [Box(0, 0, 10, 10), Box(0, 0, 10, 6), Box(50, 50, 60, 60), Box(0, 0, 10, 5)]
+        // Box 1 (best) and box 0 overlap with IoU exactly 0.6; box 3 overlaps box 0 by 0.5 and box 1 by 0.1.
+        let boxes = [Box(0, 0, 10, 10), Box(0, 0, 10, 6), Box(50, 50, 60, 60), Box(0, 5, 10, 10)]
         let scores: [Float] = [0.9, 0.95, 0.5, 0.4]
-        let keep = nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.55)
-        #expect(keep == [1, 2, 3])
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.6) == [1, 0, 2, 3])
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.55) == [1, 2, 3])
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.45) == [1, 2])
         let tie = nonMaximumSuppression(boxes: [Box(0, 0, 1, 1), Box(0, 0, 1, 1)], scores: [0.5, 0.5], threshold: 0.5)
         #expect(tie == [0])
     }

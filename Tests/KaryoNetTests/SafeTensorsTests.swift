@@ -68,7 +68,10 @@ struct SafeTensorsTests {
 
     @Test("a network built from random weights round-trips through a safetensors file")
     func roundTrip() throws {
-        let config = ModelConfig.standard(depth: 18)
+        var config = ModelConfig.standard(depth: 18)
+        config.backbone.width = 8
+        config.fpn.channels = 32
+        config.box_head.representation_size = 64
         let weights = config.randomWeights(seed: 3)
         let st = try SafeTensorsFile(data: safeTensorsData(weights.tensors), path: "r18.safetensors")
         for (name, tensor) in weights.tensors.prefix(20) { #expect(try st.tensor(name, shape: tensor.shape) == tensor) }
