@@ -30,7 +30,8 @@ public struct SafeTensorsFile: Sendable {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw KaryoNetError(.unreadable, "cannot read the weights file: \(error.localizedDescription)", file: url.path)
+            throw KaryoNetError(
+                .unreadable, "cannot read the weights file: \(error.localizedDescription)", file: url.path)
         }
         try self.init(data: data, path: url.path)
     }

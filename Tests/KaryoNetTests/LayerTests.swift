@@ -46,9 +46,11 @@ struct LayerTests {
         #expect(conv(x).data == [12, 21, 16, 27, 45, 33, 24, 39, 28])
     }
 
-    @Test("convolutions with stride and padding match a direct convolution", arguments: [
-        (3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 1, 0), (1, 2, 0), (3, 1, 0),
-    ])
+    @Test(
+        "convolutions with stride and padding match a direct convolution",
+        arguments: [
+            (3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 1, 0), (1, 2, 0), (3, 1, 0),
+        ])
     func convMatchesDirect(kernel: Int, stride: Int, padding: Int) {
         let x = randomTensor([1, 3, 11, 9], seed: 1)
         let w = randomTensor([5, 3, kernel, kernel], seed: 2)
@@ -170,7 +172,8 @@ struct LayerTests {
 
     @Test("a linear layer computes x W^T + b")
     func linear() {
-        let layer = Linear(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -100]))
+        let layer = Linear(
+            weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -100]))
         let y = layer(Tensor(shape: [2, 3], data: [1, 1, 1, 0, 1, 0]), relu: true)
         #expect(y.data == [7, 0, 3, 0])
     }

@@ -47,7 +47,8 @@ struct SafeTensorsTests {
 
     @Test("a mis-shaped tensor names the expected and the found shape")
     func misShapedTensor() throws {
-        let st = try SafeTensorsFile(data: safeTensorsData(["x": Tensor(shape: [2, 3], value: 1)]), path: "w.safetensors")
+        let st = try SafeTensorsFile(
+            data: safeTensorsData(["x": Tensor(shape: [2, 3], value: 1)]), path: "w.safetensors")
         do {
             _ = try st.tensor("x", shape: [3, 2])
             Issue.record("expected a shape mismatch")
@@ -62,7 +63,8 @@ struct SafeTensorsTests {
         #expect(throws: KaryoNetError.self) { try SafeTensorsFile(data: Data([1, 2, 3]), path: "x") }
         #expect(throws: KaryoNetError.self) { try SafeTensorsFile(data: file("{not json", []), path: "x") }
         #expect(throws: KaryoNetError.self) {
-            try SafeTensorsFile(data: file(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, [0, 0]), path: "x")
+            try SafeTensorsFile(
+                data: file(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, [0, 0]), path: "x")
         }
     }
 
