@@ -92,18 +92,28 @@ public enum WorkingScale {
         for y in 0..<h {
             for x in 0..<w where fg[y * w + x] { f[(y + 1) * pw + x + 1] = inf }
         }
-        var column = [Double](repeating: 0, count: ph)
-        for x in 0..<pw {
-            for y in 0..<ph { column[y] = f[y * pw + x] }
-            let d = distanceTransform1D(column)
-            for y in 0..<ph { f[y * pw + x] = d[y] }
-        }
-        var row = [Double](repeating: 0, count: pw)
         var out = [Double](repeating: 0, count: w * h)
-        for y in 1...h {
-            for x in 0..<pw { row[x] = f[y * pw + x] }
-            let d = distanceTransform1D(row)
-            for x in 1...w { out[(y - 1) * w + x - 1] = d[x].squareRoot() }
+        f.withUnsafeMutableBufferPointer { fp in
+            out.withUnsafeMutableBufferPointer { op in
+                let (grid, dst) = (fp.baseAddress!, op.baseAddress!)
+                // Columns, then rows; each line is independent, so lines are spread over the cores.
+                parallelChunks(pw) { columns in
+                    var column = [Double](repeating: 0, count: ph)
+                    for x in columns {
+                        for y in 0..<ph { column[y] = grid[y * pw + x] }
+                        let d = distanceTransform1D(column)
+                        for y in 0..<ph { grid[y * pw + x] = d[y] }
+                    }
+                }
+                parallelChunks(h) { rows in
+                    var row = [Double](repeating: 0, count: pw)
+                    for y in rows {
+                        for x in 0..<pw { row[x] = grid[(y + 1) * pw + x] }
+                        let d = distanceTransform1D(row)
+                        for x in 1...w { dst[y * w + x - 1] = d[x].squareRoot() }
+                    }
+                }
+            }
         }
         return out
     }

@@ -196,3 +196,36 @@ struct LayerTests {
         #expect(sha256Hex(of: long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
     }
 }
+
+@Suite("SHA-256 and weights files")
+struct WeightsFileTests {
+    @Test("hashing in uneven chunks gives the same digest as hashing at once")
+    func incrementalHash() {
+        let data = Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        var hasher = SHA256Hasher()
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            for size in [1, 63, 64, 65, 200, 607] {
+                hasher.update(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)]))
+                offset += size
+            }
+        }
+        #expect(hasher.finalize() == sha256Hex(of: data))
+    }
+
+    @Test("a safetensors file on disk reads the same tensors as its bytes in memory, and hashes like them")
+    func fileMatchesMemory() throws {
+        let tensors = ["a": randomTensor([3, 5], seed: 11), "b": randomTensor([7], seed: 12)]
+        let data = safeTensorsData(tensors)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "karyonet-\(UUID().uuidString).safetensors")
+        try data.write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let file = try SafeTensorsFile(url: url)
+        for (name, t) in tensors { #expect(try file.tensor(name, shape: t.shape) == t) }
+        #expect(try sha256Hex(ofFileAt: url) == sha256Hex(of: data))
+        #expect(throws: KaryoNetError.self) {
+            try SafeTensorsFile(url: url.appendingPathExtension("missing"))
+        }
+    }
+}
