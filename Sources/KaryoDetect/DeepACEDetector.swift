@@ -64,7 +64,7 @@ public struct DeepACEDetector: Detector {
         -> [Detection]
     {
         guard image.width > 0, image.height > 0 else {
-            throw DetectorError.invalidModel("the image is empty (\(image.width)x\(image.height))")
+            throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
         }
         var clock = StageClock()
         let prepared = network.prepare(image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
