@@ -54,7 +54,9 @@ def load_exported(model_dir, device="cpu") -> DeepACE:
     cfg = json.loads((d / "config.json").read_text())
     if cfg.get("format") != FORMAT:
         raise ValueError(f"{d / 'config.json'}: format {cfg.get('format')!r}, expected {FORMAT!r}")
-    full = config_mod.merge(config_mod.DEFAULT, {k: v for k, v in cfg.items() if k != "format"})
+    full = config_mod.merge(config_mod.DEFAULT, {k: v for k, v in cfg.items() if k not in ("format", "training")})
+    if isinstance(cfg.get("training", {}).get("data"), dict):
+        full["data"] = config_mod.merge(full["data"], cfg["training"]["data"])
     model = DeepACE(full)
     tensors = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
     missing, unexpected = model.load_state_dict(tensors, strict=False)
@@ -88,7 +90,7 @@ def main(argv) -> int:
         model.eval()
         if a.method:
             model.cfg["postprocess"]["method"] = a.method
-        extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {})}
+        extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
         out = export_model(model, a.out, torch.float16 if a.dtype == "float16" else torch.float32, extra)
         size = (out / "model.safetensors").stat().st_size
         print(f"wrote {out}/config.json and model.safetensors ({size / 1e6:.1f} MB, {a.dtype})")

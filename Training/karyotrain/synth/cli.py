@@ -66,6 +66,15 @@ def main(argv: list[str]) -> int:
     if args.count < 1:
         print("--count must be at least 1", file=sys.stderr)
         return 2
+    if args.chromosomes is not None and args.chromosomes < 1:
+        print("--chromosomes must be at least 1", file=sys.stderr)
+        return 2
+    if args.width < 64 or args.height < 64:
+        print("--width and --height must be at least 64 px", file=sys.stderr)
+        return 2
+    if args.seed < 0 or args.seed + args.count > HELD_OUT_SEEDS.stop:
+        print(f"seeds must lie in 0..{HELD_OUT_SEEDS.stop - 1}", file=sys.stderr)
+        return 2
     config = SpreadConfig(width=args.width, height=args.height, count=args.chromosomes,
                           overlap_target=args.overlap_target)
     out: Path = args.out
@@ -74,10 +83,14 @@ def main(argv: list[str]) -> int:
             "images": [], "annotations": [], "categories": [{"id": 1, "name": "chromosome"}]}
     records = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
+    gen_cpu = 0.0
     ann_id = 1
     for k in range(args.count):
         seed = args.seed + k
+        t0 = time.process_time()
         spread = generate_spread(seed, config)
+        gen_cpu += time.process_time() - t0
         name = f"syn-{seed:010d}.png"
         Image.fromarray(spread.image).save(out / name, compress_level=1)
         H, W = spread.image.shape
@@ -99,14 +112,20 @@ def main(argv: list[str]) -> int:
         records.append({"count": spread.meta["count"], "overlap": spread.meta["overlap"],
                         "boxes": spread.boxes.tolist()})
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     (out / "annotations.coco.json").write_text(json.dumps(coco))
     summary = summarize(records)
     summary["seconds"] = elapsed
     summary["images_per_second"] = args.count / elapsed
+    summary["cpu_seconds_per_image"] = cpu / args.count  # one core; PNG and JSON writing included
+    summary["generate_cpu_seconds_per_image"] = gen_cpu / args.count  # generate_spread alone
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     s = summary
     print(f"{s['images']} images, {s['objects']} chromosomes in {elapsed:.1f} s ({s['images_per_second']:.2f}/s, "
           f"PNG writing included) -> {out}")
+    print(f"CPU per image: {summary['generate_cpu_seconds_per_image'] * 1000:.0f} ms generating, "
+          f"{summary['cpu_seconds_per_image'] * 1000:.0f} ms with writing "
+          f"({1 / summary['generate_cpu_seconds_per_image']:.1f} images/s per core)")
     print(f"objects per image: mean {s['objects_per_image']['mean']:.2f}, histogram "
           f"{s['objects_per_image']['histogram']}")
     print(f"overlap (Eq. 14, tau 0.5): {s['overlap']['overlapping']} of {s['objects']} = "

@@ -45,14 +45,12 @@ def _band_profile(index: int, name: str, rel_length: float, ci: float) -> np.nda
     edges = np.concatenate([[0.0], np.cumsum(widths)])
     edges /= edges[-1]
     stains = np.zeros(len(widths))
-    stains[1::2] = rng.uniform(0.55, 1.0, size=n_pairs)  # dark bands
-    stains[0::2] = rng.uniform(0.0, 0.22, size=n_pairs + 1)  # pale bands
+    stains[1::2] = rng.uniform(0.5, 1.0, size=n_pairs)  # dark bands
+    stains[0::2] = rng.uniform(0.0, 0.14, size=n_pairs + 1)  # pale bands
     x = (np.arange(PROFILE_SAMPLES) + 0.5) / PROFILE_SAMPLES
     seg = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(stains) - 1)
     prof = stains[seg]
-    # pale telomeric tips
-    tip = 0.035
-    prof = np.where((x < tip) | (x > 1 - tip), np.minimum(prof, 0.12), prof)
+    # the first and last segments are pale bands: pale telomeric ends, as in most ISCN ideograms
     # centromere: a modestly stained narrow region
     prof = np.where(np.abs(x - ci) < 0.015, 0.45, prof)
     if name in _HETEROCHROMATIN:
