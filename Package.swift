@@ -65,7 +65,7 @@ let package = Package(
 
         .testTarget(
             name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"]),
-        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"]),
+        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
         .testTarget(

@@ -23,12 +23,13 @@ public struct DeepACEDetector: Detector {
         }
         do {
             let config = try ModelConfig.load(from: configURL)
-            let weights = try SafeTensorsFile(url: weightsURL)
-            network = try DeepACENetwork(config: config, weights: weights)
-            modelSHA256 = sha256Hex(of: try Data(contentsOf: weightsURL, options: .alwaysMapped))
+            network = try DeepACENetwork(config: config, weights: try SafeTensorsFile(url: weightsURL))
+            modelSHA256 = try sha256Hex(ofFileAt: weightsURL)
             modelName = directory.lastPathComponent
         } catch let error as KaryoNetError {
             throw DetectorError.invalidModel(error.description)
+        } catch {
+            throw DetectorError.modelUnavailable("cannot read \(weightsURL.path): \(error.localizedDescription)")
         }
     }
 
@@ -63,7 +64,7 @@ public struct DeepACEDetector: Detector {
         -> [Detection]
     {
         guard image.width > 0, image.height > 0 else {
-            throw DetectorError.invalidModel("the image is empty (\(image.width)x\(image.height))")
+            throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
         }
         var clock = StageClock()
         let prepared = network.prepare(image.pixels.map { $0 * 255 }, width: image.width, height: image.height)

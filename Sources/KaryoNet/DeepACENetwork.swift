@@ -37,7 +37,8 @@ public struct DeepACENetwork: Sendable {
         self.config = config
         let f = config.fpn.channels
         backbone = try ResNet(
-            depth: config.backbone.depth, width: config.backbone.width ?? 64, inChannels: config.backbone.in_channels, eps: config.backbone.bn_eps,
+            depth: config.backbone.depth, width: config.backbone.width ?? 64, inChannels: config.backbone.in_channels,
+            eps: config.backbone.bn_eps,
             weights: weights, prefix: "backbone")
         let cs = backbone.featureChannels
         inner3 = try weights.conv("fpn.inner3", out: f, in: cs[0], kernel: 1)
@@ -124,7 +125,8 @@ public struct DeepACENetwork: Sendable {
         let input = config.input
         let m = input.pad_multiple
         let (hp, wp) = ((h1 + m - 1) / m * m, (w1 + m - 1) / m * m)
-        var x = Tensor(shape: [1, config.backbone.in_channels, hp, wp], value: (input.pad_value - input.mean) / input.std)
+        var x = Tensor(
+            shape: [1, config.backbone.in_channels, hp, wp], value: (input.pad_value - input.mean) / input.std)
         x.data.withUnsafeMutableBufferPointer { xp in
             working.withUnsafeBufferPointer { src in
                 let (dst, s) = (xp.baseAddress!, src.baseAddress!)
@@ -137,7 +139,8 @@ public struct DeepACENetwork: Sendable {
             }
         }
         return PreparedInput(
-            tensor: x, width: w1, height: h1, factor: f, scaleX: Double(w1) / Double(w0), scaleY: Double(h1) / Double(h0))
+            tensor: x, width: w1, height: h1, factor: f, scaleX: Double(w1) / Double(w0),
+            scaleY: Double(h1) / Double(h0))
     }
 
     // MARK: - Stages
@@ -194,7 +197,8 @@ public struct DeepACENetwork: Sendable {
                 let anchor = Box(base.x1 + sx, base.y1 + sy, base.x2 + sx, base.y2 + sy)
                 let d = anchorIndex * 4 * plane + cell
                 let box = decodeBox(
-                    anchor, dp[d], dp[d + plane], dp[d + 2 * plane], dp[d + 3 * plane], weights: config.rpn.bbox_weights,
+                    anchor, dp[d], dp[d + plane], dp[d + 2 * plane], dp[d + 3 * plane],
+                    weights: config.rpn.bbox_weights,
                     clip: config.rpn.bbox_clip
                 ).clipped(width: Float(width), height: Float(height))
                 if box.x2 - box.x1 < minSize || box.y2 - box.y1 < minSize { continue }

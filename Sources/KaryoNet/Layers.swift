@@ -6,23 +6,30 @@ public func maxPool2d(_ x: Tensor, kernel: Int = 3, stride: Int = 2, padding: In
     let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
     let oh = (h + 2 * padding - kernel) / stride + 1
     let ow = (w + 2 * padding - kernel) / stride + 1
+    // The window's column range for each output column (clipped to the image), shared by all rows.
+    let columns = (0..<ow).map { ox in max(0, ox * stride - padding)..<min(w, ox * stride - padding + kernel) }
     var out = Tensor(uninitializedShape: [1, c, oh, ow])
     x.data.withUnsafeBufferPointer { xp in
         out.data.withUnsafeMutableBufferPointer { op in
             let (src, dst) = (xp.baseAddress!, op.baseAddress!)
             parallelFor(c) { ch in
+                // Max is separable: first over each input row's column windows, then over the rows of a window.
+                var rowMax = [Float](repeating: 0, count: h * ow)
                 let plane = src + ch * h * w
+                for y in 0..<h {
+                    let row = plane + y * w
+                    for ox in 0..<ow {
+                        var m = -Float.infinity
+                        for xx in columns[ox] { m = max(m, row[xx]) }
+                        rowMax[y * ow + ox] = m
+                    }
+                }
                 let o = dst + ch * oh * ow
                 for oy in 0..<oh {
-                    let y0 = max(0, oy * stride - padding)
-                    let y1 = min(h, oy * stride - padding + kernel)
+                    let rows = max(0, oy * stride - padding)..<min(h, oy * stride - padding + kernel)
                     for ox in 0..<ow {
-                        let x0 = max(0, ox * stride - padding)
-                        let x1 = min(w, ox * stride - padding + kernel)
                         var m = -Float.infinity
-                        for y in y0..<y1 {
-                            for xx in x0..<x1 { m = max(m, plane[y * w + xx]) }
-                        }
+                        for y in rows { m = max(m, rowMax[y * ow + ox]) }
                         o[oy * ow + ox] = m
                     }
                 }

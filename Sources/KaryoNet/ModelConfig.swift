@@ -111,13 +111,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw KaryoNetError(.unreadable, "cannot read the model config: \(error.localizedDescription)", file: url.path)
+            throw KaryoNetError(
+                .unreadable, "cannot read the model config: \(error.localizedDescription)", file: url.path)
         }
         let config: ModelConfig
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: data)
         } catch {
-            throw KaryoNetError(.malformed, "the model config is not a karyocount.model/1 config: \(error)", file: url.path)
+            throw KaryoNetError(
+                .malformed, "the model config is not a karyocount.model/1 config: \(error)", file: url.path)
         }
         try config.validate(path: url.path)
         return config

@@ -1,5 +1,5 @@
-import Foundation
 import Dispatch
+import Foundation
 
 /// Runs `body` for each index in `0..<count`, spread over the machine's cores when `count > 1`.
 ///

@@ -9,7 +9,8 @@ extension ModelConfig {
             format: "karyocount.model/1", name: "random-r\(depth)",
             backbone: Backbone(depth: depth, width: 64, norm: "bn", bn_eps: 1e-5, in_channels: 1),
             fpn: FPN(channels: 256),
-            anchors: Anchors(stride: 8, sizes: sizes, aspect_ratios: ratios, base: baseAnchors(sizes: sizes, ratios: ratios)),
+            anchors: Anchors(
+                stride: 8, sizes: sizes, aspect_ratios: ratios, base: baseAnchors(sizes: sizes, ratios: ratios)),
             rpn: RPN(
                 pre_nms_top_n: 6000, post_nms_top_n: 300, nms_thresh: 0.7, min_size: 1e-3, bbox_weights: [1, 1, 1, 1],
                 bbox_clip: Float(log(1000.0 / 16.0))),

@@ -42,7 +42,9 @@ public struct ResNet: Sendable {
     }
 
     /// Loads the trunk's weights under `prefix` (e.g. `backbone`).
-    public init(depth: Int, width base: Int = 64, inChannels: Int, eps: Float, weights: some TensorSource, prefix: String)
+    public init(
+        depth: Int, width base: Int = 64, inChannels: Int, eps: Float, weights: some TensorSource, prefix: String
+    )
         throws
     {
         self.depth = depth
@@ -62,19 +64,25 @@ public struct ResNet: Sendable {
                 var convs: [Conv2d] = []
                 if bottleneck {
                     convs.append(
-                        try weights.convBN("\(p).conv1", "\(p).bn1", out: width, in: inC, kernel: 1, stride: 1, padding: 0, eps: eps))
+                        try weights.convBN(
+                            "\(p).conv1", "\(p).bn1", out: width, in: inC, kernel: 1, stride: 1, padding: 0, eps: eps))
                     convs.append(
                         try weights.convBN(
-                            "\(p).conv2", "\(p).bn2", out: width, in: width, kernel: 3, stride: stride, padding: 1, eps: eps))
+                            "\(p).conv2", "\(p).bn2", out: width, in: width, kernel: 3, stride: stride, padding: 1,
+                            eps: eps))
                     convs.append(
                         try weights.convBN(
-                            "\(p).conv3", "\(p).bn3", out: width * 4, in: width, kernel: 1, stride: 1, padding: 0, eps: eps))
+                            "\(p).conv3", "\(p).bn3", out: width * 4, in: width, kernel: 1, stride: 1, padding: 0,
+                            eps: eps))
                 } else {
                     convs.append(
                         try weights.convBN(
-                            "\(p).conv1", "\(p).bn1", out: width, in: inC, kernel: 3, stride: stride, padding: 1, eps: eps))
+                            "\(p).conv1", "\(p).bn1", out: width, in: inC, kernel: 3, stride: stride, padding: 1,
+                            eps: eps))
                     convs.append(
-                        try weights.convBN("\(p).conv2", "\(p).bn2", out: width, in: width, kernel: 3, stride: 1, padding: 1, eps: eps))
+                        try weights.convBN(
+                            "\(p).conv2", "\(p).bn2", out: width, in: width, kernel: 3, stride: 1, padding: 1, eps: eps)
+                    )
                 }
                 var downsample: Conv2d?
                 if bi == 0 && (stride != 1 || inC != width * expansion) {

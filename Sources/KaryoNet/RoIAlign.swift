@@ -36,19 +36,24 @@ public func roiAlign(
                     }
                 }
                 let taps = grid * grid * 4
-                for ch in 0..<c {
-                    let plane = src + ch * h * w
-                    let o = dst + (k * c + ch) * bins
-                    for bin in 0..<bins {
-                        var sum: Float = 0
-                        var t = bin * taps
-                        for _ in 0..<(grid * grid) {
-                            sum +=
-                                weights[t] * plane[offsets[t]] + weights[t + 1] * plane[offsets[t + 1]]
-                                + weights[t + 2] * plane[offsets[t + 2]] + weights[t + 3] * plane[offsets[t + 3]]
-                            t += 4
+                let samples = grid * grid
+                offsets.withUnsafeBufferPointer { offs in
+                    weights.withUnsafeBufferPointer { wts in
+                        for ch in 0..<c {
+                            let plane = src + ch * h * w
+                            let o = dst + (k * c + ch) * bins
+                            for bin in 0..<bins {
+                                var sum: Float = 0
+                                var t = bin * taps
+                                for _ in 0..<samples {
+                                    sum +=
+                                        wts[t] * plane[offs[t]] + wts[t + 1] * plane[offs[t + 1]]
+                                        + wts[t + 2] * plane[offs[t + 2]] + wts[t + 3] * plane[offs[t + 3]]
+                                    t += 4
+                                }
+                                o[bin] = sum / count
+                            }
                         }
-                        o[bin] = sum / count
                     }
                 }
             }

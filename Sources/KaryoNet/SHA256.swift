@@ -1,8 +1,8 @@
 import Foundation
 
-/// SHA-256 (FIPS 180-4) of `data` as lowercase hex: the model's identity in result files.
-public func sha256Hex(of data: Data) -> String {
-    let k: [UInt32] = [
+/// Incremental SHA-256 (FIPS 180-4): the model's identity in result files.
+public struct SHA256Hasher: Sendable {
+    private static let k: [UInt32] = [
         0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
         0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
         0xe49b_69c1, 0xefbe_4786, 0x0fc1_9dc6, 0x240c_a1cc, 0x2de9_2c6f, 0x4a74_84aa, 0x5cb0_a9dc, 0x76f9_88da,
@@ -12,27 +12,68 @@ public func sha256Hex(of data: Data) -> String {
         0x19a4_c116, 0x1e37_6c08, 0x2748_774c, 0x34b0_bcb5, 0x391c_0cb3, 0x4ed8_aa4a, 0x5b9c_ca4f, 0x682e_6ff3,
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
-    var h: [UInt32] = [
+    private var h: [UInt32] = [
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
     ]
-    @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-    var w = [UInt32](repeating: 0, count: 64)
-    func block(_ p: UnsafeRawBufferPointer) {
-        for i in 0..<16 { w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
-        for i in 16..<64 {
-            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+    private var pending: [UInt8] = []
+    private var length: UInt64 = 0
+
+    /// A hasher with no input yet.
+    public init() {}
+
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+
+    /// Adds bytes to the message.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        length &+= UInt64(bytes.count)
+        var offset = 0
+        if !pending.isEmpty {
+            let take = min(64 - pending.count, bytes.count)
+            pending.append(contentsOf: bytes[0..<take])
+            offset = take
+            if pending.count == 64 {
+                let full = pending
+                full.withUnsafeBytes { block($0) }
+                pending.removeAll(keepingCapacity: true)
+            }
         }
+        while offset + 64 <= bytes.count {
+            block(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 64)]))
+            offset += 64
+        }
+        if offset < bytes.count { pending.append(contentsOf: bytes[offset...]) }
+    }
+
+    /// The digest as lowercase hex.
+    public mutating func finalize() -> String {
+        let bits = length &* 8
+        var tail: [UInt8] = [0x80]
+        while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
+        for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(i)))) }
+        let saved = length
+        tail.withUnsafeBytes { update($0) }
+        length = saved
+        return h.map { String(format: "%08x", $0) }.joined()
+    }
+
+    private mutating func block(_ p: UnsafeRawBufferPointer) {
         var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-        for i in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ maj
-            (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            for i in 0..<16 { w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+            for i in 16..<64 {
+                let s0 = Self.rotr(w[i - 15], 7) ^ Self.rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
+                let s1 = Self.rotr(w[i - 2], 17) ^ Self.rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            for i in 0..<64 {
+                let s1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
+                let ch = (e & f) ^ (~e & g)
+                let t1 = hh &+ s1 &+ ch &+ Self.k[i] &+ w[i]
+                let s0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
+                let maj = (a & b) ^ (a & c) ^ (b & c)
+                let t2 = s0 &+ maj
+                (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
+            }
         }
         h[0] &+= a
         h[1] &+= b
@@ -43,25 +84,22 @@ public func sha256Hex(of data: Data) -> String {
         h[6] &+= g
         h[7] &+= hh
     }
-    let full = data.count / 64 * 64
-    data.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < full {
-            block(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 64)]))
-            offset += 64
-        }
+}
+
+/// SHA-256 of `data` as lowercase hex.
+public func sha256Hex(of data: Data) -> String {
+    var hasher = SHA256Hasher()
+    data.withUnsafeBytes { hasher.update($0) }
+    return hasher.finalize()
+}
+
+/// SHA-256 of the file at `url` as lowercase hex, read in 1 MiB chunks (the file is never resident whole).
+public func sha256Hex(ofFileAt url: URL) throws -> String {
+    let handle = try FileHandle(forReadingFrom: url)
+    defer { try? handle.close() }
+    var hasher = SHA256Hasher()
+    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+        chunk.withUnsafeBytes { hasher.update($0) }
     }
-    var tail = [UInt8](data[(data.startIndex + full)...])
-    tail.append(0x80)
-    while tail.count % 64 != 56 { tail.append(0) }
-    let bits = UInt64(data.count) * 8
-    for i in (0..<8).reversed() { tail.append(UInt8(truncatingIfNeeded: bits >> (8 * UInt64(i)))) }
-    tail.withUnsafeBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            block(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + 64)]))
-            offset += 64
-        }
-    }
-    return h.map { String(format: "%08x", $0) }.joined()
+    return hasher.finalize()
 }

@@ -21,24 +21,53 @@ public struct SafeTensorsFile: Sendable {
     public let entries: [String: Entry]
     /// The `__metadata__` string map, if present.
     public let metadata: [String: String]
-    private let bytes: Data
+    private let source: Source
+    /// Byte offset of the data section from the start of the file.
     private let dataStart: Int
 
-    /// Opens and parses the header of the file at `url`.
+    /// Opens the file at `url` and parses its header; tensors are read from the file on demand (`pread`), so the
+    /// weights are never resident twice.
     public init(url: URL) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw KaryoNetError(.unreadable, "cannot read the weights file: \(error.localizedDescription)", file: url.path)
+        let path = url.path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw KaryoNetError(
+                .unreadable, "cannot open the weights file: \(String(cString: strerror(errno)))", file: path)
         }
-        try self.init(data: data, path: url.path)
+        defer { close(fd) }
+        var prefix = [UInt8](repeating: 0, count: 8)
+        guard pread(fd, &prefix, 8, 0) == 8 else {
+            throw KaryoNetError(.malformed, "not a safetensors file: shorter than its 8-byte header length", file: path)
+        }
+        var headerLength = 0
+        for i in 0..<8 { headerLength |= Int(prefix[i]) << (8 * i) }
+        let fileSize = Int(lseek(fd, 0, SEEK_END))
+        guard headerLength >= 0, headerLength <= fileSize - 8 else {
+            throw KaryoNetError(
+                .malformed, "not a safetensors file: header length \(headerLength) exceeds the file size", file: path)
+        }
+        var header = [UInt8](repeating: 0, count: 8 + headerLength)
+        guard Self.readFully(fd, into: &header, count: header.count, offset: 0) else {
+            throw KaryoNetError(.unreadable, "cannot read the safetensors header", file: path)
+        }
+        try self.init(header: Data(header), fileSize: fileSize, path: path, source: .file(path))
     }
 
     /// Parses safetensors bytes already in memory; `path` names them in errors.
     public init(data: Data, path: String) throws {
+        try self.init(header: data, fileSize: data.count, path: path, source: .memory(data))
+    }
+
+    /// Where tensor bytes are read from.
+    private enum Source: @unchecked Sendable {
+        case memory(Data)
+        case file(String)
+    }
+
+    /// Parses the header at the start of `data` (which may hold only the header when reading from a file).
+    private init(header data: Data, fileSize: Int, path: String, source: Source) throws {
         self.path = path
-        self.bytes = data
+        self.source = source
         guard data.count >= 8 else {
             throw KaryoNetError(.malformed, "not a safetensors file: shorter than its 8-byte header length", file: path)
         }
@@ -59,7 +88,7 @@ public struct SafeTensorsFile: Sendable {
         guard let header = json as? [String: Any] else {
             throw KaryoNetError(.malformed, "the safetensors header is not a JSON object", file: path)
         }
-        let dataSize = data.count - 8 - Int(headerLength)
+        let dataSize = fileSize - 8 - Int(headerLength)
         var entries: [String: Entry] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
@@ -78,14 +107,63 @@ public struct SafeTensorsFile: Sendable {
         }
         self.entries = entries
         self.metadata = metadata
-        self.dataStart = end
+        self.dataStart = 8 + Int(headerLength)
     }
 
     /// The tensor `name` as Float32, checked against `shape` when given. F32, F16 and BF16 are the weight dtypes;
     /// F64, I64, I32 and U8 (golden files' sizes, indices, images) are converted too.
     public func tensor(_ name: String, shape expected: [Int]? = nil) throws -> Tensor {
+        if let entry = entries[name], entry.dtype == "F32", expected == nil || expected == entry.shape,
+            entry.range.count == 4 * entry.shape.reduce(1, *)
+        {
+            // Little-endian F32 is already the in-memory layout: copy the bytes straight into the tensor.
+            let count = entry.shape.reduce(1, *)
+            let start = dataStart + entry.range.lowerBound
+            let values = try withBytes(start..<(start + 4 * count)) { src in
+                [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                    UnsafeMutableRawBufferPointer(out).copyMemory(from: src)
+                    initialized = count
+                }
+            }
+            return Tensor(shape: entry.shape, data: values)
+        }
         let (entry, values) = try read(name, shape: expected) { Float($0) }
         return Tensor(shape: entry.shape, data: values)
+    }
+
+    /// Calls `body` with the bytes at `range` of the file (read with `pread`) or of the in-memory data.
+    private func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        switch source {
+        case .memory(let data):
+            return try data.withUnsafeBytes { raw in
+                try body(UnsafeRawBufferPointer(rebasing: raw[range]))
+            }
+        case .file(let path):
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else {
+                throw KaryoNetError(
+                    .unreadable, "cannot reopen the weights file: \(String(cString: strerror(errno)))", file: path)
+            }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: range.count)
+            guard Self.readFully(fd, into: &buffer, count: range.count, offset: range.lowerBound) else {
+                throw KaryoNetError(.unreadable, "the weights file ended early or could not be read", file: path)
+            }
+            return try buffer.withUnsafeBytes { try body($0) }
+        }
+    }
+
+    /// `pread` until `count` bytes arrived; false on error or end of file.
+    private static func readFully(_ fd: Int32, into buffer: inout [UInt8], count: Int, offset: Int) -> Bool {
+        var done = 0
+        return buffer.withUnsafeMutableBytes { raw in
+            while done < count {
+                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done))
+                if n <= 0 { return false }
+                done += n
+            }
+            return true
+        }
     }
 
     /// The values of tensor `name` as Float64 (exact for F64 and for integers below 2^53).
@@ -119,28 +197,28 @@ public struct SafeTensorsFile: Sendable {
                 "tensor '\(name)' spans \(entry.range.count) bytes, but shape \(entry.shape) of \(entry.dtype) "
                     + "needs \(count * width)", file: path)
         }
-        let start = dataStart - bytes.startIndex + entry.range.lowerBound
-        let values = [T](unsafeUninitializedCapacity: count) { out, initialized in
-            bytes.withUnsafeBytes { raw in
-                let src = UnsafeRawBufferPointer(rebasing: raw[start..<(start + count * width)])
-                func load<I: FixedWidthInteger>(_ i: Int, _: I.Type) -> I {
-                    I(littleEndian: src.loadUnaligned(fromByteOffset: i * MemoryLayout<I>.size, as: I.self))
-                }
-                for i in 0..<count {
-                    let v: Double
-                    switch entry.dtype {
-                    case "F32": v = Double(Float(bitPattern: load(i, UInt32.self)))
-                    case "F16": v = Double(Float(Float16(bitPattern: load(i, UInt16.self))))
-                    case "BF16": v = Double(Float(bitPattern: UInt32(load(i, UInt16.self)) << 16))
-                    case "F64": v = Double(bitPattern: load(i, UInt64.self))
-                    case "I64": v = Double(load(i, Int64.self))
-                    case "I32": v = Double(load(i, Int32.self))
-                    default: v = Double(src[i])
+        let start = dataStart + entry.range.lowerBound
+        let values = try withBytes(start..<(start + count * width)) { src in
+            [T](unsafeUninitializedCapacity: count) { out, initialized in
+                let o = out.baseAddress!
+                func convertAll<I: FixedWidthInteger>(_: I.Type, _ f: (I) -> Double) {
+                    for i in 0..<count {
+                        let bits = I(
+                            littleEndian: src.loadUnaligned(fromByteOffset: i * MemoryLayout<I>.size, as: I.self))
+                        (o + i).initialize(to: convert(f(bits)))
                     }
-                    (out.baseAddress! + i).initialize(to: convert(v))
                 }
+                switch entry.dtype {
+                case "F32": convertAll(UInt32.self) { Double(Float(bitPattern: $0)) }
+                case "F16": convertAll(UInt16.self) { Double(Float(Float16(bitPattern: $0))) }
+                case "BF16": convertAll(UInt16.self) { Double(Float(bitPattern: UInt32($0) << 16)) }
+                case "F64": convertAll(UInt64.self) { Double(bitPattern: $0) }
+                case "I64": convertAll(Int64.self) { Double($0) }
+                case "I32": convertAll(Int32.self) { Double($0) }
+                default: convertAll(UInt8.self) { Double($0) }
+                }
+                initialized = count
             }
-            initialized = count
         }
         return (entry, values)
     }

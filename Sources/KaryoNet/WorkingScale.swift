@@ -7,8 +7,23 @@ public enum WorkingScale {
     /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, exact Euclidean distance
     /// transform of the dark pixels, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`.
     public static func estimateChromosomeWidth(_ pixels: [Float], width w: Int, height h: Int) -> Double? {
+        measure(pixels, width: w, height: h).width
+    }
+
+    /// The intermediate values of the width estimate.
+    public struct Measurement: Sendable, Equatable {
+        /// Otsu's threshold (nil for a flat image).
+        public var threshold: Int?
+        /// Number of ridge pixels.
+        public var ridgeCount: Int
+        /// The width, nil with fewer than 20 ridge pixels.
+        public var width: Double?
+    }
+
+    /// `estimateChromosomeWidth` with its Otsu threshold and ridge pixel count.
+    public static func measure(_ pixels: [Float], width w: Int, height h: Int) -> Measurement {
         let n = w * h
-        guard n > 0 else { return nil }
+        guard n > 0 else { return Measurement(threshold: nil, ridgeCount: 0, width: nil) }
         var grey = [UInt8](repeating: 0, count: n)
         var histogram = [Int](repeating: 0, count: 256)
         for i in 0..<n {
@@ -16,7 +31,9 @@ public enum WorkingScale {
             grey[i] = v
             histogram[Int(v)] += 1
         }
-        guard let threshold = otsuThreshold(histogram: histogram) else { return nil }
+        guard let threshold = otsuThreshold(histogram: histogram) else {
+            return Measurement(threshold: nil, ridgeCount: 0, width: nil)
+        }
         let foreground = grey.map { Int($0) <= threshold }
         let distance = euclideanDistance(foreground, width: w, height: h)
         var ridge: [Double] = []
@@ -34,11 +51,11 @@ public enum WorkingScale {
                 if isMax { ridge.append(d) }
             }
         }
-        guard ridge.count >= 20 else { return nil }
+        guard ridge.count >= 20 else { return Measurement(threshold: threshold, ridgeCount: ridge.count, width: nil) }
         ridge.sort()
         let mid = ridge.count / 2
         let median = ridge.count % 2 == 1 ? ridge[mid] : (ridge[mid - 1] + ridge[mid]) / 2
-        return 2 * median
+        return Measurement(threshold: threshold, ridgeCount: ridge.count, width: 2 * median)
     }
 
     /// Otsu's threshold from integer counts (MODEL.md): the first `t` maximising
@@ -75,18 +92,28 @@ public enum WorkingScale {
         for y in 0..<h {
             for x in 0..<w where fg[y * w + x] { f[(y + 1) * pw + x + 1] = inf }
         }
-        var column = [Double](repeating: 0, count: ph)
-        for x in 0..<pw {
-            for y in 0..<ph { column[y] = f[y * pw + x] }
-            let d = distanceTransform1D(column)
-            for y in 0..<ph { f[y * pw + x] = d[y] }
-        }
-        var row = [Double](repeating: 0, count: pw)
         var out = [Double](repeating: 0, count: w * h)
-        for y in 1...h {
-            for x in 0..<pw { row[x] = f[y * pw + x] }
-            let d = distanceTransform1D(row)
-            for x in 1...w { out[(y - 1) * w + x - 1] = d[x].squareRoot() }
+        f.withUnsafeMutableBufferPointer { fp in
+            out.withUnsafeMutableBufferPointer { op in
+                let (grid, dst) = (fp.baseAddress!, op.baseAddress!)
+                // Columns, then rows; each line is independent, so lines are spread over the cores.
+                parallelChunks(pw) { columns in
+                    var column = [Double](repeating: 0, count: ph)
+                    for x in columns {
+                        for y in 0..<ph { column[y] = grid[y * pw + x] }
+                        let d = distanceTransform1D(column)
+                        for y in 0..<ph { grid[y * pw + x] = d[y] }
+                    }
+                }
+                parallelChunks(h) { rows in
+                    var row = [Double](repeating: 0, count: pw)
+                    for y in rows {
+                        for x in 0..<pw { row[x] = grid[(y + 1) * pw + x] }
+                        let d = distanceTransform1D(row)
+                        for x in 1...w { dst[y * w + x - 1] = d[x].squareRoot() }
+                    }
+                }
+            }
         }
         return out
     }

@@ -41,7 +41,8 @@ struct DetectionTests {
 
     @Test("base anchors are ratio-major, size-minor and rounded half to even like torchvision")
     func baseAnchors() {
-        let base = ModelConfig.baseAnchors(sizes: [32, 64, 96, 128], ratios: [0.2, 0.25, 1.0 / 3.0, 0.5, 1, 2, 3, 4, 5])
+        let base = ModelConfig.baseAnchors(
+            sizes: [32, 64, 96, 128], ratios: [0.2, 0.25, 1.0 / 3.0, 0.5, 1, 2, 3, 4, 5])
         #expect(base.count == 36)
         #expect(base[16] == [-16, -16, 16, 16])  // ratio 1, size 32
         #expect(base[19] == [-64, -64, 64, 64])  // ratio 1, size 128
@@ -61,11 +62,13 @@ struct DetectionTests {
 
     @Test("NMS drops a box overlapping a better one by more than the threshold and keeps one at exactly it")
     func plainNMS() {
-        // Boxes 0 and 1 overlap with IoU 0.6; box 2 is far away; box 3 has IoU exactly 0.5 with box 0.
-        let boxes = [Box(0, 0, 10, 10), Box(0, 0, 10, 6), Box(50, 50, 60, 60), Box(0, 0, 10, 5)]
+        // Box 1 (best) and box 0 overlap with IoU exactly 0.6; box 3 overlaps box 0 by 0.5 and box 1 by 0.1.
+        let boxes = [Box(0, 0, 10, 10), Box(0, 0, 10, 6), Box(50, 50, 60, 60), Box(0, 5, 10, 10)]
         let scores: [Float] = [0.9, 0.95, 0.5, 0.4]
-        let keep = nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.55)
-        #expect(keep == [1, 2, 3])
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.6) == [1, 0, 2, 3])
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.55) == [1, 2, 3])
+        // Box 3 overlaps only the suppressed box 0 by more than 0.45: a suppressed box suppresses nothing.
+        #expect(nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.45) == [1, 2, 3])
         let tie = nonMaximumSuppression(boxes: [Box(0, 0, 1, 1), Box(0, 0, 1, 1)], scores: [0.5, 0.5], threshold: 0.5)
         #expect(tie == [0])
     }

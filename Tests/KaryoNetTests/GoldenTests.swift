@@ -39,13 +39,16 @@ struct GoldenTests {
         network = try Golden.network()
     }
 
-    func expectClose(_ got: Tensor, _ name: String, tolerance: Float = 1e-4, sourceLocation: SourceLocation = #_sourceLocation)
+    func expectClose(
+        _ got: Tensor, _ name: String, tolerance: Float = 1e-4, sourceLocation: SourceLocation = #_sourceLocation
+    )
         throws
     {
         let want = try stages.tensor(name)
         #expect(got.count == want.count, "\(name): \(got.shape) vs \(want.shape)", sourceLocation: sourceLocation)
         guard got.count == want.count else { return }
-        let error = Tensor(shape: [got.count], data: got.data).relativeError(to: Tensor(shape: [want.count], data: want.data))
+        let error = Tensor(shape: [got.count], data: got.data).relativeError(
+            to: Tensor(shape: [want.count], data: want.data))
         #expect(error <= tolerance, "\(name): relative error \(error)", sourceLocation: sourceLocation)
     }
 
@@ -53,12 +56,17 @@ struct GoldenTests {
     func workingScale() throws {
         let image = try stages.tensor("image")
         let (h, w) = (image.shape[0], image.shape[1])
-        let width = WorkingScale.estimateChromosomeWidth(image.data, width: w, height: h)
-        #expect(width == (try stages.doubles("width"))[0])
+        let measured = WorkingScale.measure(image.data, width: w, height: h)
+        #expect(measured.width == (try stages.doubles("width"))[0])
+        #expect(measured.threshold == Int(try stages.doubles("otsu_threshold")[0]))
+        #expect(measured.ridgeCount == Int(try stages.doubles("ridge_count")[0]))
         let prepared = network.prepare(image.data, width: w, height: h)
         #expect(abs(prepared.factor - (try stages.doubles("factor"))[0]) < 1e-12)
         #expect([prepared.height, prepared.width] == (try stages.doubles("size")).map { Int($0) })
         try expectClose(prepared.tensor, "input")
+        let resized = WorkingScale.resizeBilinear(
+            image.data, width: w, height: h, toWidth: prepared.width, height: prepared.height)
+        try expectClose(Tensor(shape: [resized.count], data: resized), "resized")
     }
 
     @Test("C3, C4, C5 and P3 match the reference within 1e-4 relative")
@@ -108,8 +116,12 @@ struct GoldenTests {
         let scores = try stages.tensor("box_scores").data
         let embeddings = try stages.tensor("embeddings").data
         let detections = network.postprocess(boxes: boxes, scores: scores, embeddings: embeddings)
+        let candidates = try stages.doubles("candidates").map { Int($0) }
         let want = try stages.doubles("det_index").map { Int($0) }
         #expect(detections.count == want.count)
+        // Map each detection back to its proposal through the candidate list.
+        let picked = detections.map { d in candidates.first { boxes[$0] == d.box } ?? -1 }
+        #expect(picked == want)
         try expectClose(Golden.tensor(detections.map(\.box)), "det_boxes")
         try expectClose(Tensor(shape: [detections.count], data: detections.map(\.score)), "det_scores")
     }
@@ -135,7 +147,8 @@ struct GoldenTests {
         #expect(Set(timings.keys) == ["backbone", "fpn", "rpn", "roi_head", "nms"])
     }
 
-    @Test("NMS, Soft-NMS and EG-NMS reproduce the reference on the hand-made and the random case",
+    @Test(
+        "NMS, Soft-NMS and EG-NMS reproduce the reference on the hand-made and the random case",
         arguments: ["hand", "random"])
     func nmsCases(tag: String) throws {
         let cases = try Golden.file("nms.safetensors")

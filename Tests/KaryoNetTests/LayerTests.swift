@@ -46,9 +46,11 @@ struct LayerTests {
         #expect(conv(x).data == [12, 21, 16, 27, 45, 33, 24, 39, 28])
     }
 
-    @Test("convolutions with stride and padding match a direct convolution", arguments: [
-        (3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 1, 0), (1, 2, 0), (3, 1, 0),
-    ])
+    @Test(
+        "convolutions with stride and padding match a direct convolution",
+        arguments: [
+            (3, 1, 1), (3, 2, 1), (7, 2, 3), (1, 1, 0), (1, 2, 0), (3, 1, 0),
+        ])
     func convMatchesDirect(kernel: Int, stride: Int, padding: Int) {
         let x = randomTensor([1, 3, 11, 9], seed: 1)
         let w = randomTensor([5, 3, kernel, kernel], seed: 2)
@@ -170,7 +172,8 @@ struct LayerTests {
 
     @Test("a linear layer computes x W^T + b")
     func linear() {
-        let layer = Linear(weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -100]))
+        let layer = Linear(
+            weight: Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), bias: Tensor(shape: [2], data: [1, -100]))
         let y = layer(Tensor(shape: [2, 3], data: [1, 1, 1, 0, 1, 0]), relu: true)
         #expect(y.data == [7, 0, 3, 0])
     }
@@ -191,5 +194,38 @@ struct LayerTests {
             sha256Hex(of: Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let long = Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
         #expect(sha256Hex(of: long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+}
+
+@Suite("SHA-256 and weights files")
+struct WeightsFileTests {
+    @Test("hashing in uneven chunks gives the same digest as hashing at once")
+    func incrementalHash() {
+        let data = Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        var hasher = SHA256Hasher()
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            for size in [1, 63, 64, 65, 200, 607] {
+                hasher.update(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + size)]))
+                offset += size
+            }
+        }
+        #expect(hasher.finalize() == sha256Hex(of: data))
+    }
+
+    @Test("a safetensors file on disk reads the same tensors as its bytes in memory, and hashes like them")
+    func fileMatchesMemory() throws {
+        let tensors = ["a": randomTensor([3, 5], seed: 11), "b": randomTensor([7], seed: 12)]
+        let data = safeTensorsData(tensors)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "karyonet-\(UUID().uuidString).safetensors")
+        try data.write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let file = try SafeTensorsFile(url: url)
+        for (name, t) in tensors { #expect(try file.tensor(name, shape: t.shape) == t) }
+        #expect(try sha256Hex(ofFileAt: url) == sha256Hex(of: data))
+        #expect(throws: KaryoNetError.self) {
+            try SafeTensorsFile(url: url.appendingPathExtension("missing"))
+        }
     }
 }

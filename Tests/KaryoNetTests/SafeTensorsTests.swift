@@ -47,7 +47,8 @@ struct SafeTensorsTests {
 
     @Test("a mis-shaped tensor names the expected and the found shape")
     func misShapedTensor() throws {
-        let st = try SafeTensorsFile(data: safeTensorsData(["x": Tensor(shape: [2, 3], value: 1)]), path: "w.safetensors")
+        let st = try SafeTensorsFile(
+            data: safeTensorsData(["x": Tensor(shape: [2, 3], value: 1)]), path: "w.safetensors")
         do {
             _ = try st.tensor("x", shape: [3, 2])
             Issue.record("expected a shape mismatch")
@@ -62,13 +63,17 @@ struct SafeTensorsTests {
         #expect(throws: KaryoNetError.self) { try SafeTensorsFile(data: Data([1, 2, 3]), path: "x") }
         #expect(throws: KaryoNetError.self) { try SafeTensorsFile(data: file("{not json", []), path: "x") }
         #expect(throws: KaryoNetError.self) {
-            try SafeTensorsFile(data: file(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, [0, 0]), path: "x")
+            try SafeTensorsFile(
+                data: file(#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, [0, 0]), path: "x")
         }
     }
 
     @Test("a network built from random weights round-trips through a safetensors file")
     func roundTrip() throws {
-        let config = ModelConfig.standard(depth: 18)
+        var config = ModelConfig.standard(depth: 18)
+        config.backbone.width = 8
+        config.fpn.channels = 32
+        config.box_head.representation_size = 64
         let weights = config.randomWeights(seed: 3)
         let st = try SafeTensorsFile(data: safeTensorsData(weights.tensors), path: "r18.safetensors")
         for (name, tensor) in weights.tensors.prefix(20) { #expect(try st.tensor(name, shape: tensor.shape) == tensor) }

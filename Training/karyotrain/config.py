@@ -5,7 +5,7 @@ import json
 
 DEFAULT = {
     "name": "deepace",
-    "backbone": {"depth": 18, "norm": "bn", "bn_eps": 1e-5, "in_channels": 1},
+    "backbone": {"depth": 18, "width": 64, "norm": "bn", "bn_eps": 1e-5, "in_channels": 1},
     "fpn": {"channels": 256, "level": "P3"},
     "anchors": {"stride": 8, "sizes": [32, 64, 96, 128],
                 "aspect_ratios": [1 / 5, 1 / 4, 1 / 3, 1 / 2, 1.0, 2.0, 3.0, 4.0, 5.0]},

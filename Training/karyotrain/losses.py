@@ -82,7 +82,7 @@ def compute_losses(model, images: torch.Tensor, sizes, targets, gen=None) -> dic
     device = images.device
     _, _, _, p3 = model.features(images)
     logits_map, deltas_map = model.rpn(p3)
-    logits, deltas = flatten_rpn(logits_map, deltas_map)
+    logits, deltas = flatten_rpn(logits_map.float(), deltas_map.float())
     anchors = model.anchors_for(p3)
     n = images.shape[0]
 

@@ -91,7 +91,8 @@ class DeepACE(nn.Module):
         super().__init__()
         self.cfg = cfg
         ch = cfg["fpn"]["channels"]
-        self.backbone = ResNet(cfg["backbone"]["depth"], cfg["backbone"].get("in_channels", 1))
+        self.backbone = ResNet(cfg["backbone"]["depth"], cfg["backbone"].get("in_channels", 1),
+                               cfg["backbone"].get("width", 64))
         self.fpn = FPN(self.backbone.out_channels, ch)
         base = base_anchors(cfg["anchors"]["sizes"], cfg["anchors"]["aspect_ratios"])
         self.register_buffer("base_anchors", base, persistent=False)
@@ -121,7 +122,7 @@ class DeepACE(nn.Module):
         boxes = clip_boxes(boxes, size[0], size[1])
         keep = keep_min_size(boxes, r["min_size"])
         boxes, scores = boxes[keep], scores[keep]
-        keep = nms(boxes.cpu(), scores.cpu(), r["nms_thresh"])[:post].to(boxes.device)
+        keep = nms(boxes, scores, r["nms_thresh"], post).to(boxes.device)
         return boxes[keep], scores[keep]
 
     def roi_forward(self, p3, boxes, batch_index):
@@ -161,7 +162,7 @@ class DeepACE(nn.Module):
         top = self.cfg["box_head"]["detections_per_img"]
         method = p["method"]
         if method == "nms":
-            keep = nms(boxes.cpu(), scores.cpu(), p["nms_thresh"])[:top]
+            keep = nms(boxes, scores, p["nms_thresh"], top).to(boxes.device)
             return keep.to(boxes.device), scores[keep]
         if method == "soft-nms":
             idx, s = soft_nms(boxes.cpu(), scores.cpu(), p["sigma"], top)

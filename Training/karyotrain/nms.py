@@ -9,20 +9,33 @@ import torch
 from .boxes import box_iou
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS (torchvision semantics): indices kept, in descending score order (stable for ties)."""
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None) -> torch.Tensor:
+    """Greedy NMS (torchvision semantics): indices kept, in descending score order (stable for ties).
+
+    Stops once max_keep boxes are kept (the result equals the full NMS cut to max_keep).
+    """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long)
     order = torch.sort(scores, descending=True, stable=True).indices
-    b = boxes[order].detach().float()
-    over = np.triu((box_iou(b, b) > iou_threshold).numpy(), k=1)
-    removed = np.zeros(order.numel(), dtype=bool)
+    b = boxes[order].detach().cpu()
+    b = (b if b.dtype in (torch.float32, torch.float64) else b.float()).numpy()
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    n = b.shape[0]
+    removed = np.zeros(n, dtype=bool)
     keep = []
-    for i in range(order.numel()):
+    limit = n if max_keep is None else max_keep
+    for i in range(n):
         if removed[i]:
             continue
         keep.append(i)
-        removed |= over[i]
+        if len(keep) >= limit:
+            break
+        w = np.clip(np.minimum(x2[i], x2[i + 1:]) - np.maximum(x1[i], x1[i + 1:]), 0, None)
+        h = np.clip(np.minimum(y2[i], y2[i + 1:]) - np.maximum(y1[i], y1[i + 1:]), 0, None)
+        inter = w * h
+        iou = inter / (area[i] + area[i + 1:] - inter)
+        removed[i + 1:] |= iou > iou_threshold
     return order[torch.tensor(keep, dtype=torch.long)]
 
 

@@ -49,22 +49,23 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Backbone; `forward` returns (C3, C4, C5) at strides 8, 16, 32."""
+    """Backbone; `forward` returns (C3, C4, C5) at strides 8, 16, 32. `width` is 64 in every real model (the
+    golden files use a narrow one to stay small)."""
 
-    def __init__(self, depth: int, in_channels: int = 1):
+    def __init__(self, depth: int, in_channels: int = 1, width: int = 64):
         super().__init__()
         kind, counts = LAYERS[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.inplanes = 64
-        self.layer1 = self._make(block, 64, counts[0], 1)
-        self.layer2 = self._make(block, 128, counts[1], 2)
-        self.layer3 = self._make(block, 256, counts[2], 2)
-        self.layer4 = self._make(block, 512, counts[3], 2)
-        self.out_channels = [128 * block.expansion, 256 * block.expansion, 512 * block.expansion]
+        self.inplanes = width
+        self.layer1 = self._make(block, width, counts[0], 1)
+        self.layer2 = self._make(block, 2 * width, counts[1], 2)
+        self.layer3 = self._make(block, 4 * width, counts[2], 2)
+        self.layer4 = self._make(block, 8 * width, counts[3], 2)
+        self.out_channels = [2 * width * block.expansion, 4 * width * block.expansion, 8 * width * block.expansion]
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -31,7 +31,8 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Te
     if k == 0:
         return features.new_zeros((0, c, output_size, output_size))
     g = sampling_ratio
-    b = boxes.to(features.dtype) * spatial_scale
+    coord_dtype = torch.promote_types(features.dtype, torch.float32)  # never bf16/fp16 coordinates (AMP)
+    b = boxes.to(coord_dtype) * spatial_scale
     x0 = b[:, 0] - 0.5
     y0 = b[:, 1] - 0.5
     bw = (b[:, 2] - b[:, 0]) / output_size
@@ -53,4 +54,4 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Te
     val = (wy_l * wx_l) * gather(yl, xl) + (wy_l * wx_h) * gather(yl, xh) \
         + (wy_h * wx_l) * gather(yh, xl) + (wy_h * wx_h) * gather(yh, xh)
     val = val.view(c, k, output_size, g, output_size, g).sum(dim=(3, 5)) / float(g * g)
-    return val.permute(1, 0, 2, 3).contiguous()
+    return val.permute(1, 0, 2, 3).contiguous().to(features.dtype)

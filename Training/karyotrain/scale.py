@@ -33,22 +33,13 @@ def otsu_threshold(g: np.ndarray):
     return best_t
 
 
-def fill_holes(fg: np.ndarray) -> np.ndarray:
-    """Background pixels not 4-connected to the border through background become foreground."""
-    bg = ~fg
-    labels, _ = ndimage.label(bg, structure=[[0, 1, 0], [1, 1, 1], [0, 1, 0]])
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    outside = np.isin(labels, border[border > 0])
-    return ~outside
-
-
 def measure(image) -> dict:
     """All intermediate values of the width estimate (for golden files and debugging)."""
     g = np.clip(np.rint(np.asarray(image, dtype=np.float64)), 0, 255).astype(np.uint8)
     t = otsu_threshold(g)
     if t is None:
         return {"threshold": None, "ridge_count": 0, "width": None}
-    fg = fill_holes(g <= t)
+    fg = g <= t
     padded = np.pad(fg, 1, constant_values=False)
     d = ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
     dp = np.pad(d, 1, constant_values=-1.0)

@@ -1,0 +1,167 @@
+"""`python -m karyotrain train --config FILE --budget-seconds N --out DIR [--workers K] [--device auto]`
+
+Time-bounded training on on-the-fly synthetic spreads. Writes DIR/last.pt (resumable: run again with the same
+--out to continue), DIR/train.log (one line per --log-every steps with every loss term and images/s) and
+DIR/config.json (the resolved configuration).
+"""
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import config as config_mod
+from .data import SynthSpreads, collate, image_stats, measure_target_width
+from .losses import compute_losses
+from .model import DeepACE
+
+TRAIN_SEED_BASE = 0  # TRAIN_SEEDS = range(0, 1e9) in the generator
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(cfg, step: int, frac: float) -> float:
+    o = cfg["optim"]
+    lr = o["lr"]
+    for d in o.get("decay_at", []):
+        if frac >= d:
+            lr *= 0.1
+    w = o.get("warmup_steps", 0)
+    if step < w:
+        lr *= 0.001 + (1 - 0.001) * step / w
+    return lr
+
+
+def resolve_config(cfg: dict) -> dict:
+    """Fills measured input statistics (target chromosome width, mean/std) when the config leaves them null."""
+    inp = cfg["input"]
+    if inp.get("working_scale") == "chromosome-width" and inp.get("target_chromosome_width") is None:
+        inp["target_chromosome_width"] = round(measure_target_width(cfg), 3)
+    if inp.get("mean") is None or inp.get("std") is None:
+        m, s = image_stats(cfg)
+        inp["mean"], inp["std"] = round(m, 2), round(s, 2)
+    return cfg
+
+
+def main(argv) -> int:
+    ap = argparse.ArgumentParser(prog="python -m karyotrain train")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--budget-seconds", type=float, required=True, help="wall-clock training time of this run")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--workers", type=int, default=None, help="data loader worker processes")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    ap.add_argument("--max-steps", type=int, default=None)
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    ckpt_path = out / "last.pt"
+    resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    if resume:
+        cfg = resume["cfg"]
+    else:
+        cfg = resolve_config(config_mod.load(a.config))
+    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    torch.manual_seed(cfg.get("seed", 0) + (resume["step"] if resume else 0))
+    model = DeepACE(cfg).to(device)
+    o = cfg["optim"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"])
+    step, elapsed_before, images_before = 0, 0.0, 0
+    if resume:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        step, elapsed_before = resume["step"], resume["elapsed"]
+        images_before = resume.get("images", 0)
+    total_budget = elapsed_before + a.budget_seconds
+    d = cfg["data"]
+    workers = d.get("workers", 2) if a.workers is None else a.workers
+    bs = d["batch_size"]
+    ds = SynthSpreads(cfg, TRAIN_SEED_BASE + images_before)
+    loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,
+                                         collate_fn=functools.partial(collate, cfg=cfg),
+                                         persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
+    amp = device.type == "cuda"
+    log = open(out / "train.log", "a")
+
+    def emit(line):
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    emit(f"# start step {step} elapsed {elapsed_before:.0f}s budget {a.budget_seconds:.0f}s device {device} "
+         f"depth {cfg['backbone']['depth']} batch {bs} workers {workers} target_width "
+         f"{cfg['input'].get('target_chromosome_width')} mean {cfg['input']['mean']} std {cfg['input']['std']}")
+    model.train()
+    t0 = time.time()
+    last_ckpt = t0
+    window_t, window_imgs = t0, 0
+    sums = {}
+    images = images_before
+
+    def save():
+        info = {"steps": step, "seconds": round(elapsed_before + time.time() - t0, 1), "images": images,
+                "device": str(device), "config": str(a.config)}
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"cfg": cfg, "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "elapsed": elapsed_before + time.time() - t0, "images": images, "info": info}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    for x, sizes, targets in loader:
+        now = time.time()
+        elapsed = elapsed_before + now - t0
+        if now - t0 >= a.budget_seconds or (a.max_steps is not None and step >= a.max_steps):
+            break
+        lr = lr_at(cfg, step, elapsed / total_budget)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = x.to(device, non_blocking=True)
+        targets = [t.to(device) for t in targets]
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+            losses = compute_losses(model, x, sizes, targets)
+        loss = losses["total"]
+        if not torch.isfinite(loss):
+            emit(f"# step {step}: non-finite loss {float(loss)}; batch skipped")
+            opt.zero_grad(set_to_none=True)
+            continue
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, o.get("grad_clip", 10.0))
+        opt.step()
+        step += 1
+        images += x.shape[0]
+        window_imgs += x.shape[0]
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        if step % a.log_every == 0:
+            dt = time.time() - window_t
+            terms = " ".join(f"{k} {v / a.log_every:.4f}" for k, v in sums.items())
+            emit(f"step {step} t {elapsed:.0f}s lr {lr:.5f} {terms} img/s {window_imgs / max(dt, 1e-9):.2f}")
+            sums, window_t, window_imgs = {}, time.time(), 0
+        if time.time() - last_ckpt >= a.checkpoint_every:
+            save()
+            last_ckpt = time.time()
+    save()
+    emit(f"# done step {step} images {images} seconds {elapsed_before + time.time() - t0:.0f}; "
+         f"checkpoint {ckpt_path}")
+    log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

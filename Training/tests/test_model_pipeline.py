@@ -1,0 +1,105 @@
+"""Export round trip, the committed golden files against the current model code, a 2-step training smoke test,
+and the metric rules on a hand-made case."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from karyotrain import config as config_mod
+from karyotrain.export import export_model, load_exported
+from karyotrain.metrics import evaluate
+from karyotrain.model import DeepACE, detect
+
+GOLDEN = Path(__file__).resolve().parents[2] / "Tests" / "KaryoNetTests" / "Golden"
+TINY = {"backbone": {"depth": 18, "width": 8}, "fpn": {"channels": 16}, "box_head": {"representation_size": 32},
+        "anchors": {"sizes": [8, 16, 24, 32]}, "input": {"working_scale": "fixed", "scale": 1.0}}
+
+
+def spread_like_image():
+    img = np.full((96, 128), 230, np.uint8)
+    img[10:18, 10:60] = 50
+    img[40:90, 30:38] = 60
+    img[50:58, 70:120] = 40
+    return img
+
+
+def test_export_round_trip_gives_the_same_detections(tmp_path):
+    torch.manual_seed(0)
+    model = DeepACE(config_mod.load(overrides=TINY)).eval()
+    with torch.no_grad():
+        model.roi_heads.cls_score.bias.copy_(torch.tensor([0.0, 0.5]))
+    img = spread_like_image()
+    ref = detect(model, img)
+    export_model(model, tmp_path / "m", torch.float32)
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["format"] == "karyocount.model/1" and len(cfg["anchors"]["base"]) == 36
+    names = load_file(str(tmp_path / "m" / "model.safetensors"))
+    assert "backbone.bn1.running_var" in names and "roi_heads.template.masks" in names
+    assert not any(k.endswith("num_batches_tracked") for k in names)
+    again = detect(load_exported(tmp_path / "m"), img)
+    assert ref["boxes"].shape[0] > 0
+    assert torch.equal(ref["boxes"], again["boxes"]) and torch.equal(ref["scores"], again["scores"])
+    export_model(model, tmp_path / "h", torch.float16)
+    half = load_exported(tmp_path / "h")
+    assert half.backbone.conv1.weight.dtype == torch.float32
+
+
+def test_a_model_with_a_missing_tensor_is_refused(tmp_path):
+    model = DeepACE(config_mod.load(overrides=TINY))
+    export_model(model, tmp_path / "m")
+    t = load_file(str(tmp_path / "m" / "model.safetensors"))
+    del t["rpn.conv.weight"]
+    from safetensors.torch import save_file
+    save_file(t, str(tmp_path / "m" / "model.safetensors"))
+    with pytest.raises(ValueError, match="rpn.conv.weight"):
+        load_exported(tmp_path / "m")
+
+
+@pytest.mark.skipif(not (GOLDEN / "stages.safetensors").exists(), reason="golden files not generated")
+def test_the_committed_golden_files_match_the_current_model_code():
+    model = load_exported(GOLDEN / "model")
+    st = load_file(str(GOLDEN / "stages.safetensors"))
+    trace = {}
+    r = detect(model, st["image"].numpy(), trace)
+    for k in ("input", "c3", "p3", "rpn_logits", "proposals", "box_scores", "embeddings", "det_boxes"):
+        torch.testing.assert_close(trace[k].float(), st[k], rtol=1e-4, atol=1e-4)
+    assert trace["det_index"].tolist() == st["det_index"].tolist()
+    assert r["count"] == int(st["count"][0]) and 3 < r["count"] and r["scores"].numel() < 100
+    assert r["factor"] == pytest.approx(float(st["factor"][0]), rel=1e-12)
+
+
+def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
+    pytest.importorskip("karyotrain.synth")
+    from karyotrain import train
+    cfg = config_mod.merge(TINY, {
+        "rpn": {"pre_nms_top_n_train": 300, "post_nms_top_n_train": 100}, "box_head": {"batch_size": 32},
+        "input": {"mean": 220.0, "std": 40.0, "working_scale": "fixed"},
+        "data": {"width": 160, "height": 120, "batch_size": 1, "workers": 0}})
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    args = ["--config", str(tmp_path / "c.json"), "--budget-seconds", "120", "--out", str(out), "--log-every", "1"]
+    assert train.main(args + ["--max-steps", "2"]) == 0
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert ck["step"] == 2
+    assert "rpn_cls" in (out / "train.log").read_text() and "pull" in (out / "train.log").read_text()
+    assert train.main(args + ["--max-steps", "3"]) == 0
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 3
+
+
+def test_metrics_count_duplicates_as_false_positives_and_misses_as_false_negatives():
+    gt = [[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]]
+    pred = [[0, 0, 10, 10], [0, 0, 10, 11], [20, 0, 30, 10], [100, 100, 110, 110]]
+    scores = [0.9, 0.95, 0.8, 0.7]
+    r = evaluate([(pred, scores, gt)])
+    # box 1 (0.95) wins ground truth 0, box 0 is a duplicate (FP), box 3 matches nothing (FP), gt 2 is missed.
+    assert (r["TP"], r["FP"], r["FN"]) == (2, 2, 1)
+    assert r["AER"] == pytest.approx(100 * 3 / 3)
+    assert r["Acc"] == pytest.approx(100 * 2 / 5)
+    assert r["WCR"] == 0.0 and r["CountExact"] == 0.0
+    perfect = evaluate([(gt, [0.9, 0.9, 0.9], gt)])
+    assert perfect["WCR"] == 100.0 and perfect["mAP"] == pytest.approx(100.0) and perfect["MR2"] == pytest.approx(0.0,
+                                                                                                                 abs=1e-6)
