@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "KaryoPipeline",
             dependencies: [
-                "KaryoImage", "KaryoDetect",
+                "KaryoImage", "KaryoNet", "KaryoDetect",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "KaryoPipelineTests",
             dependencies: [
-                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoDetect",
+                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),

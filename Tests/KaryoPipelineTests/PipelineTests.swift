@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoNet
 import Testing
 
 @testable import KaryoPipeline
@@ -53,7 +54,7 @@ struct PipelineTests {
         #expect(record.belowThreshold.isEmpty)  // 0.5 is counted at threshold 0.5
         #expect(record.patient == "18-Y2087" && record.cell == "145")
         #expect(record.width == 100 && record.height == 64)
-        #expect(record.sha256 == SHA256.hex(try Data(contentsOf: src)))
+        #expect(record.sha256 == sha256Hex(of: try Data(contentsOf: src)))
         #expect(record.timingMs["decode"] != nil && record.timingMs["detect"] != nil && record.timingMs["total"] != nil)
         #expect(record.processedAt.hasSuffix("Z"))
         #expect(try KaryoJSON.decode(ResultRecord.self, from: KaryoJSON.encode(record)) == record)

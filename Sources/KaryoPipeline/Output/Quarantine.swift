@@ -1,4 +1,5 @@
 import Foundation
+import KaryoNet
 
 /// Keeps inputs that failed, with the reason, under `output_root/quarantine/`.
 ///
@@ -21,7 +22,7 @@ public struct Quarantine: Sendable {
     ) throws(PipelineError) -> URL {
         var name = SafeName.component(source.lastPathComponent)
         let data = try? InputFile.read(source, root: root)
-        let hash = sha256 ?? data.map(SHA256.hex)
+        let hash = sha256 ?? data.map { sha256Hex(of: $0) }
         if let existing = try? Data(contentsOf: folder.appending(path: name)), existing != data {
             name = (hash.map { String($0.prefix(12)) } ?? "unreadable") + "-" + name
         }

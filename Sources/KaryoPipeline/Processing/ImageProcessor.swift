@@ -1,6 +1,7 @@
 import Foundation
 import KaryoDetect
 import KaryoImage
+import KaryoNet
 
 /// The stages an image goes through; a failure names the stage it happened in.
 public enum Stage: String, Sendable, Codable {
@@ -109,7 +110,7 @@ public struct ImageProcessor: Sendable {
         }
         timings["read"] = Self.ms(since: start, clock)
         start = clock.now
-        let sha = SHA256.hex(data)
+        let sha = sha256Hex(of: data)
         timings["hash"] = Self.ms(since: start, clock)
         if let expectedSHA256, sha != expectedSHA256 {
             throw StageFailure(

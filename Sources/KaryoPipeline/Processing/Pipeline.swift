@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import KaryoDetect
+import KaryoNet
 import Logging
 import Synchronization
 
@@ -112,7 +113,7 @@ public final class Pipeline: Sendable {
         let fp = try InputFile.fingerprint(file, root: root)
         if let job = try queue.knownJob(path: file.path, size: fp.size, mtime: fp.mtime) { return .duplicate(job) }
         let data = try InputFile.read(file, root: root)
-        let sha = SHA256.hex(data)
+        let sha = sha256Hex(of: data)
         let identity = mapper.identify(file, root: root)
         let outcome = try queue.enqueue(
             sha256: sha, path: file.path, root: root?.path, identity: identity, size: fp.size, mtime: fp.mtime)
