@@ -25,8 +25,10 @@ release:
 ## Install, build, and run the daemon's whole job once on the bundled sample drop folder.
 demo: deps release
 	rm -rf out/demo
-	.build/release/karyocount count Samples/drop --recursive --out out/demo
-	@echo "Results are in out/demo"
+	.build/release/karyocount watch --config Deploy/demo.toml --once
+	.build/release/karyocount summary --config Deploy/demo.toml --date today
+	.build/release/karyocount status --config Deploy/demo.toml
+	@echo "Results: out/demo/results/<patient>/ (JSON + annotated PNG, patient.json); summaries: out/demo/summaries/"
 
 lint:
 	swift format lint --strict -r Sources Tests Package.swift

@@ -1,7 +1,7 @@
 """Writes the sample drop folder (Samples/drop): `python -m karyotrain.synth.samples --out ../Samples/drop`.
 
 Generated spreads named like CytoVision exports (CASE.CELL.TYPE.png) in one folder per case, a karyogram (.K.png,
-never counted), the real annotated fixture, and TRUTH.md with each file's true count. Deterministic.
+never counted), the real annotated fixture, and TRUTH.md (beside the folder) with each file's true count. Deterministic.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def write_samples(out: Path, fixture: Path) -> None:
     (out / case).mkdir(exist_ok=True)
     shutil.copyfile(fixture, out / case / name)
     lines.append(f"| {case}/{name} | {count} | real, Tests/Fixtures/real (heihuifei/chromosome, labelme truth) |")
-    (out / "TRUTH.md").write_text("\n".join(lines) + "\n")
+    # The truth table sits beside the drop folder, not in it: the daemon would quarantine it as a non-image.
+    (out.parent / "TRUTH.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
