@@ -37,7 +37,7 @@ def transform(image: np.ndarray, boxes: np.ndarray, cfg: dict, rng=None):
     """Working-scale resize (+ jitter and flip when rng is given). Boxes follow the image."""
     d = cfg["data"]
     f = ws.working_factor(image, cfg["input"])
-    img = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.float32)
+    img = torch.from_numpy(np.array(image, dtype=np.float32))
     b = torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4).clone()
     if rng is not None:
         lo, hi = d.get("scale_jitter", [1.0, 1.0])

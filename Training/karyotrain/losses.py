@@ -69,7 +69,11 @@ def push_loss(emb: torch.Tensor, group: torch.Tensor, gt: torch.Tensor, delta: f
     if not bool(valid.any()):
         return emb.sum() * 0, 0
     i = torch.where(valid)[0]
-    return torch.clamp(delta - (means[i] - means[rep[i]]).abs(), min=0).sum(), int(i.numel())
+    diff = means[i] - means[rep[i]]
+    # |diff| with a non-zero gradient at diff == 0 (sign fixed by index order), so that exactly collapsed
+    # embeddings still get pushed apart; the value equals Eq. 5.
+    sign = torch.where(diff != 0, torch.sign(diff), torch.where(i < rep[i], 1.0, -1.0).to(diff.dtype)).detach()
+    return torch.clamp(delta - sign * diff, min=0).sum(), int(i.numel())
 
 
 def compute_losses(model, images: torch.Tensor, sizes, targets, gen=None) -> dict:

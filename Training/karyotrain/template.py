@@ -22,6 +22,21 @@ def template_masks(size: int = 7) -> torch.Tensor:
     return masks.float()
 
 
+class _ReluWithLeakyGradient(torch.autograd.Function):
+    """ReLU forward; backward lets 1% of the gradient through where the input is negative, so the one-channel
+    template conv cannot die for good in training (the forward, and so inference, is a plain ReLU)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.where(x > 0, 1.0, 0.01).to(grad.dtype)
+
+
 class TemplateModule(nn.Module):
     """1x1 conv 256->1 + ReLU, times each mask, flattened to 245 (t*49 + r*7 + c), FC 245 -> 1."""
 
@@ -36,6 +51,7 @@ class TemplateModule(nn.Module):
         nn.init.zeros_(self.fc.bias)
 
     def forward(self, roi_features: torch.Tensor) -> torch.Tensor:
-        m = torch.relu(self.conv(roi_features))  # (K,1,7,7)
+        c = self.conv(roi_features)
+        m = _ReluWithLeakyGradient.apply(c) if self.training and torch.is_grad_enabled() else torch.relu(c)  # (K,1,7,7)
         f = m * self.masks[None]  # (K,5,7,7)
         return self.fc(f.flatten(1)).squeeze(1)
