@@ -14,7 +14,7 @@ public final class ServiceNotifier: Sendable {
     /// How often systemd expects `WATCHDOG=1`: half of `$WATCHDOG_USEC`; nil when no watchdog is armed.
     public let watchdogInterval: Duration?
     private let logger: Logger
-    private let watchdog = Mutex<Task<Void, Never>?>(nil)
+    private let watchdog = Mutex<WatchdogTimer?>(nil)
 
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) {
@@ -55,29 +55,34 @@ public final class ServiceNotifier: Sendable {
     }
 
     /// Pings the watchdog every `watchdogInterval` while `isHealthy()` holds; does nothing without a watchdog.
+    ///
+    /// The pings come from a dispatch timer on its own queue, not from a Swift task: a cooperative thread pool kept
+    /// busy by blocking work must not starve the watchdog into a false "stuck" verdict.
     public func startWatchdog(isHealthy: @escaping @Sendable () -> Bool) {
         guard let interval = watchdogInterval, isEnabled else { return }
-        let task = Task { [self] in
-            while !Task.isCancelled {
-                if isHealthy() {
-                    watchdogPing()
-                } else {
-                    logger.error("not pinging the systemd watchdog: the daemon looks stuck")
-                }
-                try? await Task.sleep(for: interval)
+        let microseconds =
+            Int(interval.components.seconds) * 1_000_000 + Int(interval.components.attoseconds / 1_000_000_000_000)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "karyocount.watchdog"))
+        timer.schedule(deadline: .now(), repeating: .microseconds(microseconds))
+        timer.setEventHandler { [self] in
+            if isHealthy() {
+                watchdogPing()
+            } else {
+                logger.error("not pinging the systemd watchdog: the daemon looks stuck")
             }
         }
         watchdog.withLock { old in
-            old?.cancel()
-            old = task
+            old?.source.cancel()
+            old = WatchdogTimer(source: timer)
         }
+        timer.resume()
     }
 
-    /// Ends the watchdog task.
+    /// Ends the watchdog timer.
     public func stopWatchdog() {
-        watchdog.withLock { task in
-            task?.cancel()
-            task = nil
+        watchdog.withLock { timer in
+            timer?.source.cancel()
+            timer = nil
         }
     }
 
@@ -119,4 +124,9 @@ public final class ServiceNotifier: Sendable {
                 "sd_notify failed: \(String(cString: strerror(errno)))", metadata: ["socket": "\(socketPath)"])
         }
     }
+}
+
+/// A dispatch timer handed between threads; dispatch sources are thread-safe, Swift just cannot tell.
+private struct WatchdogTimer: @unchecked Sendable {
+    let source: any DispatchSourceTimer
 }

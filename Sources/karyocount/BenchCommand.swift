@@ -24,6 +24,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Timed runs (after one warm-up run).")
     var runs: Int = 3
 
+    @Option(help: "Time decoding this file (e.g. a 1600x1200 16-bit TIFF, 21 runs) and run the engine on its pixels.")
+    var decode: String?
+
+    @Flag(help: "With --decode: time decoding only, not the engine.")
+    var decodeOnly = false
+
     @Flag(help: "Print the results as JSON.")
     var json = false
 
@@ -33,7 +39,30 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--size must be WIDTHxHEIGHT, e.g. 1600x1200")
         }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        let (width, height) = (parts[0], parts[1])
+        var (width, height) = (parts[0], parts[1])
+        var decodedImage: GrayImage?
+        var decodeMs: Double?
+        if let decode {
+            let url = URL(fileURLWithPath: decode)
+            var times: [Double] = []
+            for run in 0...21 {
+                var clock = StageClock()
+                decodedImage = try ImageDecoder.decode(contentsOf: url).image
+                let ms = clock.lap()
+                if run > 0 { times.append(ms) }
+            }
+            decodeMs = Self.median(times)
+            width = decodedImage!.width
+            height = decodedImage!.height
+            let line = String(
+                format: "decode       %9.1f ms  (median of 21, %@, %dx%d)", decodeMs!, decode, width, height)
+            if decodeOnly {
+                print(line)
+                return
+            }
+        } else if decodeOnly {
+            throw ValidationError("--decode-only needs --decode FILE")
+        }
         var clock = StageClock()
         let detector: DeepACEDetector
         if let model {
@@ -45,7 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
             detector = DeepACEDetector(network: network, modelName: config.name, modelSHA256: nil)
         }
         let loadMs = clock.lap()
-        let image = Self.syntheticSpread(width: width, height: height)
+        let image = decodedImage ?? Self.syntheticSpread(width: width, height: height)
         var timings: [[String: Double]] = []
         var flops: [String: Double] = [:]
         var count = 0
@@ -73,7 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
         let convMs = (medians["backbone"] ?? 0) + (medians["fpn"] ?? 0)
         let convRate = convFlops / (convMs / 1000) / 1e9
         let totalFlops = flops.values.reduce(0, +)
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "model": detector.modelName ?? "", "depth": detector.network.config.backbone.depth,
             "size": [width, height], "runs": runs, "load_ms": loadMs,
             "median_ms": medians, "flops": flops, "total_gflop": totalFlops / 1e9,
@@ -81,6 +110,7 @@ struct BenchCommand: AsyncParsableCommand {
             "conv_fraction_of_sgemm": convRate / sgemm, "peak_rss_mb": peakRSSMB, "count": count,
             "openblas_threads": Int(openblas_get_num_threads()),
         ]
+        if let decodeMs { report["decode_median_ms"] = decodeMs }
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -90,7 +120,11 @@ struct BenchCommand: AsyncParsableCommand {
             "DeepACEv2 bench: ResNet-\(detector.network.config.backbone.depth) P3, \(width)x\(height), "
                 + "model \(detector.modelName ?? "?"), \(runs) runs (+1 warm-up), "
                 + "OpenBLAS threads \(openblas_get_num_threads())")
-        print("decode       skipped (no 16-bit TIFF writer in KaryoImage)")
+        if let decodeMs, let decode {
+            print(String(format: "decode       %9.1f ms  (median of 21, %@)", decodeMs, decode))
+        } else {
+            print("decode       not timed (pass --decode FILE)")
+        }
         for stage in stages {
             let ms = medians[stage] ?? 0
             var line = stage.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: "%9.1f ms", ms)

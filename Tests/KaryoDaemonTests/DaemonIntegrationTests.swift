@@ -133,8 +133,14 @@ struct DaemonIntegrationTests {
         var progress: [Int] = []
         for round in 0..<5 {
             let daemon = try Daemon(ws)
-            let delay = 0.6 + Double(rng.next() % 1000) / 1000 * 2.4
-            try await Task.sleep(for: .seconds(delay))
+            // Stop when the work is under way, whatever the machine's speed: once 18, 36, 54, 72 and 90 results
+            // exist, plus a random 0-300 ms, so the stop lands at a random point inside an image's processing.
+            let target = 18 * (round + 1)
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ws.resultJSONs().count < target && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await Task.sleep(for: .milliseconds(Int(rng.next() % 300)))
             if round == 0 {
                 // The first stop is graceful: the image in hand is finished, the rest re-queued, exit status 0.
                 daemon.signal(SIGTERM)
