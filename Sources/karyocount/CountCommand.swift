@@ -83,20 +83,3 @@ struct CountCommand: AsyncParsableCommand {
 }
 
 extension KaryoConfig.DetectorChoice: ExpressibleByArgument {}
-
-/// A logger writing to stderr (journald under systemd), set up once per process.
-func cliLogger(level: Logger.Level) -> Logger {
-    LoggingBootstrap.once
-    var logger = Logger(label: "karyocount")
-    logger.logLevel = level
-    return logger
-}
-
-private enum LoggingBootstrap {
-    static let once: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
-}
-
-/// Writes a line to stderr.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
-}

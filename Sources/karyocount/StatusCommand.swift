@@ -14,18 +14,7 @@ struct StatusCommand: AsyncParsableCommand {
     var errors = 5
 
     func run() async throws {
-        let c: KaryoConfig
-        do {
-            c = try KaryoConfig.loadOrDefault(path: config)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
-        guard FileManager.default.fileExists(atPath: c.databaseURL.path) else {
-            printError("no queue at \(c.databaseURL.path): the daemon has not run with this configuration yet")
-            throw ExitCode(1)
-        }
-        let queue = try JobQueue(url: c.databaseURL)
+        let (_, queue) = try openExistingQueue(configPath: config)
         print(try StatusReport(queue: queue, errorLimit: errors).text)
     }
 }

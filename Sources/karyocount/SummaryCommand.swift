@@ -34,19 +34,9 @@ struct SummaryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let c: KaryoConfig
-        do {
-            c = try KaryoConfig.loadOrDefault(path: config)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
-        guard FileManager.default.fileExists(atPath: c.databaseURL.path) else {
-            printError("no queue at \(c.databaseURL.path): the daemon has not run with this configuration yet")
-            throw ExitCode(1)
-        }
+        let (c, queue) = try openExistingQueue(configPath: config)
         let day = Self.day(date)!
-        let summary = try DailySummary.build(from: try JobQueue(url: c.databaseURL), day: day)
+        let summary = try DailySummary.build(from: queue, day: day)
         let urls = try summary.write(to: c.summariesRoot)
         print(
             "\(day): \(summary.imagesCounted) images, \(summary.patients.count) patients, "
