@@ -91,7 +91,7 @@ public struct KaryoConfig: Sendable, Equatable {
 }
 
 /// One thing wrong with a configuration, tied to the key it concerns.
-public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+public struct ConfigProblem: Error, Sendable, Equatable, CustomStringConvertible {
     /// The TOML key (or `(file)` for problems of the file as a whole).
     public var key: String
     /// What is wrong and what to write instead.
@@ -128,12 +128,24 @@ extension KaryoConfig {
     public static func load(from url: URL) throws(ConfigError) -> KaryoConfig {
         let text: String
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            text = try readText(url)
         } catch {
-            throw ConfigError(
-                path: url.path, problems: [ConfigProblem(key: "(file)", message: "cannot read: \(error)")])
+            throw ConfigError(path: url.path, problems: [error])
         }
         return try parse(text, path: url.path, base: url.deletingLastPathComponent())
+    }
+
+    /// The file's text, or the problem in plain words (missing, unreadable, not UTF-8).
+    private static func readText(_ url: URL) throws(ConfigProblem) -> String {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            let why =
+                FileManager.default.fileExists(atPath: url.path) ? "cannot be read (permissions?)" : "does not exist"
+            throw ConfigProblem(key: "(file)", message: "\(url.path) \(why)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigProblem(key: "(file)", message: "\(url.path) is not UTF-8 text")
+        }
+        return text
     }
 
     /// Reads the file at `path`, or the default file, or (when `path` is nil and the default file does not exist)
@@ -159,9 +171,9 @@ extension KaryoConfig {
     public static func check(_ url: URL) -> [ConfigProblem] {
         let text: String
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            text = try readText(url)
         } catch {
-            return [ConfigProblem(key: "(file)", message: "cannot read: \(error)")]
+            return [error]
         }
         let (config, problems) = read(text, base: url.deletingLastPathComponent())
         return problems + (config?.environmentProblems() ?? [])
