@@ -32,7 +32,9 @@ struct DropFolderWatcherTests {
     func slowInPlaceWrite() async throws {
         let root = try TempFolder()
         defer { root.cleanup() }
-        let recorder = try WatchRecorder(roots: [root.path], stability: 1.0)
+        // Stability 3 s against 300 ms between chunks: a ten-fold margin, so a loaded machine that oversleeps the
+        // test's pauses does not make the writer look finished.
+        let recorder = try WatchRecorder(roots: [root.path], stability: 3.0)
         await recorder.wait { $0.events.contains(.initialScanComplete) }
         let path = root.file("slow.png")
         // Open, write, close and reopen repeatedly, as a writer that flushes in chunks does: CLOSE_WRITE each time.
@@ -48,7 +50,7 @@ struct DropFolderWatcherTests {
             try await Task.sleep(for: .milliseconds(300))
             #expect(recorder.readyPaths.isEmpty, "announced while still being written (chunk \(chunk))")
         }
-        #expect(await recorder.wait(timeout: 5) { !$0.readyPaths.isEmpty })
+        #expect(await recorder.wait(timeout: 12) { !$0.readyPaths.isEmpty })
         try await Task.sleep(for: .milliseconds(1500))
         await recorder.stop()
         #expect(recorder.readyPaths == [canonical(path)])
