@@ -34,7 +34,7 @@ let package = Package(
             dependencies: ["CTIFF", "CPNG"]),
         .target(
             name: "KaryoNet",
-            dependencies: ["COpenBLAS"]),
+            dependencies: ["COpenBLAS", "KaryoImage"]),
         .target(
             name: "KaryoDetect",
             dependencies: ["KaryoImage", "KaryoNet"]),
@@ -65,7 +65,7 @@ let package = Package(
 
         .testTarget(
             name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"]),
-        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet"], exclude: ["Golden"]),
+        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
         .testTarget(

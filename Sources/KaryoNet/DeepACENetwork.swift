@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import KaryoImage
 
 /// The DeepACEv2 network (Training/MODEL.md steps 5-15): ResNet + FPN (P3 only), RPN with proposal filtering,
 /// RoIAlign, the two-FC box head, the Template Module, and the post-processing (EG-NMS, Soft-NMS or NMS).
@@ -121,7 +122,7 @@ public struct DeepACENetwork: Sendable {
         let w1 = max(1, Int((Double(w0) * f + 0.5).rounded(.down)))
         let working =
             (h1, w1) == (h0, w0)
-            ? pixels : WorkingScale.resizeBilinear(pixels, width: w0, height: h0, toWidth: w1, height: h1)
+            ? pixels : GrayImage(width: w0, height: h0, pixels: pixels).resized(width: w1, height: h1).pixels
         let input = config.input
         let m = input.pad_multiple
         let (hp, wp) = ((h1 + m - 1) / m * m, (w1 + m - 1) / m * m)

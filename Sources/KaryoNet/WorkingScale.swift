@@ -145,33 +145,4 @@ public enum WorkingScale {
         }
         return d
     }
-
-    /// Bilinear resize as `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` with a target size
-    /// (MODEL.md step 2): the scale ratio `in / out` in Float32, source coordinates clamped at 0.
-    public static func resizeBilinear(_ src: [Float], width w0: Int, height h0: Int, toWidth w1: Int, height h1: Int)
-        -> [Float]
-    {
-        let scaleY = Float(h0) / Float(h1)
-        let scaleX = Float(w0) / Float(w1)
-        func taps(_ i: Int, scale: Float, size: Int) -> (Int, Int, Float) {
-            let s = max((Float(i) + 0.5) * scale - 0.5, 0)
-            let lo = min(Int(s), size - 1)
-            let hi = min(lo + 1, size - 1)
-            return (lo, hi, s - Float(lo))
-        }
-        let xs = (0..<w1).map { taps($0, scale: scaleX, size: w0) }
-        var out = [Float](repeating: 0, count: w1 * h1)
-        for y in 0..<h1 {
-            let (y0, y1, ly) = taps(y, scale: scaleY, size: h0)
-            let hy = 1 - ly
-            for x in 0..<w1 {
-                let (x0, x1, lx) = xs[x]
-                let hx = 1 - lx
-                out[y * w1 + x] =
-                    hy * (hx * src[y0 * w0 + x0] + lx * src[y0 * w0 + x1])
-                    + ly * (hx * src[y1 * w0 + x0] + lx * src[y1 * w0 + x1])
-            }
-        }
-        return out
-    }
 }

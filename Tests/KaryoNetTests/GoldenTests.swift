@@ -1,4 +1,5 @@
 import Foundation
+import KaryoImage
 import Testing
 
 @testable import KaryoNet
@@ -64,8 +65,8 @@ struct GoldenTests {
         #expect(abs(prepared.factor - (try stages.doubles("factor"))[0]) < 1e-12)
         #expect([prepared.height, prepared.width] == (try stages.doubles("size")).map { Int($0) })
         try expectClose(prepared.tensor, "input")
-        let resized = WorkingScale.resizeBilinear(
-            image.data, width: w, height: h, toWidth: prepared.width, height: prepared.height)
+        let resized = GrayImage(width: w, height: h, pixels: image.data)
+            .resized(width: prepared.width, height: prepared.height).pixels
         try expectClose(Tensor(shape: [resized.count], data: resized), "resized")
     }
 
