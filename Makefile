@@ -34,6 +34,7 @@ lint:
 	swift format lint --strict -r Sources Tests Package.swift
 
 swift-test:
+	swift build $(SWIFT_BUILD_FLAGS)  # the daemon tests run the built karyocount binary
 	swift test $(SWIFT_BUILD_FLAGS)
 
 py-test:

@@ -15,7 +15,8 @@ struct DaemonIntegrationTests {
         "60 images arriving slowly, in bursts, by rename, by link and in new nested folders each get exactly one result; karyograms are skipped; nothing is read early"
     )
     func deliveryModes() async throws {
-        let ws = try Workspace("delivery")
+        // stability_seconds 2 against 0.3 s pauses: a margin a loaded test machine's oversleeping cannot eat.
+        let ws = try Workspace("delivery", stability: 2.0)
         defer { ws.cleanup() }
         let staging = ws.base + "/staging"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -26,7 +27,7 @@ struct DaemonIntegrationTests {
 
         var expected: [String] = []
         // 15 written slowly in place: half keep the file open, half close and reopen between chunks (a
-        // CLOSE_WRITE each time). Pauses (0.3 s) stay under stability_seconds (0.5 s); reading early would
+        // CLOSE_WRITE each time). Pauses (0.3 s) stay well under stability_seconds (2 s); reading early would
         // fail to decode and quarantine the file.
         try ws.mkdir("slow")
         try await withThrowingTaskGroup(of: Void.self) { group in
