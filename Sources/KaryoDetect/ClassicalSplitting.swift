@@ -142,18 +142,10 @@ enum ClassicalSplitting {
         order.sort()
 
         var basin = [Int32](repeating: -1, count: mask.count)
-        var parent: [Int32] = []
+        var sets = DisjointSets()
         var peak: [Float] = []
         var size: [Int] = []
         var roots = [Int32](repeating: 0, count: 8)
-        func find(_ i: Int32) -> Int32 {
-            var i = i
-            while parent[Int(i)] != i {
-                parent[Int(i)] = parent[Int(parent[Int(i)])]
-                i = parent[Int(i)]
-            }
-            return i
-        }
         distance.withUnsafeBufferPointer { dist in
             for key in order {
                 let i = Int(key & 0xFFFF_FFFF)
@@ -175,7 +167,7 @@ enum ClassicalSplitting {
                             steepestValue = dist[j]
                             steepest = j
                         }
-                        let r = find(basin[j])
+                        let r = sets.find(basin[j])
                         var seen = false
                         for k in 0..<rootCount where roots[k] == r { seen = true }
                         if !seen {
@@ -185,8 +177,7 @@ enum ClassicalSplitting {
                     }
                 }
                 if rootCount == 0 {
-                    let id = Int32(parent.count)
-                    parent.append(id)
+                    let id = sets.makeSet()
                     peak.append(level)
                     size.append(1)
                     basin[i] = id
@@ -202,16 +193,16 @@ enum ClassicalSplitting {
                         dynamic >= parameters.minimumDynamic && dynamic >= parameters.relativeDynamic * peak[r]
                         && size[r] >= parameters.minimumBasinArea
                     if !significant {
-                        parent[r] = main
+                        sets.attach(roots[k], to: main)
                         size[Int(main)] += size[r]
                     }
                 }
-                let owner = find(basin[steepest])
+                let owner = sets.find(basin[steepest])
                 basin[i] = owner
                 size[Int(owner)] += 1
             }
         }
-        for i in 0..<basin.count where basin[i] >= 0 { basin[i] = find(basin[i]) }
+        for i in 0..<basin.count where basin[i] >= 0 { basin[i] = sets.find(basin[i]) }
         return basin
     }
 

@@ -74,16 +74,7 @@ enum Morphology {
     /// Returns the label plane (-1 = background, else 0..<count, numbered in raster order of first pixel) and the count.
     static func label(_ mask: [UInt8], width: Int, height: Int, eight: Bool = true) -> (labels: [Int32], count: Int) {
         var labels = [Int32](repeating: -1, count: mask.count)
-        var parent: [Int32] = []
-        parent.reserveCapacity(256)
-        func find(_ i: Int32) -> Int32 {
-            var i = i
-            while parent[Int(i)] != i {
-                parent[Int(i)] = parent[Int(parent[Int(i)])]
-                i = parent[Int(i)]
-            }
-            return i
-        }
+        var sets = DisjointSets()
         mask.withUnsafeBufferPointer { m in
             labels.withUnsafeMutableBufferPointer { l in
                 for y in 0..<height {
@@ -94,12 +85,12 @@ enum Morphology {
                         var current: Int32 = -1
                         func unite(_ c: Int32) {
                             guard c >= 0 else { return }
-                            let a = find(c)
+                            let a = sets.find(c)
                             if current < 0 {
                                 current = a
                             } else if a != current {
                                 let (lo, hi) = a < current ? (a, current) : (current, a)
-                                parent[Int(hi)] = lo
+                                sets.attach(hi, to: lo)
                                 current = lo
                             }
                         }
@@ -110,8 +101,7 @@ enum Morphology {
                             if eight && x + 1 < width { unite(l[i - width + 1]) }
                         }
                         if current < 0 {
-                            current = Int32(parent.count)
-                            parent.append(current)
+                            current = sets.makeSet()
                         }
                         l[i] = current
                     }
@@ -119,11 +109,11 @@ enum Morphology {
             }
         }
         // Compact the roots to 0..<count in order of first appearance.
-        var compact = [Int32](repeating: -1, count: parent.count)
+        var compact = [Int32](repeating: -1, count: sets.count)
         var count: Int32 = 0
         labels.withUnsafeMutableBufferPointer { l in
             for i in 0..<l.count where l[i] >= 0 {
-                let root = Int(find(l[i]))
+                let root = Int(sets.find(l[i]))
                 if compact[root] < 0 {
                     compact[root] = count
                     count += 1
@@ -232,5 +222,35 @@ enum Morphology {
             if c >= 0 && !touchesEdge[c] && area[c] <= maxArea { out[i] = 1 }
         }
         return out
+    }
+}
+
+/// Union-find over dense `Int32` ids (path halving), shared by component labelling and the watershed.
+struct DisjointSets {
+    private var parent: [Int32] = []
+
+    /// How many ids have been made.
+    var count: Int { parent.count }
+
+    /// A new singleton set; its id is the previous `count`.
+    mutating func makeSet() -> Int32 {
+        let id = Int32(parent.count)
+        parent.append(id)
+        return id
+    }
+
+    /// The root of `id`'s set.
+    mutating func find(_ id: Int32) -> Int32 {
+        var i = id
+        while parent[Int(i)] != i {
+            parent[Int(i)] = parent[Int(parent[Int(i)])]
+            i = parent[Int(i)]
+        }
+        return i
+    }
+
+    /// Makes `root` the parent of the root `child`.
+    mutating func attach(_ child: Int32, to root: Int32) {
+        parent[Int(child)] = root
     }
 }
