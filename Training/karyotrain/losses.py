@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .boxes import box_area, box_iou, decode, encode, paired_inter
 from .model import flatten_rpn
-from .sampling import anchor_categories, sample_anchors, sample_rois
+from .sampling import anchor_categories_on_grid, sample_anchors, sample_rois
 
 
 def smooth_ln(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -95,7 +95,8 @@ def compute_losses(model, images: torch.Tensor, sizes, targets, gen=None) -> dic
     gt_offset = 0
     for i in range(n):
         gt = targets[i].to(device)
-        matched, pos, hard, easy = anchor_categories(anchors, gt, rc["sampler"])
+        matched, pos, hard, easy = anchor_categories_on_grid(model.base_anchors.to(device), p3.shape[-2], p3.shape[-1],
+                                                             cfg["anchors"]["stride"], gt, rc["sampler"])
         p, ng = sample_anchors(pos, hard, easy, rc["sampler"], rc["batch_size"], rc["positive_fraction"], gen)
         idx = torch.cat([p, ng])
         lab = torch.cat([torch.ones(p.numel()), torch.zeros(ng.numel())]).to(device)

@@ -23,6 +23,62 @@ def anchor_categories(anchors: torch.Tensor, gt: torch.Tensor, sampler: str):
     max_iou, matched = iou.max(dim=0)
     best_per_gt = iou.max(dim=1, keepdim=True).values
     low_quality = ((iou == best_per_gt) & (best_per_gt > 0)).any(dim=0)
+    return _categories(max_iou, matched, low_quality, sampler)
+
+
+def anchor_categories_on_grid(base: torch.Tensor, feat_h: int, feat_w: int, stride: int, gt: torch.Tensor,
+                              sampler: str):
+    """`anchor_categories` for the anchors `grid_anchors(base, feat_h, feat_w, stride)`, same results, ~10x faster.
+
+    An anchor can overlap a ground truth only if its cell lies within the box widened by the largest base-anchor
+    extent, so each ground truth is compared with the anchors of that window only instead of all H*W*A of them.
+    """
+    a = base.shape[0]
+    m = feat_h * feat_w * a
+    device = gt.device
+    if gt.numel() == 0:
+        z = torch.zeros(m, dtype=torch.bool, device=device)
+        return torch.zeros(m, dtype=torch.long, device=device), z, z.clone(), ~z
+    g = gt.shape[0]
+    reach = float(base.abs().max())
+    lo_x = torch.floor((gt[:, 0] - reach) / stride).long().clamp(0, feat_w - 1)
+    hi_x = torch.ceil((gt[:, 2] + reach) / stride).long().clamp(0, feat_w - 1)
+    lo_y = torch.floor((gt[:, 1] - reach) / stride).long().clamp(0, feat_h - 1)
+    hi_y = torch.ceil((gt[:, 3] + reach) / stride).long().clamp(0, feat_h - 1)
+    span_x = int((hi_x - lo_x).max()) + 1
+    span_y = int((hi_y - lo_y).max()) + 1
+    # Window cells per ground truth (clamped at the grid's edge: repeats are harmless for maxima).
+    cx = torch.minimum(lo_x[:, None] + torch.arange(span_x, device=device)[None, :], hi_x[:, None])  # (G, Sx)
+    cy = torch.minimum(lo_y[:, None] + torch.arange(span_y, device=device)[None, :], hi_y[:, None])  # (G, Sy)
+    cell = (cy[:, :, None] * feat_w + cx[:, None, :]).reshape(g, -1)  # (G, Sy*Sx)
+    idx = (cell[:, :, None] * a + torch.arange(a, device=device)[None, None, :]).reshape(g, -1)  # (G, L)
+    shift = torch.stack([cx[:, None, :].expand(g, span_y, span_x), cy[:, :, None].expand(g, span_y, span_x)], -1)
+    shift = (shift.reshape(g, -1, 1, 2).to(gt.dtype) * stride).expand(g, span_y * span_x, a, 2)
+    anc = (base.to(device)[None, None, :, :] + torch.cat([shift, shift], -1)).reshape(g, -1, 4)  # (G, L, 4)
+    lt = torch.max(anc[..., :2], gt[:, None, :2])
+    rb = torch.min(anc[..., 2:], gt[:, None, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (anc[..., 2] - anc[..., 0]) * (anc[..., 3] - anc[..., 1])
+    area_g = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    iou = inter / (area_a + area_g[:, None] - inter)  # (G, L)
+    flat_idx = idx.reshape(-1)
+    flat_iou = iou.reshape(-1)
+    max_iou = torch.zeros(m, dtype=iou.dtype, device=device).scatter_reduce(0, flat_idx, flat_iou, "amax")
+    # Matched ground truth: the lowest index reaching the anchor's maximum (torch.max's first occurrence).
+    gt_index = torch.arange(g, device=device)[:, None].expand_as(iou).reshape(-1)
+    at_max = flat_iou == max_iou[flat_idx]
+    matched = torch.full((m,), g, dtype=torch.long, device=device)
+    matched = matched.scatter_reduce(0, flat_idx[at_max], gt_index[at_max], "amin")
+    matched = torch.where(max_iou > 0, matched, torch.zeros_like(matched))
+    best_per_gt = iou.max(dim=1, keepdim=True).values
+    lq = ((iou == best_per_gt) & (best_per_gt > 0)).reshape(-1)
+    low_quality = torch.zeros(m, dtype=torch.bool, device=device)
+    low_quality[flat_idx[lq]] = True
+    return _categories(max_iou, matched, low_quality, sampler)
+
+
+def _categories(max_iou, matched, low_quality, sampler: str):
     pos = (max_iou >= 0.7) | low_quality
     if sampler == "standard":
         hard = torch.zeros_like(pos)

@@ -11,7 +11,7 @@ from karyotrain.boxes import box_iou, decode, encode
 from karyotrain.losses import pull_loss, push_loss, tnrl, truncated_iog
 from karyotrain.nms import embedding_guided_nms, nms, soft_nms
 from karyotrain.roi_align import roi_align
-from karyotrain.sampling import anchor_categories, sample_anchors
+from karyotrain.sampling import anchor_categories, anchor_categories_on_grid, sample_anchors
 from karyotrain.scale import estimate_chromosome_width, otsu_threshold
 from karyotrain.template import template_masks
 
@@ -44,6 +44,23 @@ def test_hnas_v1_uses_the_03_07_band_and_fills_a_short_hard_stratum_with_easy_ne
     assert p.numel() == int(pos.sum()) < 128
     assert n.numel() == 512 - p.numel()
     assert int(hard[n].sum()) == min(int(hard.sum()), (512 - p.numel()) // 2)
+
+
+def test_windowed_anchor_matching_equals_the_dense_matching_used_as_reference():
+    base = base_anchors([16, 32, 48, 64])
+    anchors = grid_anchors(base, 30, 40, 8)
+    g = torch.Generator().manual_seed(3)
+    for trial in range(12):
+        n = int(torch.randint(1, 40, (1,), generator=g))
+        xy = torch.rand(n, 2, generator=g) * torch.tensor([340.0, 260.0]) - 10  # some boxes cross the border
+        gt = torch.cat([xy, xy + torch.rand(n, 2, generator=g) * 60 + 2], 1)
+        if trial % 3 == 0:
+            gt = torch.round(gt / 8) * 8  # ties between ground truths and anchors
+        for sampler in ("hnas-v2", "hnas-v1", "standard"):
+            dense = anchor_categories(anchors, gt, sampler)
+            windowed = anchor_categories_on_grid(base, 30, 40, 8, gt, sampler)
+            for a, b in zip(dense, windowed):
+                assert torch.equal(a, b), (trial, sampler)
 
 
 def test_the_five_template_masks_follow_equation_1():
