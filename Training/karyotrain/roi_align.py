@@ -1,6 +1,7 @@
 """RoIAlign in plain PyTorch, matching torchvision.ops.roi_align(aligned=True) (MODEL.md step 12)."""
 
 import torch
+import torch.nn.functional as F
 
 
 def _axis_samples(start, bin_size, out: int, grid: int, limit: int):
@@ -55,3 +56,39 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Te
         + (wy_h * wx_l) * gather(yh, xl) + (wy_h * wx_h) * gather(yh, xh)
     val = val.view(c, k, output_size, g, output_size, g).sum(dim=(3, 5)) / float(g * g)
     return val.permute(1, 0, 2, 3).contiguous().to(features.dtype)
+
+
+def roi_align_grid_sample(features: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tensor,
+                          output_size: int = 7, spatial_scale: float = 0.125, sampling_ratio: int = 2) -> torch.Tensor:
+    """`roi_align` through `F.grid_sample` (native kernels forward and backward): the training path.
+
+    Same sample points and bilinear weights; `padding_mode="border"` clamps like RoIAlign does for points in
+    [-1, H] (every point of a box inside the image), while RoIAlign gives 0 beyond that. Inference and the golden
+    files use `roi_align`.
+    """
+    n, c, h, w = features.shape
+    k = boxes.shape[0]
+    if k == 0:
+        return features.new_zeros((0, c, output_size, output_size))
+    g = sampling_ratio
+    s = output_size * g
+    b = boxes.float() * spatial_scale
+    j = torch.arange(s, dtype=torch.float32, device=boxes.device)
+    p = torch.div(j, g, rounding_mode="floor")
+    offset = p + (j - p * g + 0.5) / g  # bin index + position of the sample inside the bin, in bins
+    ys = (b[:, 1] - 0.5)[:, None] + offset[None, :] * ((b[:, 3] - b[:, 1]) / output_size)[:, None]  # (K, S)
+    xs = (b[:, 0] - 0.5)[:, None] + offset[None, :] * ((b[:, 2] - b[:, 0]) / output_size)[:, None]
+    gy = ys / max(h - 1, 1) * 2 - 1
+    gx = xs / max(w - 1, 1) * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(k, s, s), gy[:, :, None].expand(k, s, s)], dim=-1)  # (K, S, S, 2)
+    feats = features.float()
+    out = feats.new_empty((k, c, s, s))
+    for i in range(n):
+        sel = torch.where(batch_index == i)[0]
+        if sel.numel() == 0:
+            continue
+        v = F.grid_sample(feats[i:i + 1], grid[sel].reshape(1, -1, s, 2), mode="bilinear", padding_mode="border",
+                          align_corners=True)  # (1, C, K_i * S, S)
+        out = out.index_copy(0, sel, v.view(c, sel.numel(), s, s).permute(1, 0, 2, 3))
+    out = out.view(k, c, output_size, g, output_size, g).mean(dim=(3, 5))
+    return out.to(features.dtype)

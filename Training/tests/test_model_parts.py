@@ -10,7 +10,7 @@ from karyotrain.anchors import base_anchors, grid_anchors
 from karyotrain.boxes import box_iou, decode, encode
 from karyotrain.losses import pull_loss, push_loss, tnrl, truncated_iog
 from karyotrain.nms import embedding_guided_nms, nms, soft_nms
-from karyotrain.roi_align import roi_align
+from karyotrain.roi_align import roi_align, roi_align_grid_sample
 from karyotrain.sampling import anchor_categories, anchor_categories_on_grid, sample_anchors
 from karyotrain.scale import estimate_chromosome_width, otsu_threshold
 from karyotrain.template import template_masks
@@ -61,6 +61,20 @@ def test_windowed_anchor_matching_equals_the_dense_matching_used_as_reference():
             windowed = anchor_categories_on_grid(base, 30, 40, 8, gt, sampler)
             for a, b in zip(dense, windowed):
                 assert torch.equal(a, b), (trial, sampler)
+
+
+def test_the_training_roi_align_equals_the_reference_for_boxes_inside_the_image():
+    g = torch.Generator().manual_seed(5)
+    features = torch.randn(2, 16, 19, 25, generator=g)
+    xy = torch.rand(60, 2, generator=g) * torch.tensor([180.0, 130.0])
+    boxes = torch.cat([xy, torch.minimum(xy + torch.rand(60, 2, generator=g) * 40 + 0.5,
+                                         torch.tensor([200.0, 152.0]))], 1)
+    boxes[:3] = torch.tensor([[0.0, 0.0, 12.0, 9.0], [190.0, 140.0, 200.0, 152.0], [0.0, 70.0, 3.0, 90.0]])
+    batch_index = torch.randint(0, 2, (60,), generator=g)
+    ref = roi_align(features, boxes, batch_index)
+    fast = roi_align_grid_sample(features, boxes, batch_index)
+    assert fast.shape == ref.shape == (60, 16, 7, 7)
+    assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_the_five_template_masks_follow_equation_1():
