@@ -20,6 +20,29 @@ from .model import detect
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REAL = [REPO / "Tests" / "Fixtures" / "real" / "18-Y2087.145.O.png"]
+METHODS = ["eg-nms", "nms", "soft-nms"]
+
+
+def detect_methods(model, image, methods):
+    """Runs the network once and post-processes its candidates with each method: {method: (boxes, scores)}."""
+    trace = {}
+    r = detect(model, image, trace=trace)
+    h0, w0 = np.asarray(image).shape[:2]
+    h1, w1 = trace["size"]
+    scale = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
+    cand = trace["candidates"]
+    boxes, scores, emb = trace["box_boxes"][cand], trace["box_scores"][cand], trace["embeddings"][cand]
+    out = {}
+    saved = model.cfg["postprocess"]["method"]
+    try:
+        for m in methods:
+            model.cfg["postprocess"]["method"] = m
+            idx, s = model.postprocess(boxes, scores, emb)
+            out[m] = ((boxes[idx] / scale).numpy(), s.numpy())
+    finally:
+        model.cfg["postprocess"]["method"] = saved
+    return out, r
+
 
 
 def labelme_boxes(path: Path) -> np.ndarray:
@@ -53,8 +76,12 @@ def main(argv) -> int:
     ap.add_argument("--held-out", type=int, default=0, help="number of held-out synthetic spreads")
     ap.add_argument("--first-seed", type=int, default=None, help="default: the first HELD_OUT seed")
     ap.add_argument("--real", nargs="*", default=None, help="annotated PNGs (labelme JSON beside them)")
-    ap.add_argument("--method", choices=["eg-nms", "nms", "soft-nms"], help="override postprocess.method")
+    ap.add_argument("--method", choices=METHODS, help="override postprocess.method")
+    ap.add_argument("--methods", help="comma-separated post-processing methods compared on the same network "
+                                      "outputs, e.g. eg-nms,nms,soft-nms (synthetic set only)")
     ap.add_argument("--score-threshold", type=float, default=0.5)
+    ap.add_argument("--thresholds", help="comma-separated score thresholds for the synthetic metrics (count "
+                                         "threshold calibration); default: --score-threshold only")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--draw", help="write annotated PNGs of the real images here")
     ap.add_argument("--size", help="held-out spread size WxH (default: the training data size)")
@@ -72,16 +99,27 @@ def main(argv) -> int:
         if a.size:
             d["width"], d["height"] = (int(v) for v in a.size.lower().split("x"))
         first = HELD_OUT_SEEDS.start if a.first_seed is None else a.first_seed
-        items, t0 = [], time.time()
+        methods = a.methods.split(",") if a.methods else [model.cfg["postprocess"]["method"]]
+        thresholds = [float(t) for t in a.thresholds.split(",")] if a.thresholds else [a.score_threshold]
+        items = {m: [] for m in methods}
+        t0 = time.time()
         for i in range(a.held_out):
             s = generate_spread(first + i, SpreadConfig(width=d.get("width", 1600), height=d.get("height", 1200),
                                                         **d.get("synth", {})))
-            r = detect(model, s.image)
-            items.append((r["boxes"].numpy(), r["scores"].numpy(), s.boxes))
-        res = evaluate(items, a.score_threshold)
-        res["seconds_per_image"] = (time.time() - t0) / a.held_out
-        res.pop("per_image")
-        report["synthetic"] = res
+            outs, _ = detect_methods(model, s.image, methods)
+            for m in methods:
+                items[m].append((outs[m][0], outs[m][1], s.boxes))
+        seconds = (time.time() - t0) / a.held_out
+        report["synthetic"] = {}
+        for m in methods:
+            for t in thresholds:
+                res = evaluate(items[m], t)
+                res["seconds_per_image"] = seconds
+                res.pop("per_image")
+                key = m if len(thresholds) == 1 else f"{m}@{t:g}"
+                report["synthetic"][key] = res
+        if len(methods) == 1 and len(thresholds) == 1:
+            report["synthetic"] = report["synthetic"][methods[0]]
     reals = DEFAULT_REAL if a.real is None else [Path(p) for p in a.real]
     report["real"] = {}
     for p in reals:
@@ -94,6 +132,12 @@ def main(argv) -> int:
             res = evaluate([(r["boxes"].numpy(), r["scores"].numpy(), labelme_boxes(truth))], a.score_threshold)
             res.pop("per_image")
             entry.update(res)
+            if a.methods:
+                outs, _ = detect_methods(model, img, a.methods.split(","))
+                for m, (b, sc) in outs.items():
+                    res = evaluate([(b, sc, labelme_boxes(truth))], a.score_threshold)
+                    res.pop("per_image")
+                    entry[m] = {k: res[k] for k in ("TP", "FP", "FN", "AER", "F1")}
         if a.draw:
             Path(a.draw).mkdir(parents=True, exist_ok=True)
             draw(img, r["boxes"], r["scores"], a.score_threshold, Path(a.draw) / f"{p.stem}.annotated.png")

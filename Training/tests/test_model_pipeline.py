@@ -103,3 +103,22 @@ def test_metrics_count_duplicates_as_false_positives_and_misses_as_false_negativ
     perfect = evaluate([(gt, [0.9, 0.9, 0.9], gt)])
     assert perfect["WCR"] == 100.0 and perfect["mAP"] == pytest.approx(100.0) and perfect["MR2"] == pytest.approx(0.0,
                                                                                                                  abs=1e-6)
+
+
+def test_evaluating_several_methods_on_one_network_pass_equals_separate_runs():
+    from karyotrain.evaluate import detect_methods
+
+    torch.manual_seed(0)
+    model = DeepACE(config_mod.load(overrides=TINY)).eval()
+    with torch.no_grad():
+        model.roi_heads.cls_score.bias.copy_(torch.tensor([0.0, 0.5]))
+    img = spread_like_image()
+    outs, _ = detect_methods(model, img, ["eg-nms", "nms", "soft-nms"])
+    assert model.cfg["postprocess"]["method"] == "eg-nms"  # restored afterwards
+    for method in ("eg-nms", "nms", "soft-nms"):
+        model.cfg["postprocess"]["method"] = method
+        alone = detect(model, img)
+        boxes, scores = outs[method]
+        assert boxes.shape[0] == alone["boxes"].shape[0] > 0
+        assert np.allclose(boxes, alone["boxes"].numpy(), atol=1e-4)
+        assert np.array_equal(scores, alone["scores"].numpy())
