@@ -125,12 +125,15 @@ def compute_losses(model, images: torch.Tensor, sizes, targets, gen=None) -> dic
     matched_t = torch.cat(matched_all)
     bidx_t = torch.cat(bidx)
     all_gt = torch.cat([t.to(device) for t in targets]) if gt_offset else rois_t.new_zeros((0, 4))
-    _, cls, bbox, emb = model.roi_forward(p3, rois_t, bidx_t)
+    feats, cls, bbox, emb = model.roi_forward(p3, rois_t, bidx_t)
     cls = cls.float()
     bbox = bbox.float()
     loss_cls = F.cross_entropy(cls, labels_t)
     fg = torch.where(labels_t == 1)[0]
     num_rois = max(labels_t.numel(), 1)
+    if emb is not None:
+        with torch.no_grad():  # read by the training loop's template_revival check
+            model.template_foreground_peaks = model.roi_heads.template.conv(feats[fg].float()).amax(dim=(1, 2, 3))
     out = {"rpn_cls": loss_rpn_cls, "rpn_box": loss_rpn_box, "cls": loss_cls}
     if fg.numel():
         tgt = encode(all_gt[matched_t[fg]], rois_t[fg], bh["bbox_weights"])

@@ -55,3 +55,20 @@ class TemplateModule(nn.Module):
         m = _ReluWithLeakyGradient.apply(c) if self.training and torch.is_grad_enabled() else torch.relu(c)  # (K,1,7,7)
         f = m * self.masks[None]  # (K,5,7,7)
         return self.fc(f.flatten(1)).squeeze(1)
+
+
+@torch.no_grad()
+def revive_if_dead(module: TemplateModule, foreground_peaks: torch.Tensor, alive_fraction: float = 0.1) -> bool:
+    """Training safeguard against the collapse of the embedding.
+
+    `foreground_peaks` holds, per foreground RoI, the largest pre-ReLU value of the template conv. When fewer than
+    `alive_fraction` of them are positive, the ReLU is dead on chromosomes: every embedding equals the FC bias, the
+    pull loss is 0, the push loss sits at delta, and the gradient cannot bring the conv back (the shared RoI
+    features drift under the detection losses, while the template conv learns only from the small pull/push
+    terms). Shifting the conv bias by the median peak makes half of the foreground RoIs positive again. Inference
+    is unchanged (a plain ReLU with the learned bias). Returns whether it shifted the bias.
+    """
+    if foreground_peaks.numel() < 8 or float((foreground_peaks > 0).float().mean()) >= alive_fraction:
+        return False
+    module.conv.bias -= foreground_peaks.median()
+    return True

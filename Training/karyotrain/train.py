@@ -20,6 +20,7 @@ from . import config as config_mod
 from .data import SynthSpreads, collate, image_stats, measure_target_width
 from .losses import compute_losses
 from .model import DeepACE
+from .template import revive_if_dead
 
 TRAIN_SEED_BASE = 0  # TRAIN_SEEDS = range(0, 1e9) in the generator
 
@@ -143,6 +144,10 @@ def main(argv) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, o.get("grad_clip", 10.0))
         opt.step()
+        peaks = getattr(model, "template_foreground_peaks", None)
+        if peaks is not None and revive_if_dead(model.roi_heads.template, peaks):
+            emit(f"# step {step}: Template Module dead on {100 * float((peaks <= 0).float().mean()):.0f}% of "
+                 f"foreground RoIs; conv bias shifted by {-float(peaks.median()):.3f}")
         step += 1
         images += x.shape[0]
         window_imgs += x.shape[0]

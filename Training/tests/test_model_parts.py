@@ -257,3 +257,20 @@ def test_chromosome_width_of_a_drawn_bar_image_is_its_bar_width():
     assert estimate_chromosome_width(img) == pytest.approx(10.0)
     assert otsu_threshold(img) == 60
     assert estimate_chromosome_width(np.full((50, 50), 200, np.uint8)) is None
+
+
+def test_a_template_module_dead_on_chromosomes_is_revived_and_a_live_one_left_alone():
+    from karyotrain.template import TemplateModule, revive_if_dead
+
+    module = TemplateModule(channels=4)
+    peaks = torch.tensor([-5.0, -3.0, -2.0, -1.0, -4.0, -6.0, -0.5, -2.5, -1.5, -3.5])
+    bias = module.conv.bias.detach().item()
+    assert revive_if_dead(module, peaks)
+    assert module.conv.bias.detach().item() == pytest.approx(bias - float(peaks.median()))
+    shifted = peaks - float(peaks.median())
+    assert float((shifted > 0).float().mean()) >= 0.4  # about half of them alive again
+    alive = torch.tensor([1.0, -2.0, 0.5, -1.0, 2.0, -3.0, 0.1, -0.2])
+    before = module.conv.bias.detach().item()
+    assert not revive_if_dead(module, alive)
+    assert module.conv.bias.detach().item() == before
+    assert not revive_if_dead(module, torch.tensor([-1.0, -2.0]))  # too few RoIs to judge
