@@ -1,3 +1,5 @@
+import KaryoImage
+
 /// The two darkness thresholds of the foreground mask and the statistics they come from.
 struct DarknessThresholds: Equatable, Sendable {
     /// Median darkness (the background level after correction, close to 0).
@@ -57,33 +59,11 @@ enum ClassicalThreshold {
         return 1
     }
 
-    /// Otsu's method: the threshold that maximizes the between-class variance (0 when the histogram has one value).
+    /// Otsu's method on the darkness histogram: the upper edge of the last bin below the split (0 when the
+    /// histogram has one value).
     static func otsuThreshold(_ histogram: [Int]) -> Float {
-        var total = 0.0
-        var sum = 0.0
-        for (bin, count) in histogram.enumerated() {
-            total += Double(count)
-            sum += Double(count) * Double(binValue(bin))
-        }
-        guard total > 0 else { return 0 }
-        var weightBelow = 0.0
-        var sumBelow = 0.0
-        var best = -1.0
-        var threshold: Float = 0
-        for (bin, count) in histogram.enumerated() {
-            weightBelow += Double(count)
-            sumBelow += Double(count) * Double(binValue(bin))
-            let weightAbove = total - weightBelow
-            guard weightBelow > 0, weightAbove > 0 else { continue }
-            let meanBelow = sumBelow / weightBelow
-            let meanAbove = (sum - sumBelow) / weightAbove
-            let between = weightBelow * weightAbove * (meanBelow - meanAbove) * (meanBelow - meanAbove)
-            if between > best {
-                best = between
-                threshold = binValue(bin + 1)
-            }
-        }
-        return threshold
+        guard let bin = MaskAnalysis.otsuThreshold(histogram: histogram) else { return 0 }
+        return binValue(bin + 1)
     }
 
     /// Hysteresis thresholding: the 8-connected regions of `darkness >= low` that contain a pixel `>= high`.

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoImage
 
 /// The working-scale rule of Training/MODEL.md step 2: how much to resize an image so its chromosomes have the
 /// width the model was trained on, and the resize itself.
@@ -31,16 +32,18 @@ public enum WorkingScale {
             grey[i] = v
             histogram[Int(v)] += 1
         }
-        guard let threshold = otsuThreshold(histogram: histogram) else {
+        guard let threshold = MaskAnalysis.otsuThreshold(histogram: histogram) else {
             return Measurement(threshold: nil, ridgeCount: 0, width: nil)
         }
-        let foreground = grey.map { Int($0) <= threshold }
-        let distance = euclideanDistance(foreground, width: w, height: h)
+        let foreground = grey.map { Int($0) <= threshold ? UInt8(1) : 0 }
+        let distance = MaskAnalysis.squaredDistanceToBackground(foreground, width: w, height: h).map {
+            Double($0).squareRoot()
+        }
         var ridge: [Double] = []
         for y in 0..<h {
             for x in 0..<w {
                 let d = distance[y * w + x]
-                guard foreground[y * w + x], d >= 2 else { continue }
+                guard foreground[y * w + x] != 0, d >= 2 else { continue }
                 var isMax = true
                 for dy in -1...1 {
                     for dx in -1...1 where dx != 0 || dy != 0 {
@@ -56,93 +59,5 @@ public enum WorkingScale {
         let mid = ridge.count / 2
         let median = ridge.count % 2 == 1 ? ridge[mid] : (ridge[mid - 1] + ridge[mid]) / 2
         return Measurement(threshold: threshold, ridgeCount: ridge.count, width: 2 * median)
-    }
-
-    /// Otsu's threshold from integer counts (MODEL.md): the first `t` maximising
-    /// `(S * c0 - s0 * N)^2 / (c0 * (N - c0))` in Float64; nil for a flat image.
-    static func otsuThreshold(histogram: [Int]) -> Int? {
-        let n = histogram.reduce(0, +)
-        var total = 0
-        for t in 0..<256 { total += t * histogram[t] }
-        var c0 = 0
-        var s0 = 0
-        var best = -1.0
-        var bestT: Int?
-        for t in 0..<256 {
-            c0 += histogram[t]
-            s0 += t * histogram[t]
-            if c0 == 0 || c0 == n { continue }
-            let num = Double(total) * Double(c0) - Double(s0) * Double(n)
-            let sb = num * num / (Double(c0) * Double(n - c0))
-            if sb > best {
-                best = sb
-                bestT = t
-            }
-        }
-        return bestT
-    }
-
-    /// Exact Euclidean distance of each foreground pixel to the nearest background pixel, with everything outside
-    /// the image counting as background (Felzenszwalb-Huttenlocher separable squared-distance transform).
-    static func euclideanDistance(_ fg: [Bool], width w: Int, height h: Int) -> [Double] {
-        // Pad by one background pixel on every side.
-        let (pw, ph) = (w + 2, h + 2)
-        let inf = 1e20
-        var f = [Double](repeating: 0, count: pw * ph)
-        for y in 0..<h {
-            for x in 0..<w where fg[y * w + x] { f[(y + 1) * pw + x + 1] = inf }
-        }
-        var out = [Double](repeating: 0, count: w * h)
-        f.withUnsafeMutableBufferPointer { fp in
-            out.withUnsafeMutableBufferPointer { op in
-                let (grid, dst) = (fp.baseAddress!, op.baseAddress!)
-                // Columns, then rows; each line is independent, so lines are spread over the cores.
-                parallelChunks(pw) { columns in
-                    var column = [Double](repeating: 0, count: ph)
-                    for x in columns {
-                        for y in 0..<ph { column[y] = grid[y * pw + x] }
-                        let d = distanceTransform1D(column)
-                        for y in 0..<ph { grid[y * pw + x] = d[y] }
-                    }
-                }
-                parallelChunks(h) { rows in
-                    var row = [Double](repeating: 0, count: pw)
-                    for y in rows {
-                        for x in 0..<pw { row[x] = grid[(y + 1) * pw + x] }
-                        let d = distanceTransform1D(row)
-                        for x in 1...w { dst[y * w + x - 1] = d[x].squareRoot() }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
-    /// The 1-d squared distance transform (lower envelope of parabolas).
-    static func distanceTransform1D(_ f: [Double]) -> [Double] {
-        let n = f.count
-        var d = [Double](repeating: 0, count: n)
-        var v = [Int](repeating: 0, count: n)
-        var z = [Double](repeating: 0, count: n + 1)
-        var k = 0
-        z[0] = -.infinity
-        z[1] = .infinity
-        for q in 1..<n {
-            var s = ((f[q] + Double(q * q)) - (f[v[k]] + Double(v[k] * v[k]))) / Double(2 * q - 2 * v[k])
-            while s <= z[k] {
-                k -= 1
-                s = ((f[q] + Double(q * q)) - (f[v[k]] + Double(v[k] * v[k]))) / Double(2 * q - 2 * v[k])
-            }
-            k += 1
-            v[k] = q
-            z[k] = s
-            z[k + 1] = .infinity
-        }
-        k = 0
-        for q in 0..<n {
-            while z[k + 1] < Double(q) { k += 1 }
-            d[q] = Double((q - v[k]) * (q - v[k])) + f[v[k]]
-        }
-        return d
     }
 }

@@ -1,3 +1,4 @@
+import KaryoImage
 import Testing
 
 @testable import KaryoDetect
@@ -17,7 +18,7 @@ struct MorphologyTests {
     func distanceTransformIsExact() {
         let (w, h) = (23, 17)
         let mask = randomMask(width: w, height: h, density: 0.8, seed: 7)
-        let d2 = Morphology.squaredDistanceTransform(mask, width: w, height: h)
+        let d2 = MaskAnalysis.squaredDistanceToBackground(mask, width: w, height: h)
         for y in 0..<h {
             for x in 0..<w {
                 guard mask[y * w + x] != 0 else {
