@@ -65,10 +65,14 @@ def revive_if_dead(module: TemplateModule, foreground_peaks: torch.Tensor, alive
     `alive_fraction` of them are positive, the ReLU is dead on chromosomes: every embedding equals the FC bias, the
     pull loss is 0, the push loss sits at delta, and the gradient cannot bring the conv back (the shared RoI
     features drift under the detection losses, while the template conv learns only from the small pull/push
-    terms). Shifting the conv bias by the median peak makes half of the foreground RoIs positive again. Inference
-    is unchanged (a plain ReLU with the learned bias). Returns whether it shifted the bias.
+    terms). The conv is then re-standardized so the peaks have median 0 and unit spread: half of the foreground
+    RoIs are alive again, with activations of order 1 (large ones make the quartic pull loss explode and kill the
+    ReLU again). Inference is unchanged (a plain ReLU with the learned weights). Returns whether it acted.
     """
     if foreground_peaks.numel() < 8 or float((foreground_peaks > 0).float().mean()) >= alive_fraction:
         return False
-    module.conv.bias -= foreground_peaks.median()
+    median = foreground_peaks.median()
+    spread = (foreground_peaks - median).abs().median().clamp(min=1e-6)
+    module.conv.weight /= spread
+    module.conv.bias.copy_((module.conv.bias - median) / spread)
     return True

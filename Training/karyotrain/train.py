@@ -146,8 +146,10 @@ def main(argv) -> int:
         opt.step()
         peaks = getattr(model, "template_foreground_peaks", None)
         if peaks is not None and revive_if_dead(model.roi_heads.template, peaks):
+            for p in model.roi_heads.template.conv.parameters():
+                opt.state[p].pop("momentum_buffer", None)  # the momentum that drove it dead
             emit(f"# step {step}: Template Module dead on {100 * float((peaks <= 0).float().mean()):.0f}% of "
-                 f"foreground RoIs; conv bias shifted by {-float(peaks.median()):.3f}")
+                 f"foreground RoIs (median peak {float(peaks.median()):.2f}); conv re-standardized")
         step += 1
         images += x.shape[0]
         window_imgs += x.shape[0]
