@@ -5,7 +5,7 @@ import Testing
 @testable import KaryoDetect
 
 /// The annotated real spread in Tests/Fixtures/real (46 chromosomes, labelme polygons).
-private enum RealSpread {
+enum RealSpread {
     static let directory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/real")
@@ -30,7 +30,7 @@ private enum RealSpread {
 
 /// Greedy matching as the brief defines it: predictions in descending score order, each to the truth box it
 /// overlaps most; a true positive when that IoU is at least `threshold` and the truth box is not taken yet.
-private func truePositives(_ predictions: [Detection], truth: [BoundingBox], threshold: Double = 0.5) -> Int {
+func truePositives(_ predictions: [Detection], truth: [BoundingBox], threshold: Double = 0.5) -> Int {
     var taken = Set<Int>()
     for p in predictions.sorted(by: { $0.score > $1.score }) {
         let scored = truth.indices.map { ($0, truth[$0].iou(p.box)) }
