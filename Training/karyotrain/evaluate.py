@@ -54,6 +54,17 @@ def labelme_boxes(path: Path) -> np.ndarray:
     return np.asarray(out, np.float64).reshape(-1, 4)
 
 
+def coco_samples(path: Path):
+    """(grey image, boxes x1 y1 x2 y2) for each image of a COCO file, in the file's order."""
+    data = json.loads(path.read_text())
+    boxes = {}
+    for ann in data["annotations"]:
+        x, y, w, h = ann["bbox"]
+        boxes.setdefault(ann["image_id"], []).append([x, y, x + w, y + h])
+    for im in data["images"]:
+        yield load_grey(path.parent / im["file_name"]), np.asarray(boxes.get(im["id"], []), np.float64).reshape(-1, 4)
+
+
 def load_grey(path: Path) -> np.ndarray:
     return np.array(Image.open(path).convert("L"))
 
@@ -75,6 +86,8 @@ def main(argv) -> int:
     src.add_argument("--model", help="exported model folder (config.json + model.safetensors)")
     ap.add_argument("--held-out", type=int, default=0, help="number of held-out synthetic spreads")
     ap.add_argument("--first-seed", type=int, default=None, help="default: the first HELD_OUT seed")
+    ap.add_argument("--coco", help="evaluate on the images of this COCO file (e.g. a `synth --out` folder's "
+                                   "annotations.coco.json) instead of generating --held-out spreads")
     ap.add_argument("--real", nargs="*", default=None, help="annotated PNGs (labelme JSON beside them)")
     ap.add_argument("--method", choices=METHODS, help="override postprocess.method")
     ap.add_argument("--methods", help="comma-separated post-processing methods compared on the same network "
@@ -93,7 +106,7 @@ def main(argv) -> int:
     if a.method:
         model.cfg["postprocess"]["method"] = a.method
     report = {"method": model.cfg["postprocess"]["method"], "model": a.checkpoint or a.model}
-    if a.held_out:
+    if a.held_out or a.coco:
         from .synth import HELD_OUT_SEEDS, SpreadConfig, generate_spread
         d = dict(model.cfg.get("data", {"width": 1600, "height": 1200, "synth": {}}))
         if a.size:
@@ -103,13 +116,17 @@ def main(argv) -> int:
         thresholds = [float(t) for t in a.thresholds.split(",")] if a.thresholds else [a.score_threshold]
         items = {m: [] for m in methods}
         t0 = time.time()
-        for i in range(a.held_out):
-            s = generate_spread(first + i, SpreadConfig(width=d.get("width", 1600), height=d.get("height", 1200),
-                                                        **d.get("synth", {})))
-            outs, _ = detect_methods(model, s.image, methods)
+        samples = coco_samples(Path(a.coco)) if a.coco else (
+            (lambda s: (s.image, s.boxes))(generate_spread(
+                first + i, SpreadConfig(width=d.get("width", 1600), height=d.get("height", 1200),
+                                        **d.get("synth", {})))) for i in range(a.held_out))
+        n_images = 0
+        for image, truth in samples:
+            outs, _ = detect_methods(model, image, methods)
             for m in methods:
-                items[m].append((outs[m][0], outs[m][1], s.boxes))
-        seconds = (time.time() - t0) / a.held_out
+                items[m].append((outs[m][0], outs[m][1], truth))
+            n_images += 1
+        seconds = (time.time() - t0) / max(n_images, 1)
         report["synthetic"] = {}
         for m in methods:
             for t in thresholds:

@@ -122,3 +122,19 @@ def test_evaluating_several_methods_on_one_network_pass_equals_separate_runs():
         assert boxes.shape[0] == alone["boxes"].shape[0] > 0
         assert np.allclose(boxes, alone["boxes"].numpy(), atol=1e-4)
         assert np.array_equal(scores, alone["scores"].numpy())
+
+
+def test_coco_samples_give_each_image_with_its_boxes_as_corners(tmp_path):
+    from PIL import Image
+
+    from karyotrain.evaluate import coco_samples
+
+    Image.fromarray(spread_like_image()).save(tmp_path / "a.png")
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "b.png")
+    coco = {"images": [{"id": 7, "file_name": "a.png"}, {"id": 9, "file_name": "b.png"}],
+            "annotations": [{"image_id": 7, "bbox": [10, 10, 50, 8]}, {"image_id": 7, "bbox": [30, 40, 8, 50]}]}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    (img_a, boxes_a), (img_b, boxes_b) = list(coco_samples(tmp_path / "c.json"))
+    assert img_a.shape == (96, 128) and img_b.shape == (8, 8)
+    assert boxes_a.tolist() == [[10, 10, 60, 18], [30, 40, 38, 90]]
+    assert boxes_b.shape == (0, 4)
