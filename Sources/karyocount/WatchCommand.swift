@@ -128,8 +128,10 @@ struct WatchCommand: AsyncParsableCommand {
             case .ready(let file):
                 do {
                     try pipeline.enqueue(URL(filePath: file.path), root: URL(filePath: file.root))
-                } catch {
+                } catch  where !error.concernsInput {
                     logger.error("cannot queue a file: \(error)", metadata: ["file": "\(file.path)"])
+                } catch {
+                    // Bad or vanished input: the pipeline has logged it and quarantined what was bad.
                 }
             case .initialScanComplete:
                 backlogQueued()
