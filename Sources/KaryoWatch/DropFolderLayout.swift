@@ -72,15 +72,15 @@ struct DropFolderLayout: Sendable {
     }
 
     /// Walks `directory` (canonical, under `root`) without following symlinked folders: calls `visitDirectory` on
-    /// every folder, parents before children (so a watch can be added before the folder is listed), and returns
-    /// the candidate files found.
+    /// every folder, parents before children (so a watch can be added before the folder is listed), lists the
+    /// folders it returns true for, and returns the candidate files found.
     func walk(
-        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Void
+        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Bool
     ) rethrows -> [Candidate] {
         var files: [Candidate] = []
         var stack = [directory]
         while let dir = stack.popLast() {
-            try visitDirectory(dir)
+            guard try visitDirectory(dir) else { continue }
             for name in FileSystem.entries(of: dir) {
                 let path = FileSystem.join(dir, name)
                 if ignore.ignores(name: name) { continue }

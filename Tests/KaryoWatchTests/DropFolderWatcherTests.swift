@@ -207,6 +207,44 @@ struct DropFolderWatcherTests {
         third.stop()
     }
 
+    @Test("a subfolder that cannot be watched is skipped with a warning naming it and the cause; the rest is taken")
+    func unwatchableSubfolder() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        for folder in ["a", "locked", "locked/inner", "z"] { try root.mkdir(folder) }
+        for file in ["a/1.png", "locked/2.png", "locked/inner/3.png", "z/4.png"] { try root.write(file) }
+        let locked = canonical(root.file("locked"))
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3) {
+            $0.failWatchesForTesting([locked: EACCES])
+        }
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        await recorder.stop()
+        #expect(Set(recorder.readyPaths) == Set(["a/1.png", "z/4.png"].map { canonical(root.file($0)) }))
+        let warning = recorder.warnings.all.filter { $0.contains("skipping a folder") }
+        #expect(warning.count == 1)
+        #expect(warning.first?.contains(locked) == true && warning.first?.contains("Permission denied") == true)
+    }
+
+    @Test(
+        "a subfolder made unreadable (chmod 000) does not stop the start-up scan",
+        .enabled(if: getuid() != 0, "root reads every folder"))
+    func unreadableSubfolder() async throws {
+        let root = try TempFolder()
+        defer {
+            chmod(root.file("locked"), 0o755)
+            root.cleanup()
+        }
+        try root.mkdir("locked")
+        try root.write("locked/2.png")
+        try root.write("ok.png")
+        #expect(chmod(root.file("locked"), 0) == 0)
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(root.file("ok.png"))])
+        #expect(recorder.warnings.all.contains { $0.contains("skipping a folder") })
+    }
+
     @Test("a missing watch root is a clear error naming the folder")
     func missingRoot() async throws {
         let watcher = DropFolderWatcher(
