@@ -118,4 +118,30 @@ struct PipelineRobustnessTests {
         _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try restarted.queue.patientForWriting("CASE7")?.version == version)
     }
+
+    @Test("an image moved to another patient's folder before it was processed is read and filed where it is now")
+    func movedBeforeProcessing() async throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let first = dir.write("drop/WRONG/WRONG.001.O.png", codedPNG(count: 46))
+        try pipeline.enqueue(first, root: dir.path("drop"))
+        let moved = dir.path("drop/RIGHT/RIGHT.001.O.png")
+        try FileManager.default.createDirectory(
+            at: moved.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: first, to: moved)
+        let outcome = try pipeline.enqueue(moved, root: dir.path("drop"))
+        #expect(outcome.job.path == moved.path && outcome.job.patient == "RIGHT" && outcome.job.state == .queued)
+        let summary = await pipeline.processPending()
+        #expect(summary.done == 1 && summary.retried == 0)
+        #expect(dir.files().contains("out/results/RIGHT/RIGHT.001.O.json"))
+        #expect(try pipeline.queue.patient("WRONG") == nil)
+    }
+
+    @Test("a copy of a queued image elsewhere leaves the job where it was first found")
+    func copiedBeforeProcessing() throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let first = dir.write("drop/P/P.001.O.png", codedPNG(count: 46))
+        try pipeline.enqueue(first, root: dir.path("drop"))
+        let copy = dir.write("drop/Q/Q.001.O.png", codedPNG(count: 46))
+        #expect(try pipeline.enqueue(copy, root: dir.path("drop")).job.path == first.path)
+    }
 }

@@ -141,6 +141,16 @@ public final class Pipeline: Sendable {
         let identity = mapper.identify(file, root: root)
         let outcome = try queue.enqueue(
             sha256: sha, path: file.path, root: root?.path, identity: identity, size: fp.size, mtime: fp.mtime)
+        if case .duplicate(let job) = outcome, job.state == .queued, job.path != file.path,
+            identity.kind == .metaphase, !FileManager.default.fileExists(atPath: job.path)
+        {
+            // Moved or renamed before it was processed: read it, and file it, where it is now.
+            let moved = try queue.move(job, to: file.path, root: root?.path, identity: identity)
+            logger.info(
+                "moved before it was processed; taken from its new place",
+                metadata: ["file": "\(file.path)", "was": "\(job.path)", "patient": "\(moved.patient)"])
+            return .duplicate(moved)
+        }
         switch outcome {
         case .queued(let job):
             logger.debug("queued", metadata: ["file": "\(file.path)", "patient": "\(job.patient)"])

@@ -314,6 +314,27 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// Points a queued job at the place its content is found now (the file was moved or renamed before it was
+    /// processed), with that place's patient, cell and stem. A job no longer queued is returned unchanged.
+    public func move(
+        _ job: Job, to path: String, root: String?, identity: ImageIdentity, now: Date = Date()
+    ) throws(PipelineError) -> Job {
+        try write { db in
+            guard var current = try Job.fetchOne(db, key: job.sha256) else {
+                throw PipelineError(.database, file: job.path, detail: "job vanished from the queue")
+            }
+            guard current.state == .queued else { return current }
+            current.path = path
+            current.root = root
+            current.patient = identity.patient
+            current.cell = identity.cell
+            current.stem = try Self.freeStem(db, identity, sha256: current.sha256)
+            current.updatedAt = now
+            try current.update(db)
+            return current
+        }
+    }
+
     /// The identity's stem, or `<stem>-<sha prefix>` when another image of the patient already has it.
     private static func freeStem(_ db: Database, _ identity: ImageIdentity, sha256: String) throws -> String {
         let taken = try Bool.fetchOne(
