@@ -2,7 +2,9 @@ import Logging
 
 /// A file the watcher has announced: finished (stable for the configured time) and inside a watch root.
 public struct ReadyFile: Sendable, Hashable {
-    /// The canonical absolute path to read; always inside one of the watch roots (a symlink is resolved first).
+    /// The canonical absolute path to read, inside one of the watch roots (a symlink is resolved first). A symlink
+    /// pointing outside the roots is announced under its own path, never resolved, so that the reader refuses it
+    /// and reports it as bad input.
     public let path: String
     /// The canonical watch root the file was dropped under.
     public let root: String
@@ -50,6 +52,7 @@ struct DropFolderLayout: Sendable {
     }
 
     /// The file behind `path` if it may be taken: a regular file, or a symlink to a regular file inside the roots.
+    /// A symlink to a file outside the roots is taken as the link itself (for the reader to refuse and report).
     func candidate(at path: String, under root: String, logger: Logger) -> Candidate? {
         let relative = relativePath(of: path, under: root)
         guard !ignore.ignores(relativePath: relative), let status = FileStatus.of(path) else { return nil }
@@ -57,13 +60,16 @@ struct DropFolderLayout: Sendable {
         case .regular:
             return Candidate(path: path, root: root, relativePath: relative, status: status)
         case .symlink:
-            guard let target = FileSystem.realPath(path), self.root(containing: target) != nil,
-                let targetStatus = FileStatus.of(target), targetStatus.kind == .regular
+            guard let target = FileSystem.realPath(path), let targetStatus = FileStatus.of(target),
+                targetStatus.kind != .directory
             else {
                 logger.warning(
-                    "ignoring a symlink that does not point to a file inside the watch roots",
-                    metadata: ["path": "\(path)"])
+                    "ignoring a symlink that points to a folder or to nothing", metadata: ["path": "\(path)"])
                 return nil
+            }
+            guard self.root(containing: target) != nil else {
+                // Never followed: announced as the link itself, which the reader refuses and reports as bad input.
+                return Candidate(path: path, root: root, relativePath: relative, status: status)
             }
             return Candidate(path: target, root: root, relativePath: relative, status: targetStatus)
         case .directory, .other:
@@ -72,15 +78,15 @@ struct DropFolderLayout: Sendable {
     }
 
     /// Walks `directory` (canonical, under `root`) without following symlinked folders: calls `visitDirectory` on
-    /// every folder, parents before children (so a watch can be added before the folder is listed), and returns
-    /// the candidate files found.
+    /// every folder, parents before children (so a watch can be added before the folder is listed), lists the
+    /// folders it returns true for, and returns the candidate files found.
     func walk(
-        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Void
+        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Bool
     ) rethrows -> [Candidate] {
         var files: [Candidate] = []
         var stack = [directory]
         while let dir = stack.popLast() {
-            try visitDirectory(dir)
+            guard try visitDirectory(dir) else { continue }
             for name in FileSystem.entries(of: dir) {
                 let path = FileSystem.join(dir, name)
                 if ignore.ignores(name: name) { continue }

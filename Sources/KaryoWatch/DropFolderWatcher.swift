@@ -61,6 +61,7 @@ public final class DropFolderWatcher: Sendable {
         var stopRequested = false
         var heartbeat = ContinuousClock.now
         var pauseForTesting = false
+        var watchFailuresForTesting: [String: Int32] = [:]
     }
 
     private static let processWide = Mutex(false)
@@ -90,7 +91,9 @@ public final class DropFolderWatcher: Sendable {
         }
         let loop: WatchLoop
         do {
-            loop = try WatchLoop(configuration: configuration, logger: logger)
+            loop = try WatchLoop(
+                configuration: configuration, logger: logger,
+                watchFailures: control.withLock { $0.watchFailuresForTesting })
             try loop.startupScan()
         } catch {
             inotifytools_cleanup()
@@ -134,6 +137,12 @@ public final class DropFolderWatcher: Sendable {
     func setPausedForTesting(_ paused: Bool) {
         control.withLock { $0.pauseForTesting = paused }
     }
+
+    /// Tests only, before `start()`: adding a watch on these folders fails with the given errno, as it does for an
+    /// unreadable folder (tests may run as root, which reads every folder).
+    func failWatchesForTesting(_ errnoByFolder: [String: Int32]) {
+        control.withLock { $0.watchFailuresForTesting = errnoByFolder }
+    }
 }
 
 /// The watcher's state, confined to the event thread after `startupScan()`.
@@ -151,8 +160,10 @@ private final class WatchLoop: @unchecked Sendable {
     private var startupBacklog: Set<String>? = nil
     private var lastTick = ContinuousClock.now
     private var lastFullRescan = ContinuousClock.now
+    private let watchFailures: [String: Int32]
 
-    init(configuration: WatchConfiguration, logger: Logger) throws {
+    init(configuration: WatchConfiguration, logger: Logger, watchFailures: [String: Int32]) throws {
+        self.watchFailures = watchFailures
         var roots: [String] = []
         for root in configuration.roots {
             guard let canonical = FileSystem.realPath(root), FileStatus.of(canonical)?.kind == .directory else {
@@ -261,14 +272,22 @@ private final class WatchLoop: @unchecked Sendable {
     }
 
     /// Adds watches on `directory` and every folder below it (parents first, then listing), returning the files.
+    /// A folder below a root that is gone or unreadable is skipped with a warning, and the walk goes on; a root that
+    /// cannot be watched, or a full watch table, fails the walk.
     private func watchTree(_ directory: String, under root: String) throws -> [Candidate] {
         try layout.walk(directory, under: root, logger: logger) { dir in
-            let wd = inotifytools_watch_file(dir, Int32(bitPattern: Self.directoryMask))
+            let injected = watchFailures[dir]
+            let wd = injected == nil ? inotifytools_watch_file(dir, Int32(bitPattern: Self.directoryMask)) : 0
             guard wd != 0 else {
-                throw WatchError.addWatch(
-                    path: dir, errno: inotifytools_error(),
+                let error = WatchError.addWatch(
+                    path: dir, errno: injected ?? inotifytools_error(),
                     maxUserWatches: Int(inotifytools_get_max_user_watches()),
                     maxUserInstances: Int(inotifytools_get_max_user_instances()))
+                guard error.code == .folderUnavailable, !layout.roots.contains(dir) else { throw error }
+                logger.warning(
+                    "skipping a folder: \(error.message); its files are taken once it can be watched (rescan or restart)",
+                    metadata: ["folder": "\(dir)"])
+                return false
             }
             // libinotifytools files folders under a name ending in "/".
             let id = max(inotifytools_wd_from_filename(dir + "/"), inotifytools_wd_from_filename(dir))
@@ -278,6 +297,7 @@ private final class WatchLoop: @unchecked Sendable {
                 directories[id] = dir
                 wdByPath[dir] = id
             }
+            return true
         }
     }
 

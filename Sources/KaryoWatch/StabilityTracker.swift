@@ -40,7 +40,8 @@ struct StabilityTracker {
     mutating func tick(now: timespec) -> [ReadyFile] {
         var ready: [ReadyFile] = []
         for (path, candidate) in pending {
-            guard let status = FileStatus.of(path), status.kind == .regular else {
+            // A symlink candidate is one pointing outside the roots: it is announced as the link, never followed.
+            guard let status = FileStatus.of(path), status.kind == .regular || status.kind == .symlink else {
                 pending[path] = nil
                 continue
             }

@@ -5,8 +5,8 @@ public struct WatchError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What kind of failure this is; new kinds may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case watchLimitReached, instanceLimitReached, rootUnavailable, initializationFailed, addWatchFailed
-            case alreadyRunning
+            case watchLimitReached, instanceLimitReached, rootUnavailable, folderUnavailable, initializationFailed
+            case addWatchFailed, alreadyRunning
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -17,6 +17,8 @@ public struct WatchError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let instanceLimitReached = Code(.instanceLimitReached)
         /// A watch root is missing, not a directory, or unreadable.
         public static let rootUnavailable = Code(.rootUnavailable)
+        /// A folder is gone, not a folder any more, or unreadable by the service user.
+        public static let folderUnavailable = Code(.folderUnavailable)
         /// libinotifytools could not be initialised.
         public static let initializationFailed = Code(.initializationFailed)
         /// `inotify_add_watch` failed for another reason.
@@ -63,7 +65,7 @@ public struct WatchError: Error, CustomStringConvertible, Sendable, Equatable {
                     + "raise it with `sysctl -w fs.inotify.max_user_instances=1024`")
         case ENOENT, ENOTDIR, EACCES:
             return WatchError(
-                .rootUnavailable, path: path,
+                .folderUnavailable, path: path,
                 message: "cannot watch the folder: \(String(cString: strerror(code))); check that it exists and that "
                     + "the service user can read it")
         default:

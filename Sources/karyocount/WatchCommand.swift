@@ -14,7 +14,8 @@ struct WatchCommand: AsyncParsableCommand {
             while the daemon was down is missed), then queues and counts every file that is finished. Under systemd \
             (Type=notify) it reports READY once the start-up backlog is queued, the queue depth as STATUS, and pings \
             the watchdog. SIGTERM or SIGINT finishes the image in hand and re-queues the rest; a second signal exits \
-            at once. With --once it counts everything already in the roots and exits.
+            at once. With --once it counts everything already in the roots and exits; an image whose retry is still \
+            waiting (retry_delays_seconds) stays queued for the next run.
             """)
 
     @Option(name: .long, help: "Configuration file (default: \(KaryoConfig.defaultPath) when it exists).")
@@ -128,8 +129,10 @@ struct WatchCommand: AsyncParsableCommand {
             case .ready(let file):
                 do {
                     try pipeline.enqueue(URL(filePath: file.path), root: URL(filePath: file.root))
-                } catch {
+                } catch  where !error.concernsInput {
                     logger.error("cannot queue a file: \(error)", metadata: ["file": "\(file.path)"])
+                } catch {
+                    // Bad or vanished input: the pipeline has logged it and quarantined what was bad.
                 }
             case .initialScanComplete:
                 backlogQueued()
@@ -142,6 +145,6 @@ struct WatchCommand: AsyncParsableCommand {
         guard let status = try? pipeline.status() else { return "watching (queue unreadable)" }
         let done = status.counts[.done] ?? 0
         let failed = status.counts[.failed] ?? 0
-        return "watching; queue \(status.depth), done \(done), failed \(failed)"
+        return "watching; queue \(status.depth), done \(done), failed \(failed), refused \(status.refused)"
     }
 }

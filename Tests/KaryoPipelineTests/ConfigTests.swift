@@ -33,6 +33,7 @@ struct ConfigTests {
             workers = 2
             stability_seconds = 5
             max_attempts = 4
+            retry_delays_seconds = [5, 60]
             draw_below_threshold = false
             rescan_interval_seconds = 300
             log_level = "debug"
@@ -44,9 +45,10 @@ struct ConfigTests {
         #expect(c.minImages == 30 && c.minDisagreeing == 10)
         #expect(c.uncertainScoreBand == 0.2...0.8)
         #expect(c.workers == 2 && c.stabilitySeconds == 5 && c.maxAttempts == 4)
+        #expect(c.retryDelaysSeconds == [5, 60])
         #expect(!c.drawBelowThreshold)
         #expect(c.logLevel == "debug")
-        #expect(KaryoConfig.keys.count == 17)
+        #expect(KaryoConfig.keys.count == 18)
     }
 
     @Test("every problem is reported at once, each with its key")

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import KaryoPipeline
@@ -7,6 +8,17 @@ import Testing
 struct JobQueueTests {
     let dir = TempDir()
     var db: URL { dir.path("state/karyocount.sqlite") }
+
+    /// Retries without a wait, for tests about the attempts cap.
+    private static func noWait(_ maxAttempts: Int) -> RetryPolicy {
+        RetryPolicy(maxAttempts: maxAttempts, delaysSeconds: [0])
+    }
+
+    private func failure(_ detail: String, _ code: PipelineError.Code = .writeFailed, stage: Stage = .write)
+        -> StageFailure
+    {
+        StageFailure(stage: stage, error: PipelineError(code, file: "/a.png", detail: detail))
+    }
 
     private func identity(_ patient: String = "P1", _ stem: String = "P1.001.O", kind: ImageIdentity.Kind = .metaphase)
         -> ImageIdentity
@@ -120,13 +132,14 @@ struct JobQueueTests {
         for attempt in 1...3 {
             let job = try #require(try q.claimNext())
             #expect(job.attempts == attempt)
-            let outcome = try q.fail(job, error: "disk full", permanent: false, maxAttempts: 3)
+            let outcome = try q.fail(job, failure: failure("disk full"), policy: Self.noWait(3))
             #expect(outcome.job.state == (attempt < 3 ? .queued : .failed))
-            #expect(outcome.job.lastError == "disk full")
+            #expect(outcome.job.lastError == "write stage: write failed: disk full")
         }
         _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("P2"), size: 1, mtime: 1)
         let b = try #require(try q.claimNext())
-        #expect(try q.fail(b, error: "bad magic", permanent: true, maxAttempts: 3).job.state == .failed)
+        let badMagic = failure("bad magic", .decodeFailed, stage: .decode)
+        #expect(try q.fail(b, failure: badMagic, policy: Self.noWait(3)).job.state == .failed)
         let status = try q.status()
         #expect(status.counts[.failed] == 2)
         #expect(status.depth == 0)
@@ -169,5 +182,118 @@ struct JobQueueTests {
         #expect(try q.patientsNeedingWrite().isEmpty)
         #expect(try q.results(onDay: JobQueue.day(of: Date())).count == 3)
         #expect(try q.status().counts[.done] == 3)
+    }
+}
+
+@Suite("Job queue robustness")
+struct JobQueueRobustnessTests {
+    let dir = TempDir()
+    var db: URL { dir.path("state/karyocount.sqlite") }
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    private func identity(_ stem: String = "P1.001.O") -> ImageIdentity {
+        ImageIdentity(patient: "P1", cell: "001", stem: stem, kind: .metaphase)
+    }
+
+    private func diskFull() -> StageFailure {
+        StageFailure(stage: .write, error: PipelineError(.writeFailed, file: "/a.png", detail: "disk full"))
+    }
+
+    @Test("a failed attempt is not claimed again before its wait is over, and the wait grows with each failure")
+    func retryBackoff() throws {
+        let q = try JobQueue(url: db)
+        let policy = RetryPolicy(maxAttempts: 4, delaysSeconds: [30, 120])
+        _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1, now: t0)
+        var now = t0
+        for wait in [30.0, 120, 120] {
+            let job = try #require(try q.claimNext(now: now))
+            let outcome = try q.fail(job, failure: diskFull(), policy: policy, now: now)
+            #expect(outcome.job.state == .queued && outcome.job.notBefore == now.addingTimeInterval(wait))
+            #expect(try q.claimNext(now: now.addingTimeInterval(wait - 1)) == nil, "claimed \(wait - 1) s early")
+            now = now.addingTimeInterval(wait)
+        }
+        let last = try #require(try q.claimNext(now: now))
+        #expect(last.attempts == 4)
+        #expect(try q.fail(last, failure: diskFull(), policy: policy, now: now).job.state == .failed)
+    }
+
+    @Test("the same content dropped again after its job failed is queued afresh, read from the new path")
+    func failedThenDroppedAgain() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
+        let job = try #require(try q.claimNext())
+        let failed = try q.fail(job, failure: diskFull(), policy: RetryPolicy(maxAttempts: 1))
+        #expect(failed.job.state == .failed)
+        let again = try q.enqueue(
+            sha256: "aa", path: "/drop/again/a.png", root: "/drop", identity: identity(), size: 1, mtime: 2)
+        guard case .queued(let requeued) = again else {
+            Issue.record("expected queued, got \(again)")
+            return
+        }
+        #expect(requeued.path == "/drop/again/a.png" && requeued.attempts == 0 && requeued.lastError == nil)
+        #expect(try q.claimNext()?.path == "/drop/again/a.png")
+    }
+
+    @Test("the same content dropped again after it failed as bad input is reported with the earlier failure")
+    func badInputDroppedAgain() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "ee", path: "/drop/a.png", root: "/drop", identity: identity(), size: 0, mtime: 1)
+        let job = try #require(try q.claimNext())
+        let empty = StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: job.path, detail: "empty"))
+        _ = try q.fail(job, failure: empty, policy: RetryPolicy(maxAttempts: 3))
+        let again = try q.enqueue(
+            sha256: "ee", path: "/drop/b.png", root: "/drop", identity: identity("b"), size: 0, mtime: 1)
+        #expect(again == .sameAsFailed(try #require(try q.job(sha256: "ee")), empty))
+        #expect(try q.job(sha256: "ee")?.state == .failed)
+    }
+
+    @Test("a crash charges the image being detected, not the one decoded ahead and waiting")
+    func crashChargesOnlyTheDetectedImage() throws {
+        do {
+            let q = try JobQueue(url: db)
+            _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity("a"), size: 1, mtime: 1)
+            _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("b"), size: 1, mtime: 1)
+            let detecting = try #require(try q.claimNext())
+            let ahead = try #require(try q.claimNext())
+            try q.markDecodedAhead(ahead)
+            #expect(detecting.sha256 == "aa" && ahead.sha256 == "bb")
+        }
+        let reopened = try JobQueue(url: db)
+        let failed = try reopened.recoverInterrupted(maxAttempts: 1)
+        #expect(failed.map(\.sha256) == ["aa"])
+        let waiting = try #require(try reopened.job(sha256: "bb"))
+        #expect(waiting.state == .queued && waiting.attempts == 0)
+    }
+
+    @Test("a job decoded ahead whose detection had started is charged the crash")
+    func crashAfterDetectionStarted() throws {
+        let q = try JobQueue(url: db)
+        _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("b"), size: 1, mtime: 1)
+        let job = try #require(try q.claimNext())
+        try q.markDecodedAhead(job)
+        try q.startDetection(job)
+        #expect(try q.recoverInterrupted(maxAttempts: 1).map(\.sha256) == ["bb"])
+    }
+
+    @Test("a database written before retry waits and failure records is upgraded in place")
+    func upgradesAnOlderDatabase() throws {
+        do {
+            try FileManager.default.createDirectory(
+                at: db.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let pool = try DatabasePool(path: db.path)
+            try JobQueue.migrator.migrate(pool, upTo: "v1")
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO job (sha256, path, patient, stem, state, attempts, created_at, updated_at)
+                        VALUES ('aa', '/a.png', 'P1', 'a', 'failed', 3, '2026-01-01 00:00:00', '2026-01-01 00:00:00')
+                        """)
+            }
+        }
+        let q = try JobQueue(url: db)
+        let job = try #require(try q.job(sha256: "aa"))
+        #expect(job.state == .failed && job.notBefore == nil && job.failure == nil && !job.decodedAhead)
+        let again = try q.enqueue(sha256: "aa", path: "/b.png", root: nil, identity: identity(), size: 1, mtime: 1)
+        #expect(again.job.state == .queued)
     }
 }

@@ -74,6 +74,7 @@ func testConfig(_ dir: TempDir, maxAttempts: Int = 3, workers: Int = 1) -> Karyo
     c.outputRoot = dir.path("out")
     c.stateDir = dir.path("state")
     c.maxAttempts = maxAttempts
+    c.retryDelaysSeconds = [0]
     c.workers = workers
     try! FileManager.default.createDirectory(at: dir.path("drop"), withIntermediateDirectories: true)
     return c

@@ -134,7 +134,9 @@ struct DropFolderWatcherTests {
         #expect(recorder.readyPaths == [canonical(root.file("in/final.png"))])
     }
 
-    @Test("a symlink pointing outside the watch roots is never followed; one pointing inside is read at its target")
+    @Test(
+        "a symlink to a file outside the roots is announced as the link, never followed; one inside is read at its target"
+    )
     func symlinks() async throws {
         let root = try TempFolder()
         let outside = try TempFolder("secret")
@@ -162,7 +164,9 @@ struct DropFolderWatcherTests {
         await recorder.stop()
         let paths = recorder.readyPaths
         #expect(!paths.contains { $0.hasPrefix(canonical(outside.path)) }, "read outside the roots: \(paths)")
-        #expect(Set(paths) == [canonical(root.file("store/real.png"))])
+        let links = ["pre-start-link.png", "evil.png"].map { canonical(root.path) + "/" + $0 }
+        #expect(Set(paths) == Set([canonical(root.file("store/real.png"))] + links))
+        #expect(links.allSatisfy { FileStatus.of($0)?.kind == .symlink })
         let viaLink = recorder.readyFiles.filter { $0.relativePath == "inside.png" }
         #expect(viaLink.allSatisfy { $0.path == canonical(root.file("store/real.png")) })
     }
@@ -205,6 +209,44 @@ struct DropFolderWatcherTests {
         let third = DropFolderWatcher(configuration: WatchConfiguration(roots: [root.path]), logger: .init(label: "t"))
         try third.start()
         third.stop()
+    }
+
+    @Test("a subfolder that cannot be watched is skipped with a warning naming it and the cause; the rest is taken")
+    func unwatchableSubfolder() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        for folder in ["a", "locked", "locked/inner", "z"] { try root.mkdir(folder) }
+        for file in ["a/1.png", "locked/2.png", "locked/inner/3.png", "z/4.png"] { try root.write(file) }
+        let locked = canonical(root.file("locked"))
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3) {
+            $0.failWatchesForTesting([locked: EACCES])
+        }
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        await recorder.stop()
+        #expect(Set(recorder.readyPaths) == Set(["a/1.png", "z/4.png"].map { canonical(root.file($0)) }))
+        let warning = recorder.warnings.all.filter { $0.contains("skipping a folder") }
+        #expect(warning.count == 1)
+        #expect(warning.first?.contains(locked) == true && warning.first?.contains("Permission denied") == true)
+    }
+
+    @Test(
+        "a subfolder made unreadable (chmod 000) does not stop the start-up scan",
+        .enabled(if: getuid() != 0, "root reads every folder"))
+    func unreadableSubfolder() async throws {
+        let root = try TempFolder()
+        defer {
+            chmod(root.file("locked"), 0o755)
+            root.cleanup()
+        }
+        try root.mkdir("locked")
+        try root.write("locked/2.png")
+        try root.write("ok.png")
+        #expect(chmod(root.file("locked"), 0) == 0)
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        await recorder.stop()
+        #expect(recorder.readyPaths == [canonical(root.file("ok.png"))])
+        #expect(recorder.warnings.all.contains { $0.contains("skipping a folder") })
     }
 
     @Test("a missing watch root is a clear error naming the folder")

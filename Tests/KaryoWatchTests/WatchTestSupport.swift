@@ -30,17 +30,42 @@ struct TempFolder {
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Runs a watcher over `roots` and records what it announces.
+/// Log lines at warning and above, kept in memory.
+final class WarningCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var all: [String] { lines.withLock { $0 } }
+
+    var logger: Logger { Logger(label: "test.watch") { _ in Handler(capture: self) } }
+
+    private struct Handler: LogHandler {
+        let capture: WarningCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .warning
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            capture.lines.withLock { $0.append("\(event.level) \(event.message) \(event.metadata ?? [:])") }
+        }
+    }
+}
+
+/// Runs a watcher over `roots` and records what it announces (and what it warns about).
 final class WatchRecorder: Sendable {
     let watcher: DropFolderWatcher
+    let warnings = WarningCapture()
     private let seen = Mutex<[WatchEvent]>([])
     private let reader = Mutex<Task<Void, Never>?>(nil)
 
-    init(roots: [String], stability: Double = 0.5) throws {
-        var logger = Logger(label: "test.watch")
-        logger.logLevel = .warning
+    /// `prepare` runs on the watcher before it starts.
+    init(roots: [String], stability: Double = 0.5, prepare: (DropFolderWatcher) -> Void = { _ in }) throws {
         watcher = DropFolderWatcher(
-            configuration: WatchConfiguration(roots: roots, stabilitySeconds: stability), logger: logger)
+            configuration: WatchConfiguration(roots: roots, stabilitySeconds: stability), logger: warnings.logger)
+        prepare(watcher)
         try watcher.start()
         let task = Task { [self] in
             for await event in watcher.events { self.seen.withLock { $0.append(event) } }

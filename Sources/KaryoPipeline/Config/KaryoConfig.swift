@@ -47,6 +47,9 @@ public struct KaryoConfig: Sendable, Equatable {
     /// A job that failed this many times (including crashes while it was running) is quarantined.
     /// Key `max_attempts`.
     public var maxAttempts = 3
+    /// Seconds a failed image waits before its 1st, 2nd, ... retry (the last entry repeats), so that a transient
+    /// cause can clear. Key `retry_delays_seconds`.
+    public var retryDelaysSeconds = RetryPolicy.defaultDelaysSeconds
     /// Draw detections below the score threshold in a second colour on annotated images.
     /// Key `draw_below_threshold`.
     public var drawBelowThreshold = true
@@ -84,6 +87,7 @@ public struct KaryoConfig: Sendable, Equatable {
         ("workers", "images processed in parallel"),
         ("stability_seconds", "size and mtime must stay unchanged this long before a file is taken"),
         ("max_attempts", "failures (crashes included) before a job is quarantined"),
+        ("retry_delays_seconds", "[s, ...]: wait before the 1st, 2nd, ... retry of a failed image (the last repeats)"),
         ("draw_below_threshold", "draw detections below the threshold in a second colour"),
         ("rescan_interval_seconds", "periodic full rescan of the roots (0 = off)"),
         ("log_level", "trace, debug, info, notice, warning, error or critical"),
@@ -237,6 +241,7 @@ extension KaryoConfig {
         if let i = r.int("workers") { workers = i }
         if let d = r.number("stability_seconds") { stabilitySeconds = d }
         if let i = r.int("max_attempts") { maxAttempts = i }
+        if let delays = r.numberArray("retry_delays_seconds") { retryDelaysSeconds = delays }
         if let b = r.bool("draw_below_threshold") { drawBelowThreshold = b }
         if let d = r.number("rescan_interval_seconds") { rescanIntervalSeconds = d }
         if let s = r.string("log_level") { logLevel = s }
@@ -279,6 +284,9 @@ extension KaryoConfig {
         if !(1...64).contains(workers) { add("workers", "must be within 1...64 (got \(workers))") }
         if stabilitySeconds < 0 { add("stability_seconds", "must not be negative") }
         if maxAttempts < 1 { add("max_attempts", "must be at least 1 (got \(maxAttempts))") }
+        if retryDelaysSeconds.isEmpty || retryDelaysSeconds.contains(where: { $0 < 0 }) {
+            add("retry_delays_seconds", "must be a non-empty array of seconds, none negative")
+        }
         if rescanIntervalSeconds < 0 { add("rescan_interval_seconds", "must not be negative") }
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         if !levels.contains(logLevel) {
@@ -429,6 +437,7 @@ extension KaryoConfig {
             "workers": "\(workers)",
             "stability_seconds": "\(stabilitySeconds)",
             "max_attempts": "\(maxAttempts)",
+            "retry_delays_seconds": "[" + retryDelaysSeconds.map { "\($0)" }.joined(separator: ", ") + "]",
             "draw_below_threshold": "\(drawBelowThreshold)",
             "rescan_interval_seconds": "\(rescanIntervalSeconds)",
             "log_level": q(logLevel),

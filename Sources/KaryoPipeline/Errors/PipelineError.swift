@@ -1,10 +1,11 @@
 /// What went wrong in the pipeline, on which file, at which stage.
-public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable, Codable {
     /// The kind of failure; new kinds can be added without breaking callers.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible, Codable {
         private enum Base: String {
             case unsafePath = "unsafe path"
             case unreadableInput = "unreadable input"
+            case missingInput = "missing input"
             case outsideRoot = "outside the watch roots"
             case notRegularFile = "not a regular file"
             case inputChanged = "input changed"
@@ -21,6 +22,8 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
         public static let unsafePath = Code(.unsafePath)
         /// The input file could not be read.
         public static let unreadableInput = Code(.unreadableInput)
+        /// The input file is gone (moved or deleted since it was found).
+        public static let missingInput = Code(.missingInput)
         /// The input (or a symlink's target) lies outside the watch roots.
         public static let outsideRoot = Code(.outsideRoot)
         /// The input is a folder, device or other non-regular file.
@@ -39,6 +42,22 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
         public static let summary = Code(.summary)
 
         public var description: String { base.rawValue }
+
+        /// Stored as its description (`"decode failed"`).
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let base = Base(rawValue: text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "unknown pipeline error kind `\(text)`")
+            }
+            self.base = base
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(base.rawValue)
+        }
     }
 
     /// The kind of failure.
@@ -57,6 +76,12 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
     /// Whether retrying cannot help (the input itself is bad), so the job is failed at once.
     public var isPermanent: Bool {
         [.decodeFailed, .outsideRoot, .notRegularFile, .unsafePath].contains(code)
+    }
+
+    /// Whether the failure lies with the input file (missing, unreadable, outside the root, not a regular file,
+    /// changed, undecodable) rather than with this machine's state.
+    public var concernsInput: Bool {
+        [.unreadableInput, .missingInput, .outsideRoot, .notRegularFile, .inputChanged, .decodeFailed].contains(code)
     }
 
     public var description: String { "\(file): \(code): \(detail)" }

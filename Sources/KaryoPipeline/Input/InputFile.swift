@@ -29,9 +29,7 @@ public enum InputFile {
             }
         }
         var st = stat()
-        guard lstat(real.path, &st) == 0 else {
-            throw PipelineError(.unreadableInput, file: file.path, detail: String(cString: strerror(errno)))
-        }
+        guard lstat(real.path, &st) == 0 else { throw openError(file, errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw PipelineError(.notRegularFile, file: file.path, detail: "not a regular file; not read")
         }
@@ -42,9 +40,7 @@ public enum InputFile {
     public static func fingerprint(_ file: URL, root: URL?) throws(PipelineError) -> Fingerprint {
         let real = try resolve(file, root: root)
         var st = stat()
-        guard stat(real.path, &st) == 0 else {
-            throw PipelineError(.unreadableInput, file: file.path, detail: String(cString: strerror(errno)))
-        }
+        guard stat(real.path, &st) == 0 else { throw openError(file, errno) }
         let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
         return Fingerprint(size: Int(st.st_size), mtime: mtime)
     }
@@ -53,9 +49,7 @@ public enum InputFile {
     public static func read(_ file: URL, root: URL?) throws(PipelineError) -> Data {
         let real = try resolve(file, root: root)
         let fd = open(real.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else {
-            throw PipelineError(.unreadableInput, file: file.path, detail: String(cString: strerror(errno)))
-        }
+        guard fd >= 0 else { throw openError(file, errno) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -85,5 +79,11 @@ public enum InputFile {
         }
         data.count = total
         return data
+    }
+
+    /// `missingInput` for a file that is gone, else `unreadableInput` with the system's words for `code`.
+    private static func openError(_ file: URL, _ code: Int32) -> PipelineError {
+        PipelineError(
+            code == ENOENT ? .missingInput : .unreadableInput, file: file.path, detail: String(cString: strerror(code)))
     }
 }

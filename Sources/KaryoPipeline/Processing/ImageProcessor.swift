@@ -10,8 +10,8 @@ public enum Stage: String, Sendable, Codable {
     case interrupted
 }
 
-/// A failure of one image at one stage.
-public struct StageFailure: Error, Sendable, CustomStringConvertible {
+/// A failure of one image at one stage (stored with its job, so a later file of the same content can be told why).
+public struct StageFailure: Error, Sendable, CustomStringConvertible, Equatable, Codable {
     public var stage: Stage
     public var error: PipelineError
     /// Whether another attempt cannot help.

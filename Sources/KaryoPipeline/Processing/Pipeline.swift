@@ -60,8 +60,9 @@ public final class Pipeline: Sendable {
     private let patientFileLock = Mutex(())
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
-    /// attempts), removes temp files interrupted writes left under results/ and quarantine/, and rewrites any
-    /// patient.json a crash left behind the database. Run one Pipeline per output root at a time.
+    /// attempts), removes temp files interrupted writes left under results/ and quarantine/, re-evaluates every
+    /// patient with the configured thresholds, and rewrites any patient.json that lags behind the database (a crash,
+    /// or thresholds changed since). Run one Pipeline per output root at a time.
     public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
         self.config = config
         self.logger = logger
@@ -96,6 +97,16 @@ public final class Pipeline: Sendable {
                 logger.error("cannot write to the quarantine", metadata: ["error": "\(error)"])
             }
         }
+        for (report, flagRaised) in try queue.reevaluatePatients(settings: AggregatorSettings(config)) {
+            logger.notice(
+                "patient re-evaluated with the configured thresholds",
+                metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
+            if flagRaised, let flag = report.flag {
+                logger.warning(
+                    "patient flagged \(flag.name): \(flag.reason)",
+                    metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
+            }
+        }
         for (row, _) in try queue.patientsNeedingWrite() {
             writePatientFile(row.patient)
         }
@@ -107,16 +118,39 @@ public final class Pipeline: Sendable {
     /// meant for files a person named explicitly):
     /// hashes it, maps its patient, and queues it, records a karyogram as skipped, or returns the existing job of the
     /// same content. A path already hashed with the same size and mtime is not read again.
-    /// Throws for files outside the root (symlinks resolved), non-regular files and unreadable files.
+    ///
+    /// Bad input is quarantined (an error JSON naming the file and the cause, beside a copy when it can be read),
+    /// logged, and listed by `status`: a file that cannot be queued (outside the root once symlinks are resolved, not
+    /// a regular file, unreadable, too large), whose error is then thrown (`concernsInput`), and a file whose content
+    /// already failed as bad input (`sameAsFailed`). A file gone since it was announced is only logged and thrown.
     @discardableResult
     public func enqueue(_ file: URL, root: URL?) throws(PipelineError) -> EnqueueOutcome {
-        let fp = try InputFile.fingerprint(file, root: root)
-        if let job = try queue.knownJob(path: file.path, size: fp.size, mtime: fp.mtime) { return .duplicate(job) }
-        let data = try InputFile.read(file, root: root)
+        let fp: InputFile.Fingerprint
+        let data: Data
+        do {
+            fp = try InputFile.fingerprint(file, root: root)
+            if let job = try queue.knownJob(path: file.path, size: fp.size, mtime: fp.mtime) { return .duplicate(job) }
+            data = try InputFile.read(file, root: root)
+        } catch {
+            if error.concernsInput {
+                refuse(file, root: root, sha256: nil, failure: StageFailure(stage: .read, error: error))
+            }
+            throw error
+        }
         let sha = sha256Hex(of: data)
         let identity = mapper.identify(file, root: root)
         let outcome = try queue.enqueue(
             sha256: sha, path: file.path, root: root?.path, identity: identity, size: fp.size, mtime: fp.mtime)
+        if case .duplicate(let job) = outcome, job.state == .queued, job.path != file.path,
+            identity.kind == .metaphase, !FileManager.default.fileExists(atPath: job.path)
+        {
+            // Moved or renamed before it was processed: read it, and file it, where it is now.
+            let moved = try queue.move(job, to: file.path, root: root?.path, identity: identity)
+            logger.info(
+                "moved before it was processed; taken from its new place",
+                metadata: ["file": "\(file.path)", "was": "\(job.path)", "patient": "\(moved.patient)"])
+            return .duplicate(moved)
+        }
         switch outcome {
         case .queued(let job):
             logger.debug("queued", metadata: ["file": "\(file.path)", "patient": "\(job.patient)"])
@@ -126,8 +160,35 @@ public final class Pipeline: Sendable {
             logger.info(
                 "same image already known, not counted again",
                 metadata: ["file": "\(file.path)", "first_seen_as": "\(job.path)", "state": "\(job.state.rawValue)"])
+        case .sameAsFailed(let job, let known):
+            let failure = StageFailure(
+                stage: known.stage,
+                error: PipelineError(
+                    known.error.code, file: file.path,
+                    detail: "\(known.error.detail) (the same content as \(job.path), quarantined before)"))
+            refuse(file, root: root, sha256: sha, failure: failure)
         }
         return outcome
+    }
+
+    /// Quarantines bad input that was not queued and records it for `status`, once per file and cause; a file that
+    /// is gone (moved or deleted since it was announced) is not bad input and is only logged.
+    private func refuse(_ file: URL, root: URL?, sha256: String?, failure: StageFailure) {
+        guard failure.error.code != .missingInput else {
+            logger.info("file gone before it could be queued", metadata: ["file": "\(file.path)"])
+            return
+        }
+        do {
+            guard try queue.recordRefused(path: file.path, error: failure.error.description) else {
+                logger.debug("input still refused: \(failure)", metadata: ["file": "\(file.path)"])
+                return
+            }
+            try quarantine.add(source: file, root: root, sha256: sha256, failure: failure, attempts: 0)
+            logger.error("input refused and quarantined: \(failure)", metadata: ["file": "\(file.path)"])
+        } catch {
+            logger.error(
+                "cannot quarantine a refused input", metadata: ["file": "\(file.path)", "error": "\(error)"])
+        }
     }
 
     /// Queue depth, per-state counts and the last failures.
@@ -161,12 +222,14 @@ public final class Pipeline: Sendable {
     private struct Claimed: Sendable {
         var job: Job
         var loaded: Result<LoadedImage, StageFailure>
+        /// Loaded while another image was detected, and so marked in the queue.
+        var decodedAhead: Bool
     }
 
     /// One worker: while the current image is detected and written, the next is claimed and decoded.
     private func lane(stop: StopSignal, idlePoll: Duration?) async -> RunSummary {
         var summary = RunSummary()
-        var pending: Task<Claimed?, Never>? = prefetch()
+        var pending: Task<Claimed?, Never>? = prefetch(ahead: false)
         while let task = pending {
             guard let claimed = await task.value else {
                 pending = nil
@@ -174,14 +237,14 @@ public final class Pipeline: Sendable {
                 guard let idlePoll else {
                     // The queue looked empty while the previous image was in hand; a failure of that image may have
                     // put it back since. Look once more now that nothing is in hand.
-                    if let retry = await prefetch().value {
+                    if let retry = await prefetch(ahead: false).value {
                         pending = Task { retry }
                         continue
                     }
                     break
                 }
                 try? await Task.sleep(for: idlePoll)
-                if !stop.isStopped { pending = prefetch() }
+                if !stop.isStopped { pending = prefetch(ahead: false) }
                 continue
             }
             if stop.isStopped {
@@ -194,13 +257,15 @@ public final class Pipeline: Sendable {
                 }
                 break
             }
-            pending = prefetch()
+            pending = prefetch(ahead: true)
             summary = summary + (await runBlocking { self.complete(claimed) })
         }
         return summary
     }
 
-    private func prefetch() -> Task<Claimed?, Never> {
+    /// Claims and loads the next job; `ahead`: while another image is detected, so a crash in that detection does
+    /// not charge this job an attempt once it is loaded.
+    private func prefetch(ahead: Bool) -> Task<Claimed?, Never> {
         Task.detached {
             await runBlocking { () -> Claimed? in
                 let job: Job
@@ -215,7 +280,14 @@ public final class Pipeline: Sendable {
                     try self.processor.load(
                         URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }, expectedSHA256: job.sha256)
                 }
-                return Claimed(job: job, loaded: loaded)
+                if ahead {
+                    do {
+                        try self.queue.markDecodedAhead(job)
+                    } catch {
+                        self.logger.error("cannot record a decoded-ahead job", metadata: ["error": "\(error)"])
+                    }
+                }
+                return Claimed(job: job, loaded: loaded, decodedAhead: ahead)
             }
         }
     }
@@ -224,6 +296,13 @@ public final class Pipeline: Sendable {
     private func complete(_ claimed: Claimed) -> RunSummary {
         let job = claimed.job
         var summary = RunSummary()
+        if claimed.decodedAhead {
+            do {
+                try queue.startDetection(job)
+            } catch {
+                logger.error("cannot record the start of a detection", metadata: ["error": "\(error)"])
+            }
+        }
         do throws(StageFailure) {
             let loaded = try claimed.loaded.get()
             let placement: ResultPlacement
@@ -276,18 +355,19 @@ public final class Pipeline: Sendable {
             }
         }
         do {
-            switch try queue.fail(
-                job, error: failure.description, permanent: failure.isPermanent, maxAttempts: config.maxAttempts)
-            {
+            switch try queue.fail(job, failure: failure, policy: RetryPolicy(config)) {
             case .failed:
                 summary.failed = 1
                 logger.error(
                     "input quarantined: \(failure)", metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
-            case .requeued:
+            case .requeued(let requeued):
                 summary.retried = 1
                 logger.warning(
                     "processing failed, will retry: \(failure)",
-                    metadata: ["file": "\(job.path)", "attempts": "\(job.attempts)"])
+                    metadata: [
+                        "file": "\(job.path)", "attempts": "\(job.attempts)",
+                        "not_before": "\(requeued.notBefore.map(KaryoJSON.timestamp) ?? "now")",
+                    ])
             }
         } catch {
             logger.error("cannot record a failure in the queue", metadata: ["error": "\(error)"])

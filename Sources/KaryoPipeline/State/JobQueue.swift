@@ -27,12 +27,20 @@ public struct Job: Sendable, Equatable, Codable, FetchableRecord, PersistableRec
     public var lastError: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// A queued job is not claimed before this time (the wait before a retry); nil: at once.
+    public var notBefore: Date? = nil
+    /// Running, decoded ahead, and waiting for a worker to detect it: a crash in this state gives the attempt back.
+    public var decodedAhead = false
+    /// The last failure with its stage and kind; nil when the job has not failed or was interrupted by a crash.
+    public var failure: StageFailure? = nil
 
     enum CodingKeys: String, CodingKey {
-        case sha256, path, root, patient, cell, stem, state, attempts
+        case sha256, path, root, patient, cell, stem, state, attempts, failure
         case lastError = "last_error"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case notBefore = "not_before"
+        case decodedAhead = "decoded_ahead"
     }
 }
 
@@ -81,6 +89,23 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
     }
 }
 
+/// A file refused before it could be queued (unreadable, too large, outside its watch root): it has no content
+/// hash, so it is kept by path until that path is queued.
+public struct RefusedFile: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "refused_file"
+
+    /// The path as found.
+    public var path: String
+    /// Why it was refused, naming the file and the cause.
+    public var error: String
+    public var refusedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case path, error
+        case refusedAt = "refused_at"
+    }
+}
+
 /// What `enqueue` did with a file.
 public enum EnqueueOutcome: Sendable, Equatable {
     /// A new job was queued.
@@ -89,11 +114,14 @@ public enum EnqueueOutcome: Sendable, Equatable {
     case skipped(Job)
     /// The same content is already known (dropped twice, renamed, or copied); nothing new.
     case duplicate(Job)
+    /// The same content already failed for good because the input itself is bad: the new file is bad for the same
+    /// (permanent) failure.
+    case sameAsFailed(Job, StageFailure)
 
     /// The job concerned.
     public var job: Job {
         switch self {
-        case .queued(let j), .skipped(let j), .duplicate(let j): return j
+        case .queued(let j), .skipped(let j), .duplicate(let j), .sameAsFailed(let j, _): return j
         }
     }
 }
@@ -119,6 +147,10 @@ public struct QueueStatus: Sendable, Equatable {
     public var counts: [JobState: Int]
     /// The most recent failures, newest first.
     public var lastErrors: [Job]
+    /// Files refused before they could be queued (their bad input is in the quarantine).
+    public var refused: Int
+    /// The most recent refusals, newest first.
+    public var lastRefused: [RefusedFile]
     /// Jobs waiting or in hand.
     public var depth: Int { (counts[.queued] ?? 0) + (counts[.running] ?? 0) }
 }
@@ -202,6 +234,24 @@ public final class JobQueue: Sendable {
                 t.column("written_version", .integer).notNull().defaults(to: 0)
             }
         }
+        m.registerMigration("job-retry-not-before") { db in
+            try db.alter(table: "job") { t in t.add(column: "not_before", .datetime) }
+        }
+        m.registerMigration("job-decoded-ahead") { db in
+            try db.alter(table: "job") { t in
+                t.add(column: "decoded_ahead", .boolean).notNull().defaults(to: false)
+            }
+        }
+        m.registerMigration("job-failure") { db in
+            try db.alter(table: "job") { t in t.add(column: "failure", .text) }
+        }
+        m.registerMigration("refused-file") { db in
+            try db.create(table: "refused_file") { t in
+                t.primaryKey("path", .text)
+                t.column("error", .text).notNull()
+                t.column("refused_at", .datetime).notNull()
+            }
+        }
         return m
     }
 
@@ -219,9 +269,11 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Records a file: a new job (queued, or skipped for a karyogram), or the existing job of the same content (a
-    /// skipped job whose bytes now arrive under a metaphase name is queued). A different image whose stem is already
-    /// taken within the patient gets the stem `<stem>-<sha prefix>`.
+    /// Records a file: a new job (queued, or skipped for a karyogram), or the existing job of the same content.
+    /// A known job is queued again, at the new path, when the file arrives under a metaphase name and the job was
+    /// skipped (first seen as a karyogram) or failed (dropped again: fresh attempts, no wait); a failure of the bytes
+    /// themselves (a permanent one) is not retried but reported as `sameAsFailed`. A different image whose stem is
+    /// already taken within the patient gets the stem `<stem>-<sha prefix>`.
     public func enqueue(
         sha256: String, path: String, root: String?, identity: ImageIdentity, size: Int, mtime: Double,
         now: Date = Date()
@@ -230,9 +282,18 @@ public final class JobQueue: Sendable {
             try db.execute(
                 sql: "INSERT OR REPLACE INTO seen_path (path, size, mtime, sha256) VALUES (?, ?, ?, ?)",
                 arguments: [path, size, mtime, sha256])
+            try db.execute(sql: "DELETE FROM refused_file WHERE path = ?", arguments: [path])
             if var existing = try Job.fetchOne(db, key: sha256) {
-                // The same bytes first seen under a karyogram name and now under a metaphase name: count them.
-                guard existing.state == .skipped, identity.kind == .metaphase else { return .duplicate(existing) }
+                guard identity.kind == .metaphase, [.skipped, .failed].contains(existing.state) else {
+                    return .duplicate(existing)
+                }
+                if existing.state == .failed, let failure = existing.failure, failure.isPermanent {
+                    return .sameAsFailed(existing, failure)
+                }
+                existing.attempts = 0
+                existing.lastError = nil
+                existing.failure = nil
+                existing.notBefore = nil
                 existing.path = path
                 existing.root = root
                 existing.patient = identity.patient
@@ -253,6 +314,27 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// Points a queued job at the place its content is found now (the file was moved or renamed before it was
+    /// processed), with that place's patient, cell and stem. A job no longer queued is returned unchanged.
+    public func move(
+        _ job: Job, to path: String, root: String?, identity: ImageIdentity, now: Date = Date()
+    ) throws(PipelineError) -> Job {
+        try write { db in
+            guard var current = try Job.fetchOne(db, key: job.sha256) else {
+                throw PipelineError(.database, file: job.path, detail: "job vanished from the queue")
+            }
+            guard current.state == .queued else { return current }
+            current.path = path
+            current.root = root
+            current.patient = identity.patient
+            current.cell = identity.cell
+            current.stem = try Self.freeStem(db, identity, sha256: current.sha256)
+            current.updatedAt = now
+            try current.update(db)
+            return current
+        }
+    }
+
     /// The identity's stem, or `<stem>-<sha prefix>` when another image of the patient already has it.
     private static func freeStem(_ db: Database, _ identity: ImageIdentity, sha256: String) throws -> String {
         let taken = try Bool.fetchOne(
@@ -261,12 +343,28 @@ public final class JobQueue: Sendable {
         return taken ?? false ? identity.stem + "-" + sha256.prefix(12) : identity.stem
     }
 
+    /// Records that `path` was refused (it could not be queued) for `error`. Returns false when this very refusal
+    /// is already recorded (a rescan found the file unchanged), so that it is reported and quarantined once.
+    public func recordRefused(path: String, error: String, now: Date = Date()) throws(PipelineError) -> Bool {
+        try write { db in
+            if try RefusedFile.fetchOne(db, key: path)?.error == error { return false }
+            try RefusedFile(path: path, error: error, refusedAt: now).save(db)
+            return true
+        }
+    }
+
     // MARK: - Processing
 
     /// Re-queues jobs a crash left `running`; those that already used `maxAttempts` attempts are failed instead
-    /// (a file that crashes the process must not crash it forever). Returns the jobs failed this way.
+    /// (a file that crashes the process must not crash it forever). A job that was only decoded ahead, waiting while
+    /// another image was detected, gets its attempt back: the crash was not its doing. Returns the jobs failed.
     public func recoverInterrupted(maxAttempts: Int, now: Date = Date()) throws(PipelineError) -> [Job] {
         try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE job SET attempts = MAX(attempts - 1, 0), decoded_ahead = 0
+                    WHERE state = 'running' AND decoded_ahead
+                    """)
             let failed = try Job.filter(sql: "state = 'running' AND attempts >= ?", arguments: [maxAttempts])
                 .fetchAll(db)
             try db.execute(
@@ -281,17 +379,42 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Takes the oldest queued job: marks it running and counts the attempt. Nil when the queue is empty.
+    /// Takes the oldest queued job whose retry wait is over: marks it running and counts the attempt. Nil when no
+    /// job can be claimed at `now`.
     public func claimNext(now: Date = Date()) throws(PipelineError) -> Job? {
         try write { db in
             guard
-                var job = try Job.filter(sql: "state = 'queued'").order(sql: "created_at, sha256").fetchOne(db)
+                var job = try Job.filter(
+                    sql: "state = 'queued' AND (not_before IS NULL OR not_before <= ?)", arguments: [now]
+                )
+                .order(sql: "created_at, sha256").fetchOne(db)
             else { return nil }
             job.state = .running
             job.attempts += 1
+            job.notBefore = nil
+            job.decodedAhead = false
             job.updatedAt = now
             try job.update(db)
             return job
+        }
+    }
+
+    /// Records that a running job is decoded and waits for detection while another image is detected; a crash
+    /// before `startDetection` then does not charge it an attempt.
+    public func markDecodedAhead(_ job: Job) throws(PipelineError) {
+        try setDecodedAhead(job, true)
+    }
+
+    /// Records that a job decoded ahead is now being detected: from here a crash charges it the attempt.
+    public func startDetection(_ job: Job) throws(PipelineError) {
+        try setDecodedAhead(job, false)
+    }
+
+    private func setDecodedAhead(_ job: Job, _ decodedAhead: Bool) throws(PipelineError) {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE job SET decoded_ahead = ? WHERE sha256 = ? AND state = 'running'",
+                arguments: [decodedAhead, job.sha256])
         }
     }
 
@@ -300,23 +423,32 @@ public final class JobQueue: Sendable {
         try write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET state = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ?
+                    UPDATE job SET state = 'queued', attempts = MAX(attempts - 1, 0), decoded_ahead = 0, updated_at = ?
                     WHERE sha256 = ? AND state = 'running'
                     """, arguments: [now, job.sha256])
         }
     }
 
-    /// Records a failure: requeued while attempts remain and the error is not permanent, else failed.
+    /// Records a failure: while attempts remain and the failure is not permanent the job is re-queued, to be claimed
+    /// no earlier than the policy's wait after this attempt; else it is failed.
     public func fail(
-        _ job: Job, error: String, permanent: Bool, maxAttempts: Int, now: Date = Date()
+        _ job: Job, failure: StageFailure, policy: RetryPolicy, now: Date = Date()
     ) throws(PipelineError) -> FailureOutcome {
         try write { db in
             guard var current = try Job.fetchOne(db, key: job.sha256) else {
                 throw PipelineError(.database, file: job.path, detail: "job vanished from the queue")
             }
-            current.lastError = error
+            current.lastError = failure.description
+            current.failure = failure
             current.updatedAt = now
-            current.state = permanent || current.attempts >= maxAttempts ? .failed : .queued
+            current.decodedAhead = false
+            if failure.isPermanent || current.attempts >= policy.maxAttempts {
+                current.state = .failed
+                current.notBefore = nil
+            } else {
+                current.state = .queued
+                current.notBefore = now.addingTimeInterval(policy.delay(afterAttempt: current.attempts))
+            }
             try current.update(db)
             return current.state == .failed ? .failed(current) : .requeued(current)
         }
@@ -330,19 +462,52 @@ public final class JobQueue: Sendable {
         try write { db in
             try result.save(db)
             try db.execute(
-                sql: "UPDATE job SET state = 'done', last_error = NULL, updated_at = ? WHERE sha256 = ?",
+                sql: """
+                    UPDATE job SET state = 'done', last_error = NULL, failure = NULL, decoded_ahead = 0, updated_at = ?
+                    WHERE sha256 = ?
+                    """,
                 arguments: [now, job.sha256])
             return try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
         }
     }
 
-    /// Recomputes a patient's aggregate from its results (used by `markDone` and after a settings change).
+    /// Recomputes every patient's aggregate with `settings` (the thresholds may have changed since the results were
+    /// counted) and stores those that differ, each as a new version for patient.json. Returns the changed ones.
+    public func reevaluatePatients(
+        settings: AggregatorSettings, now: Date = Date()
+    ) throws(PipelineError) -> [(report: PatientReport, flagRaised: Bool)] {
+        try write { db in
+            var changed: [(report: PatientReport, flagRaised: Bool)] = []
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM patient ORDER BY patient") {
+                let stored = try Self.patientRow(row)
+                let report = try Self.computeReport(db, patient: stored.patient, settings: settings)
+                if report != stored.report {
+                    changed.append(try Self.storeReport(db, report, patient: stored.patient, now: now))
+                }
+            }
+            return changed
+        }
+    }
+
+    /// Recomputes a patient's aggregate from its results and stores it (used by `markDone`).
     static func updatePatient(
         _ db: Database, patient: String, settings: AggregatorSettings, now: Date
     ) throws -> (report: PatientReport, flagRaised: Bool) {
+        try storeReport(db, try computeReport(db, patient: patient, settings: settings), patient: patient, now: now)
+    }
+
+    private static func computeReport(
+        _ db: Database, patient: String, settings: AggregatorSettings
+    ) throws -> PatientReport {
         let images = try ResultIndexEntry.filter(sql: "patient = ?", arguments: [patient]).fetchAll(db)
             .map(\.imageCount)
-        let report = PatientAggregator.report(patient: patient, images: images, settings: settings)
+        return PatientAggregator.report(patient: patient, images: images, settings: settings)
+    }
+
+    /// Stores `report` as the patient's next version; says whether it raised the flag for the first time.
+    private static func storeReport(
+        _ db: Database, _ report: PatientReport, patient: String, now: Date
+    ) throws -> (report: PatientReport, flagRaised: Bool) {
         let previous = try Row.fetchOne(
             db, sql: "SELECT flagged, flag_raised_at FROM patient WHERE patient = ?", arguments: [patient])
         let wasFlagged: Bool = previous?["flagged"] ?? false
@@ -407,7 +572,9 @@ public final class JobQueue: Sendable {
             }
             let errors = try Job.filter(sql: "state = 'failed'").order(sql: "updated_at DESC").limit(errorLimit)
                 .fetchAll(db)
-            return QueueStatus(counts: counts, lastErrors: errors)
+            let refused = try RefusedFile.fetchCount(db)
+            let lastRefused = try RefusedFile.order(sql: "refused_at DESC, path").limit(errorLimit).fetchAll(db)
+            return QueueStatus(counts: counts, lastErrors: errors, refused: refused, lastRefused: lastRefused)
         }
     }
 

@@ -17,7 +17,8 @@ public struct StatusReport: Sendable {
         let c = queue.counts
         lines.append("queue depth \(queue.depth) (queued \(c[.queued] ?? 0), running \(c[.running] ?? 0))")
         lines.append(
-            "jobs: done \(c[.done] ?? 0), failed \(c[.failed] ?? 0), skipped \(c[.skipped] ?? 0) (karyograms)")
+            "jobs: done \(c[.done] ?? 0), failed \(c[.failed] ?? 0), skipped \(c[.skipped] ?? 0) (karyograms); "
+                + "files refused before queueing \(queue.refused)")
         let flagged = patients.filter { $0.report.isFlagged }
         let collecting = patients.filter { $0.report.state == .collecting }
         let unflagged = patients.filter { !$0.report.isFlagged && $0.report.state == .assessed }
@@ -39,6 +40,14 @@ public struct StatusReport: Sendable {
             for job in queue.lastErrors {
                 lines.append("  \(Self.minute(job.updatedAt))  \(job.path)")
                 lines.append("    \(job.lastError ?? "unknown error") (attempts \(job.attempts))")
+            }
+        }
+        if !queue.lastRefused.isEmpty {
+            lines.append("")
+            lines.append("last files refused before queueing (see quarantine/):")
+            for file in queue.lastRefused {
+                lines.append("  \(Self.minute(file.refusedAt))  \(file.path)")
+                lines.append("    \(file.error)")
             }
         }
         return lines.joined(separator: "\n")

@@ -1,0 +1,147 @@
+import Foundation
+import KaryoNet
+import Testing
+
+@testable import KaryoPipeline
+
+@Suite("Pipeline robustness")
+struct PipelineRobustnessTests {
+    let dir = TempDir()
+
+    private func errorReport(_ name: String) throws -> ErrorReport {
+        try KaryoJSON.decode(ErrorReport.self, from: Data(contentsOf: dir.path("out/quarantine/\(name).error.json")))
+    }
+
+    @Test("a failed detection waits before its retry instead of spending every attempt at once")
+    func retryWaits() async throws {
+        var config = testConfig(dir)
+        config.retryDelaysSeconds = [30]
+        let pipeline = try Pipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
+        try pipeline.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
+        let started = Date()
+        let summary = await pipeline.processPending()
+        #expect(summary.retried == 1 && summary.failed == 0)
+        let job = try #require(try pipeline.queue.allJobs().first)
+        #expect(job.state == .queued && job.attempts == 1)
+        #expect(try #require(job.notBefore) >= started.addingTimeInterval(29))
+        #expect(!dir.files().contains { $0.hasPrefix("out/quarantine/") })
+    }
+
+    @Test("a file too large to read is quarantined with an error naming it and the cause, and status lists it once")
+    func refusedAtIntake() throws {
+        let log = LogCapture()
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: log.logger)
+        let big = dir.write("drop/P/huge.001.O.png", Data())
+        let handle = try FileHandle(forWritingTo: big)
+        try handle.truncate(atOffset: UInt64(InputFile.maxBytes) + 1)  // sparse: no disk used
+        try handle.close()
+        for _ in 0..<2 {  // the second time as the rescan after a restart finds it again
+            #expect(throws: PipelineError.self) { try pipeline.enqueue(big, root: dir.path("drop")) }
+        }
+        let report = try errorReport("huge.001.O.png")
+        #expect(report.file == big.path && report.stage == "read")
+        #expect(report.error.hasPrefix(big.path) && report.error.contains("larger than any export"))
+        #expect(report.quarantinedCopy == nil && !dir.files().contains("out/quarantine/huge.001.O.png"))
+        let status = try pipeline.status()
+        #expect(status.refused == 1 && status.lastRefused.map(\.path) == [big.path])
+        #expect(try StatusReport(queue: pipeline.queue).text.contains(big.path))
+        #expect(log.all.filter { $0.contains("refused and quarantined") }.count == 1)
+
+        // Replaced by a readable export: queued, and no longer listed as refused.
+        try codedPNG(count: 46).write(to: big)
+        #expect(try pipeline.enqueue(big, root: dir.path("drop")).job.state == .queued)
+        #expect(try pipeline.status().refused == 0)
+    }
+
+    @Test("a symlink to a file outside the watch root is quarantined as an error only; the target is never copied")
+    func symlinkOutsideRootQuarantined() throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let secret = dir.write("secret/P.001.O.png", codedPNG(count: 46))
+        let link = dir.path("drop/P.001.O.png")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: secret)
+        #expect(throws: PipelineError.self) { try pipeline.enqueue(link, root: dir.path("drop")) }
+        let report = try errorReport("P.001.O.png")
+        #expect(report.file == link.path && report.error.contains("outside the watch root"))
+        #expect(report.quarantinedCopy == nil && report.sha256 == nil)
+        #expect(!dir.files().contains("out/quarantine/P.001.O.png"))
+        #expect(try pipeline.status().lastRefused.map(\.path) == [link.path])
+    }
+
+    @Test("a second file with the content of a known bad input is quarantined with the same cause, naming it")
+    func secondIdenticalBadFile() async throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let first = dir.write("drop/P/empty.001.O.png", Data())
+        try pipeline.enqueue(first, root: dir.path("drop"))
+        #expect(await pipeline.processPending().failed == 1)
+        let second = dir.write("drop/P/empty.002.O.png", Data())
+        let outcome = try pipeline.enqueue(second, root: dir.path("drop"))
+        guard case .sameAsFailed = outcome else {
+            Issue.record("expected sameAsFailed, got \(outcome)")
+            return
+        }
+        let earlier = try errorReport("empty.001.O.png")
+        let report = try errorReport("empty.002.O.png")
+        #expect(report.file == second.path && report.stage == earlier.stage && report.stage == "decode")
+        #expect(report.error.hasPrefix(second.path + ": decode failed: ") && report.error.contains(first.path))
+        #expect(report.quarantinedCopy == "empty.002.O.png")
+        #expect(try pipeline.status().lastRefused.map(\.path) == [second.path])
+        #expect(await pipeline.processPending().failed == 0)
+    }
+
+    @Test("changed thresholds re-evaluate patients whose images are all counted, at the next start")
+    func thresholdsChanged() async throws {
+        var config = testConfig(dir)
+        config.minImages = 10
+        config.minDisagreeing = 20
+        do {
+            let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            for i in 1...12 {
+                let src = dir.write("drop/CASE7/CASE7.\(String(format: "%03d", i)).O.png", codedPNG(count: 47, salt: i))
+                try pipeline.enqueue(src, root: dir.path("drop"))
+            }
+            #expect(await pipeline.processPending().done == 12)
+            #expect(try pipeline.queue.patient("CASE7")?.report.isFlagged == false)
+        }
+        config.minDisagreeing = 10
+        let log = LogCapture()
+        let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+        let onDisk = try KaryoJSON.decode(
+            PatientReport.self, from: Data(contentsOf: dir.path("out/results/CASE7/patient.json")))
+        #expect(onDisk.flag?.reason == "12 of 12 images are not 46: 47 x 12")
+        #expect(onDisk.minDisagreeing == 10)
+        #expect(try restarted.queue.patient("CASE7")?.report == onDisk)
+        #expect(try restarted.status().depth == 0)
+        #expect(log.all.filter { $0.contains("patient flagged") }.count == 1)
+
+        // The same settings again: nothing to rewrite.
+        let version = try #require(try restarted.queue.patientForWriting("CASE7")).version
+        _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        #expect(try restarted.queue.patientForWriting("CASE7")?.version == version)
+    }
+
+    @Test("an image moved to another patient's folder before it was processed is read and filed where it is now")
+    func movedBeforeProcessing() async throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let first = dir.write("drop/WRONG/WRONG.001.O.png", codedPNG(count: 46))
+        try pipeline.enqueue(first, root: dir.path("drop"))
+        let moved = dir.path("drop/RIGHT/RIGHT.001.O.png")
+        try FileManager.default.createDirectory(
+            at: moved.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: first, to: moved)
+        let outcome = try pipeline.enqueue(moved, root: dir.path("drop"))
+        #expect(outcome.job.path == moved.path && outcome.job.patient == "RIGHT" && outcome.job.state == .queued)
+        let summary = await pipeline.processPending()
+        #expect(summary.done == 1 && summary.retried == 0)
+        #expect(dir.files().contains("out/results/RIGHT/RIGHT.001.O.json"))
+        #expect(try pipeline.queue.patient("WRONG") == nil)
+    }
+
+    @Test("a copy of a queued image elsewhere leaves the job where it was first found")
+    func copiedBeforeProcessing() throws {
+        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let first = dir.write("drop/P/P.001.O.png", codedPNG(count: 46))
+        try pipeline.enqueue(first, root: dir.path("drop"))
+        let copy = dir.write("drop/Q/Q.001.O.png", codedPNG(count: 46))
+        #expect(try pipeline.enqueue(copy, root: dir.path("drop")).job.path == first.path)
+    }
+}
