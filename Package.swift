@@ -64,10 +64,10 @@ let package = Package(
             ]),
 
         .testTarget(
-            name: "KaryoImageTests", dependencies: ["KaryoImage", "CTIFF", "CPNG"]),
+            name: "KaryoImageTests", dependencies: ["KaryoImage", "KaryoNet", "CTIFF", "CPNG"]),
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
-        .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval"]),
+        .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoNet"]),
         .testTarget(
             name: "KaryoPipelineTests",
             dependencies: [
@@ -76,6 +76,6 @@ let package = Package(
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.
-        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage"]),
+        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoNet"]),
     ]
 )

@@ -142,13 +142,17 @@ extension ModelConfig {
     }
 }
 
-/// A small seeded generator (SplitMix64) so random weights are the same on every machine.
-struct SplitMix64 {
-    var state: UInt64
+/// A small seeded generator (SplitMix64): the same sequence on every machine, for random weights and for tests
+/// whose failures must reproduce from their seed.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The generator's state; the next value advances it.
+    public var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    /// Starts the sequence at `seed`.
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -157,5 +161,5 @@ struct SplitMix64 {
     }
 
     /// Uniform in [-1, 1).
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+    public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

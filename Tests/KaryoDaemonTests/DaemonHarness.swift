@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoNet
 import Testing
 
 #if canImport(Glibc)
@@ -30,7 +31,7 @@ enum Binary {
 /// different content (so a different SHA-256) and a deterministic count.
 enum SyntheticImage {
     static func png(seed: UInt64, width: Int = 200, height: Int = 150, rods: Int = 30) throws -> Data {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
         var image = GrayImage(width: width, height: height, value: 0.9)
         for y in 0..<height {
             for x in 0..<width { image[x, y] = 0.86 + 0.06 * Float(x) / Float(width) }
@@ -45,18 +46,6 @@ enum SyntheticImage {
             }
         }
         return try PNGEncoder.encode(image)
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 }
 

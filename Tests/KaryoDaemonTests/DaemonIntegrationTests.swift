@@ -1,4 +1,5 @@
 import Foundation
+import KaryoNet
 import Testing
 
 #if canImport(Glibc)
@@ -130,7 +131,7 @@ struct DaemonIntegrationTests {
         let ws = try Workspace("crash", extraConfig: "max_attempts = 20")
         defer { ws.cleanup() }
         try populate(ws)
-        var rng = SyntheticImage.SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7 &+ 0x9E37_79B9_7F4A_7C15)
         var progress: [Int] = []
         for round in 0..<5 {
             let daemon = try Daemon(ws)

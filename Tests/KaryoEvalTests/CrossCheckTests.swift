@@ -2,6 +2,7 @@ import Foundation
 import KaryoDetect
 import KaryoEval
 import KaryoImage
+import KaryoNet
 import Testing
 
 /// A deliberately naive second implementation of the paper's metrics, built differently from KaryoEval: every
@@ -137,22 +138,10 @@ enum NaiveMetrics {
     }
 }
 
-/// A small deterministic random generator (SplitMix64), so a failing case can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A random set of images built to hit the hard cases: overlapping truths, jittered and duplicate detections near
 /// the IoU threshold, stray detections, empty images, and scores drawn from a coarse grid so that ties are common.
 func randomImages(seed: UInt64) -> [EvalImage] {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     let coarseScores = Bool.random(using: &rng)
     func score() -> Double {
         coarseScores ? Double(Int.random(in: 1...9, using: &rng)) / 10 : Double.random(in: 0.05...1, using: &rng)

@@ -1,21 +1,11 @@
 import CTIFF
 import Foundation
 import KaryoImage
+import KaryoNet
 import Testing
 
 @Suite("Robustness")
 struct RobustnessTests {
-    /// Small deterministic generator so failures reproduce.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func samples() throws -> [(String, Data)] {
         let dir = TemporaryDirectory()
@@ -58,7 +48,7 @@ struct RobustnessTests {
 
     @Test("random byte corruptions give an image or a typed error, never a crash")
     func corruptions() throws {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         for (name, data) in try Self.samples() {
             for trial in 0..<80 {
                 var damaged = data
