@@ -1,11 +1,20 @@
 import COpenBLAS
 
-/// A 2-d convolution (groups 1, dilation 1) computed as im2col + `cblas_sgemm`, with an optional bias and a
-/// fused epilogue (residual add, ReLU).
+/// A 2-d convolution (groups 1, dilation 1) computed as im2col + `cblas_sgemm`, or with Winograd's F(2x2, 3x3)
+/// for 3x3 stride-1 convolutions, with an optional bias and a fused epilogue (residual add, ReLU).
 ///
 /// Weights keep PyTorch's OIHW layout, which is already the `[out, in * kh * kw]` row-major matrix the product
-/// needs: nothing is repacked per image. Batch norm is folded in at load (`foldingBatchNorm`).
+/// needs; the Winograd filter transform is computed once, at load: nothing is repacked per image. Batch norm is
+/// folded in at load (`foldingBatchNorm`).
 public struct Conv2d: Sendable {
+    /// How the convolution is computed.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        /// Unfold the input patches (in bounded tiles) and multiply by the weight matrix.
+        case im2col
+        /// Winograd F(2x2, 3x3): 2.25x fewer multiplications; 3x3 kernels, stride 1, padding 1 only.
+        case winograd
+    }
+
     /// Output channels.
     public let outChannels: Int
     /// Input channels.
@@ -17,15 +26,22 @@ public struct Conv2d: Sendable {
     /// Zero padding (same on all sides).
     public let padding: Int
     /// `[outChannels, inChannels * kh * kw]`, row-major.
-    public private(set) var weight: [Float]
+    public let weight: [Float]
     /// One bias per output channel (zeros when the layer has none).
-    public private(set) var bias: [Float]
+    public let bias: [Float]
+    /// The algorithm this convolution runs.
+    public let algorithm: Algorithm
+    /// The Winograd filter transform (16 `[out, in]` matrices) when `algorithm` is `.winograd`, else empty.
+    private let winogradWeight: [Float]
 
     /// Upper bound on the im2col buffer, in floats (32 MB).
     static let maxColumnFloats = 8 << 20
 
     /// Creates a convolution from a PyTorch weight `[out, in, kh, kw]` and an optional bias `[out]`.
-    public init(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) {
+    ///
+    /// `algorithm` defaults to the faster one for the shape (`Conv2d.preferredAlgorithm`); asking for
+    /// `.winograd` on a shape it cannot compute is a programming error.
+    public init(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, algorithm: Algorithm? = nil) {
         precondition(weight.shape.count == 4, "conv weight must be 4-d")
         outChannels = weight.shape[0]
         inChannels = weight.shape[1]
@@ -34,20 +50,48 @@ public struct Conv2d: Sendable {
         self.padding = padding
         self.weight = weight.data
         self.bias = bias?.data ?? [Float](repeating: 0, count: outChannels)
+        let winogradShape = kernel == (3, 3) && stride == 1 && padding == 1
+        let chosen =
+            algorithm
+            ?? Conv2d.preferredAlgorithm(
+                kernel: kernel.h, stride: stride, padding: padding, inChannels: inChannels, outChannels: outChannels)
+        precondition(chosen != .winograd || winogradShape, "Winograd needs a 3x3 kernel, stride 1, padding 1")
+        self.algorithm = chosen
+        winogradWeight =
+            chosen == .winograd
+            ? WinogradF2x2.transformWeights(weight.data, outChannels: outChannels, inChannels: inChannels) : []
     }
+
+    /// Winograd for 3x3 stride-1 padding-1 convolutions with at least `winogradMinChannels` channels in and
+    /// out (where the products are large enough to pay for the transforms), im2col otherwise.
+    public static func preferredAlgorithm(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int)
+        -> Algorithm
+    {
+        kernel == 3 && stride == 1 && padding == 1 && min(inChannels, outChannels) >= winogradMinChannels
+            ? .winograd : .im2col
+    }
+
+    /// The fewest input and output channels for which `preferredAlgorithm` picks Winograd.
+    static let winogradMinChannels = 32
 
     /// This convolution followed by an inference-mode batch norm, folded into one convolution:
     /// `w' = w * gamma / sqrt(var + eps)`, `b' = (b - mean) * gamma / sqrt(var + eps) + beta`.
-    public func foldingBatchNorm(gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float) -> Conv2d
-    {
-        var folded = self
+    /// `algorithm` is the folded convolution's (default: the preferred one for the shape).
+    public func foldingBatchNorm(
+        gamma: [Float], beta: [Float], mean: [Float], variance: [Float], eps: Float, algorithm: Algorithm? = nil
+    ) -> Conv2d {
+        var foldedWeight = weight
+        var foldedBias = bias
         let k = inChannels * kernel.h * kernel.w
         for o in 0..<outChannels {
             let scale = gamma[o] / (variance[o] + eps).squareRoot()
-            for i in 0..<k { folded.weight[o * k + i] = weight[o * k + i] * scale }
-            folded.bias[o] = (bias[o] - mean[o]) * scale + beta[o]
+            for i in 0..<k { foldedWeight[o * k + i] = weight[o * k + i] * scale }
+            foldedBias[o] = (bias[o] - mean[o]) * scale + beta[o]
         }
-        return folded
+        return Conv2d(
+            weight: Tensor(shape: [outChannels, inChannels, kernel.h, kernel.w], data: foldedWeight),
+            bias: Tensor(shape: [outChannels], data: foldedBias), stride: stride, padding: padding,
+            algorithm: algorithm)
     }
 
     /// Output height and width for an input of `h` x `w`.
@@ -69,14 +113,28 @@ public struct Conv2d: Sendable {
         let (h, w) = (x.shape[2], x.shape[3])
         let (oh, ow) = outputSize(h: h, w: w)
         let n = oh * ow
-        var out: Tensor
         if let residual {
             precondition(residual.shape == [1, outChannels, oh, ow], "residual shape \(residual.shape) mismatch")
-            out = residual
-        } else {
-            out = Tensor(uninitializedShape: [1, outChannels, oh, ow])
         }
-        let beta: Float = residual == nil ? 0 : 1
+        var out = Tensor(uninitializedShape: [1, outChannels, oh, ow])
+        if algorithm == .winograd {
+            winogradWeight.withUnsafeBufferPointer { up in
+                bias.withUnsafeBufferPointer { bp in
+                    x.data.withUnsafeBufferPointer { xp in
+                        out.data.withUnsafeMutableBufferPointer { op in
+                            withOptionalPointer(residual) { rp in
+                                WinogradF2x2.convolve(
+                                    input: xp.baseAddress!, h: h, w: w, inChannels: inChannels,
+                                    outChannels: outChannels, u: up.baseAddress!, bias: bp.baseAddress!,
+                                    residual: rp, relu: relu, output: op.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        let beta: Float = 0
         let k = inChannels * kernel.h * kernel.w
         let m = outChannels
         weight.withUnsafeBufferPointer { wp in
@@ -91,40 +149,47 @@ public struct Conv2d: Sendable {
                         return
                     }
                     let rowsPerTile = max(1, min(oh, Conv2d.maxColumnFloats / max(1, k * ow)))
-                    let columns = UnsafeMutablePointer<Float>.allocate(capacity: k * rowsPerTile * ow)
-                    defer { columns.deallocate() }
-                    var r0 = 0
-                    while r0 < oh {
-                        let rows = min(rowsPerTile, oh - r0)
-                        let cols = rows * ow
-                        im2col(xp.baseAddress!, h: h, w: w, outWidth: ow, rows: r0..<(r0 + rows), into: columns)
-                        cblas_sgemm(
-                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), 1, a,
-                            Int32(k), columns, Int32(cols), beta, c + r0 * ow, Int32(n))
-                        r0 += rows
+                    Scratch.withFloats(k * rowsPerTile * ow) { columns in
+                        var r0 = 0
+                        while r0 < oh {
+                            let rows = min(rowsPerTile, oh - r0)
+                            let cols = rows * ow
+                            im2col(xp.baseAddress!, h: h, w: w, outWidth: ow, rows: r0..<(r0 + rows), into: columns)
+                            cblas_sgemm(
+                                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), 1, a,
+                                Int32(k), columns, Int32(cols), beta, c + r0 * ow, Int32(n))
+                            r0 += rows
+                        }
                     }
                 }
             }
         }
-        applyEpilogue(&out, relu: relu)
+        applyEpilogue(&out, residual: residual, relu: relu)
         return out
     }
 
-    /// Adds the bias per channel and applies ReLU, in parallel over channels.
-    private func applyEpilogue(_ out: inout Tensor, relu: Bool) {
+    /// Adds the bias per channel and the residual, then applies ReLU, in parallel over channels.
+    private func applyEpilogue(_ out: inout Tensor, residual: Tensor?, relu: Bool) {
         let plane = out.shape[2] * out.shape[3]
-        let chunk = max(1, (outChannels + parallelWidth - 1) / parallelWidth)
         bias.withUnsafeBufferPointer { bp in
             out.data.withUnsafeMutableBufferPointer { op in
-                let o = op.baseAddress!
-                parallelFor((outChannels + chunk - 1) / chunk) { part in
-                    for ch in (part * chunk)..<min(outChannels, (part + 1) * chunk) {
-                        let b = bp[ch]
-                        let p = o + ch * plane
-                        if relu {
-                            for i in 0..<plane { p[i] = max(p[i] + b, 0) }
-                        } else if b != 0 {
-                            for i in 0..<plane { p[i] += b }
+                withOptionalPointer(residual) { rp in
+                    let o = op.baseAddress!
+                    parallelChunks(outChannels) { channels in
+                        for ch in channels {
+                            let b = bp[ch]
+                            let p = o + ch * plane
+                            if let r = rp.map({ $0 + ch * plane }) {
+                                if relu {
+                                    for i in 0..<plane { p[i] = max(p[i] + b + r[i], 0) }
+                                } else {
+                                    for i in 0..<plane { p[i] += b + r[i] }
+                                }
+                            } else if relu {
+                                for i in 0..<plane { p[i] = max(p[i] + b, 0) }
+                            } else if b != 0 {
+                                for i in 0..<plane { p[i] += b }
+                            }
                         }
                     }
                 }

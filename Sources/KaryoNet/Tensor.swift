@@ -51,3 +51,9 @@ extension Tensor {
         return maxDiff / (maxRef + eps)
     }
 }
+
+/// Runs `body` with a pointer to `tensor`'s values, or with `nil` when there is no tensor.
+func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let tensor else { return try body(nil) }
+    return try tensor.data.withUnsafeBufferPointer { try body($0.baseAddress) }
+}

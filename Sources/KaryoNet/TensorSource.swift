@@ -36,7 +36,8 @@ extension TensorSource {
         let beta = try tensor("\(bn).bias", shape: [out]).data
         let mean = try tensor("\(bn).running_mean", shape: [out]).data
         let variance = try tensor("\(bn).running_var", shape: [out]).data
-        return Conv2d(weight: w, stride: stride, padding: padding)
+        // The filter is transformed for Winograd once, after folding.
+        return Conv2d(weight: w, stride: stride, padding: padding, algorithm: .im2col)
             .foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps)
     }
 

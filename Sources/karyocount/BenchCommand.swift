@@ -30,6 +30,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --decode: time decoding only, not the engine.")
     var decodeOnly = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Time one 3x3 stride-1 convolution CHANNELSxHEIGHTxWIDTH (e.g. 256x75x100) with each algorithm instead of "
+                + "the engine.", valueName: "CxHxW"))
+    var conv: String?
+
     @Flag(help: "Print the results as JSON.")
     var json = false
 
@@ -39,6 +45,10 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--size must be WIDTHxHEIGHT, e.g. 1600x1200")
         }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if let conv {
+            try benchConvolution(conv)
+            return
+        }
         var (width, height) = (parts[0], parts[1])
         var decodedImage: GrayImage?
         var decodeMs: Double?
@@ -140,6 +150,38 @@ struct BenchCommand: AsyncParsableCommand {
                 convRate, 100 * convRate / sgemm, sgemm))
         print(String(format: "peak RSS     %.0f MB", peakRSSMB))
         print(String(format: "load         %.0f ms; count at threshold: %d", loadMs, count))
+    }
+
+    /// Times a C->C 3x3 stride-1 padding-1 convolution on a random `[1, C, H, W]` input with each algorithm
+    /// (median of `runs` after a warm-up) and prints ms, GFLOP/s of the direct FLOP count and their difference.
+    private func benchConvolution(_ spec: String) throws {
+        let dims = spec.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--conv must be CHANNELSxHEIGHTxWIDTH, e.g. 256x75x100")
+        }
+        let (c, h, w) = (dims[0], dims[1], dims[2])
+        var rng = SplitMix64(seed: 7)
+        let x = Tensor(shape: [1, c, h, w], data: (0..<(c * h * w)).map { _ in rng.uniform() })
+        let weight = Tensor(shape: [c, c, 3, 3], data: (0..<(c * c * 9)).map { _ in rng.uniform() * 0.05 })
+        var outputs: [Tensor] = []
+        for algorithm in Conv2d.Algorithm.allCases {
+            let layer = Conv2d(weight: weight, padding: 1, algorithm: algorithm)
+            var times: [Double] = []
+            var y = layer(x, relu: true)
+            for _ in 0..<runs {
+                var clock = StageClock()
+                y = layer(x, relu: true)
+                times.append(clock.lap())
+            }
+            outputs.append(y)
+            let ms = Self.median(times)
+            let gflop = layer.flops(h: h, w: w) / 1e9
+            print(
+                String(
+                    format: "%-9@ %3dx%dx%d 3x3  %8.2f ms  %6.2f GFLOP (direct)  %6.1f GFLOP/s", algorithm.rawValue, c, h,
+                    w, ms, gflop, gflop / (ms / 1000)))
+        }
+        print(String(format: "relative difference %.2e", outputs[1].relativeError(to: outputs[0])))
     }
 
     /// The median of `values` (mean of the middle two for an even count).
