@@ -25,6 +25,8 @@ let package = Package(
         .target(
             name: "CPNG",
             linkerSettings: [.linkedLibrary("png16")]),
+        // glibc's malloc.h (mallopt), part of libc: nothing to link.
+        .systemLibrary(name: "CMalloc"),
         .systemLibrary(
             name: "CInotifyTools",
             providers: [.apt(["libinotifytools0-dev"])]),
@@ -34,7 +36,7 @@ let package = Package(
             dependencies: ["CTIFF", "CPNG"]),
         .target(
             name: "KaryoNet",
-            dependencies: ["COpenBLAS", "KaryoImage"]),
+            dependencies: ["COpenBLAS", "CMalloc", "KaryoImage"]),
         .target(
             name: "KaryoDetect",
             dependencies: ["KaryoImage", "KaryoNet"]),

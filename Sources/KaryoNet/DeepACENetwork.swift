@@ -5,8 +5,9 @@ import KaryoImage
 /// The DeepACEv2 network (Training/MODEL.md steps 5-15): ResNet + FPN (P3 only), RPN with proposal filtering,
 /// RoIAlign, the two-FC box head, the Template Module, and the post-processing (EG-NMS, Soft-NMS or NMS).
 ///
-/// Weights are loaded and prepared (batch norm folded) once; `detect` only reads them, so one network can serve
-/// many images.
+/// Weights are loaded and prepared (batch norm folded, Winograd filters transformed) once; `detect` only reads
+/// them, so one network can serve many images. A host process should apply `MemoryPolicy.retainFreedMemory()`
+/// at start-up (the `karyocount` command does).
 public struct DeepACENetwork: Sendable {
     /// The model's config.
     public let config: ModelConfig

@@ -178,10 +178,16 @@ struct BenchCommand: AsyncParsableCommand {
             let gflop = layer.flops(h: h, w: w) / 1e9
             print(
                 String(
-                    format: "%-9@ %3dx%dx%d 3x3  %8.2f ms  %6.2f GFLOP (direct)  %6.1f GFLOP/s", algorithm.rawValue, c, h,
+                    format: "%-12@ %3dx%dx%d 3x3  %8.2f ms  %6.2f GFLOP (direct)  %6.1f GFLOP/s", algorithm.rawValue, c,
+                    h,
                     w, ms, gflop, gflop / (ms / 1000)))
         }
-        print(String(format: "relative difference %.2e", outputs[1].relativeError(to: outputs[0])))
+        for (algorithm, y) in zip(Conv2d.Algorithm.allCases, outputs).dropFirst() {
+            print(
+                String(
+                    format: "%@ vs im2col: relative difference %.2e", algorithm.rawValue,
+                    y.relativeError(to: outputs[0])))
+        }
     }
 
     /// The median of `values` (mean of the middle two for an even count).

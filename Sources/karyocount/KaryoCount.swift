@@ -1,4 +1,5 @@
 import ArgumentParser
+import KaryoNet
 
 /// The `karyocount` command: counts chromosomes in metaphase images; `watch` is the daemon.
 @main
@@ -11,4 +12,10 @@ struct KaryoCount: AsyncParsableCommand {
             EvalCommand.self, BenchCommand.self,
         ]
     )
+
+    /// Applies the engine's allocator policy before anything is loaded, then runs the subcommand.
+    static func main() async {
+        MemoryPolicy.retainFreedMemory()
+        await main(nil)
+    }
 }

@@ -1,0 +1,26 @@
+#if canImport(Glibc)
+    import CMalloc
+#endif
+
+/// The process-wide allocator setting the engine runs best with.
+///
+/// A forward pass allocates one tensor per layer, up to 124 MB each (ResNet-101 at 1600x1200). glibc serves
+/// allocations of that size with fresh `mmap`s and returns them on `free`, so every layer's output is mapped and
+/// zero-filled by the kernel anew: about 15% of the pass. Keeping freed memory in the heap (no `mmap` for large
+/// blocks, no trimming) lets the next layer and the next image reuse the same pages, at the cost of the process
+/// holding on to its peak heap (about 130 MB more resident memory for ResNet-101; see Benchmarks/README.md).
+public enum MemoryPolicy {
+    /// Applies the policy once per process (later calls do nothing); a no-op where glibc is not the allocator.
+    /// Call it at start-up, before the model is loaded: applied later, when the weights already lie in mapped
+    /// blocks, it removed a third fewer page faults in a measured run (820,000 left of 1,000,000, against
+    /// 494,000 when applied first).
+    public static func retainFreedMemory() { _ = applied }
+
+    private static let applied: Bool = {
+        #if canImport(Glibc)
+            return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, Int32.max) == 1
+        #else
+            return false
+        #endif
+    }()
+}
