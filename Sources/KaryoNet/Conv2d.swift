@@ -12,18 +12,7 @@ public struct Conv2d: Sendable {
         /// Unfold the input patches (in bounded tiles) and multiply by the weight matrix.
         case im2col
         /// Winograd F(2x2, 3x3): 2.25x fewer multiplications; 3x3 kernels, stride 1, padding 1 only.
-        case winograd2x2
-        /// Winograd F(4x4, 3x3): 4x fewer multiplications; 3x3 kernels, stride 1, padding 1 only.
-        case winograd4x4
-
-        /// The Winograd transform this algorithm runs, nil for im2col.
-        var winograd: WinogradTransform? {
-            switch self {
-            case .im2col: return nil
-            case .winograd2x2: return .f2x2
-            case .winograd4x4: return .f4x4
-            }
-        }
+        case winograd
     }
 
     /// Output channels.
@@ -42,7 +31,7 @@ public struct Conv2d: Sendable {
     public let bias: [Float]
     /// The algorithm this convolution runs.
     public let algorithm: Algorithm
-    /// The Winograd filter transform (α² `[out, in]` matrices) for a Winograd `algorithm`, else empty.
+    /// The Winograd filter transform (16 `[out, in]` matrices) when `algorithm` is `.winograd`, else empty.
     private let winogradWeight: [Float]
 
     /// Upper bound on the im2col buffer, in floats (32 MB).
@@ -69,21 +58,23 @@ public struct Conv2d: Sendable {
         precondition(chosen == .im2col || winogradShape, "Winograd needs a 3x3 kernel, stride 1, padding 1")
         self.algorithm = chosen
         winogradWeight =
-            chosen.winograd?.transformWeights(weight.data, outChannels: outChannels, inChannels: inChannels) ?? []
+            chosen == .winograd
+            ? WinogradF2x2.transformWeights(weight.data, outChannels: outChannels, inChannels: inChannels) : []
     }
 
     /// Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 convolutions with at least `winogradMinChannels` channels
     /// in and out, im2col otherwise.
     ///
-    /// Measured with `karyocount bench --conv` on the 2-core workstation: with 128 or more channels the α² products
+    /// Measured with `karyocount bench --conv` on the 2-core workstation: with 128 or more channels the 16 products
     /// are large enough that F(2x2) beats im2col (256 channels at 76x100: 52-64 ms against 62-90 ms); with 32 or 64
     /// channels im2col was as fast or faster. F(4x4) was no faster than F(2x2) for ResNet-101 at 1600x1200 and
-    /// slower for the shipped model, with 20 times the rounding error (1.5e-5 against 7e-7 relative).
+    /// slower for the shipped model, with 20 times the rounding error (1.5e-5 against 7e-7 relative), so it is
+    /// not implemented.
     public static func preferredAlgorithm(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int)
         -> Algorithm
     {
         kernel == 3 && stride == 1 && padding == 1 && min(inChannels, outChannels) >= winogradMinChannels
-            ? .winograd2x2 : .im2col
+            ? .winograd : .im2col
     }
 
     /// The fewest input and output channels for which `preferredAlgorithm` picks Winograd.
@@ -132,13 +123,13 @@ public struct Conv2d: Sendable {
             precondition(residual.shape == [1, outChannels, oh, ow], "residual shape \(residual.shape) mismatch")
         }
         var out = Tensor(uninitializedShape: [1, outChannels, oh, ow])
-        if let winograd = algorithm.winograd {
+        if algorithm == .winograd {
             winogradWeight.withUnsafeBufferPointer { up in
                 bias.withUnsafeBufferPointer { bp in
                     x.data.withUnsafeBufferPointer { xp in
                         out.data.withUnsafeMutableBufferPointer { op in
                             withOptionalPointer(residual) { rp in
-                                winograd.convolve(
+                                WinogradF2x2.convolve(
                                     input: xp.baseAddress!, h: h, w: w, inChannels: inChannels,
                                     outChannels: outChannels, u: up.baseAddress!, bias: bp.baseAddress!,
                                     residual: rp, relu: relu, output: op.baseAddress!)
@@ -149,7 +140,6 @@ public struct Conv2d: Sendable {
             }
             return out
         }
-        let beta: Float = 0
         let k = inChannels * kernel.h * kernel.w
         let m = outChannels
         weight.withUnsafeBufferPointer { wp in
@@ -160,7 +150,7 @@ public struct Conv2d: Sendable {
                     if kernel.h == 1 && kernel.w == 1 && stride == 1 && padding == 0 {
                         cblas_sgemm(
                             CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
-                            xp.baseAddress!, Int32(n), beta, c, Int32(n))
+                            xp.baseAddress!, Int32(n), 0, c, Int32(n))
                         return
                     }
                     let rowsPerTile = max(1, min(oh, Conv2d.maxColumnFloats / max(1, k * ow)))
@@ -172,7 +162,7 @@ public struct Conv2d: Sendable {
                             im2col(xp.baseAddress!, h: h, w: w, outWidth: ow, rows: r0..<(r0 + rows), into: columns)
                             cblas_sgemm(
                                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(k), 1, a,
-                                Int32(k), columns, Int32(cols), beta, c + r0 * ow, Int32(n))
+                                Int32(k), columns, Int32(cols), 0, c + r0 * ow, Int32(n))
                             r0 += rows
                         }
                     }

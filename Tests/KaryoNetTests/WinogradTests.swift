@@ -2,19 +2,17 @@ import Testing
 
 @testable import KaryoNet
 
-@Suite("Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions")
+@Suite("Winograd F(2x2, 3x3) convolution")
 struct WinogradTests {
     @Test(
         "Winograd matches a direct convolution whether or not the last tile is full, with bias, residual and ReLU",
-        arguments: [Conv2d.Algorithm.winograd2x2, .winograd4x4],
-        [(1, 1), (1, 2), (2, 2), (3, 5), (4, 4), (8, 8), (11, 9), (13, 16), (17, 6)])
-    func matchesDirect(algorithm: Conv2d.Algorithm, size: (h: Int, w: Int)) {
-        let (h, w) = size
+        arguments: [(1, 1), (1, 2), (2, 2), (3, 5), (4, 4), (8, 8), (11, 9), (13, 16), (17, 6)])
+    func matchesDirect(h: Int, w: Int) {
         for (inChannels, outChannels) in [(3, 5), (33, 34)] {
             let x = randomTensor([1, inChannels, h, w], seed: 11)
             let weight = randomTensor([outChannels, inChannels, 3, 3], seed: 12)
             let bias = randomTensor([outChannels], seed: 13)
-            let conv = Conv2d(weight: weight, bias: bias, padding: 1, algorithm: algorithm)
+            let conv = Conv2d(weight: weight, bias: bias, padding: 1, algorithm: .winograd)
             let expected = referenceConv(x, weight: weight, bias: bias.data, stride: 1, padding: 1)
             #expect(conv(x).relativeError(to: expected) < 1e-5, "\(inChannels)->\(outChannels) at \(h)x\(w)")
             let residual = randomTensor(expected.shape, seed: 14)
@@ -28,20 +26,20 @@ struct WinogradTests {
 
     @Test(
         "bands of one tile row give the same output as one band over the whole image",
-        arguments: [WinogradTransform.f2x2, .f4x4])
-    func bandsAgree(transform: WinogradTransform) {
+    )
+    func bandsAgree() {
         let (c, o, h, w) = (6, 7, 11, 10)
         let x = randomTensor([1, c, h, w], seed: 21)
         let weight = randomTensor([o, c, 3, 3], seed: 22)
         let bias = randomTensor([o], seed: 23).data
-        let u = transform.transformWeights(weight.data, outChannels: o, inChannels: c)
+        let u = WinogradF2x2.transformWeights(weight.data, outChannels: o, inChannels: c)
         func run(bandFloats: Int) -> [Float] {
             var out = [Float](repeating: .nan, count: o * h * w)
             x.data.withUnsafeBufferPointer { xp in
                 u.withUnsafeBufferPointer { up in
                     bias.withUnsafeBufferPointer { bp in
                         out.withUnsafeMutableBufferPointer { op in
-                            transform.convolve(
+                            WinogradF2x2.convolve(
                                 input: xp.baseAddress!, h: h, w: w, inChannels: c, outChannels: o,
                                 u: up.baseAddress!, bias: bp.baseAddress!, residual: nil, relu: false,
                                 output: op.baseAddress!, bandFloats: bandFloats)
@@ -65,8 +63,8 @@ struct WinogradTests {
             Conv2d.preferredAlgorithm(
                 kernel: kernel, stride: stride, padding: padding, inChannels: channels, outChannels: channels)
         }
-        #expect(choice(3, 1, 1, 256) == .winograd2x2)
-        #expect(choice(3, 1, 1, 128) == .winograd2x2)
+        #expect(choice(3, 1, 1, 256) == .winograd)
+        #expect(choice(3, 1, 1, 128) == .winograd)
         #expect(choice(3, 2, 1, 256) == .im2col)
         #expect(choice(1, 1, 0, 256) == .im2col)
         #expect(choice(3, 1, 0, 256) == .im2col)
@@ -88,7 +86,7 @@ struct WinogradTests {
         let winograd = base.foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: 1e-5)
         let im2col = base.foldingBatchNorm(
             gamma: gamma, beta: beta, mean: mean, variance: variance, eps: 1e-5, algorithm: .im2col)
-        #expect(winograd.algorithm == .winograd2x2)
+        #expect(winograd.algorithm == .winograd)
         #expect(winograd(x, relu: true).relativeError(to: im2col(x, relu: true)) < 1e-5)
     }
 }
