@@ -126,6 +126,21 @@ struct PipelineTests {
         #expect(dir.files().filter { $0.hasPrefix("out/results/P/") && $0.hasSuffix(".json") }.count == 2)
     }
 
+    @Test("the same image under a second patient counts once, for the first, with a warning naming both")
+    func duplicateAcrossPatients() async throws {
+        let config = testConfig(dir)
+        let log = LogCapture()
+        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+        try pipeline.enqueue(dir.write("drop/P1/a.png", codedPNG(count: 46)), root: dir.path("drop"))
+        try pipeline.enqueue(dir.write("drop/P2/a.png", codedPNG(count: 46)), root: dir.path("drop"))
+        _ = await pipeline.processPending()
+        #expect(try pipeline.queue.patient("P1")?.report.imagesCounted == 1)
+        #expect(try pipeline.queue.patient("P2")?.report.imagesCounted ?? 0 == 0)
+        let warnings = log.all.filter { $0.hasPrefix("warning same image already known under another patient") }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("P2/a.png") == true && warnings.first?.contains("P1") == true)
+    }
+
     @Test("a job running at a crash is processed after restart; one that failed every attempt is quarantined")
     func crashRecoveryAndAttemptsCap() async throws {
         let config = testConfig(dir, maxAttempts: 2)

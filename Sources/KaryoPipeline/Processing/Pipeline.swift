@@ -156,6 +156,15 @@ public final class Pipeline: Sendable {
             logger.debug("queued", metadata: ["file": "\(file.path)", "patient": "\(job.patient)"])
         case .skipped:
             logger.info("karyogram skipped, not counted", metadata: ["file": "\(file.path)"])
+        case .duplicate(let job) where identity.kind == .metaphase && job.patient != identity.patient:
+            // The same cell filed under two patients: one of the two is misfiled. It counts once, for the patient it
+            // was first filed under; counting it for both would put a cell into the wrong patient's count.
+            logger.warning(
+                "same image already known under another patient, not counted for this one: check the filing",
+                metadata: [
+                    "file": "\(file.path)", "patient": "\(identity.patient)", "counted_for": "\(job.patient)",
+                    "first_seen_as": "\(job.path)",
+                ])
         case .duplicate(let job):
             logger.info(
                 "same image already known, not counted again",
