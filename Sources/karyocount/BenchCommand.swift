@@ -143,7 +143,10 @@ struct BenchCommand: AsyncParsableCommand {
             }
             print(line)
         }
-        print(String(format: "total FLOPs  %.1f GFLOP", totalFlops / 1e9))
+        print(
+            String(
+                format: "total FLOPs  %.1f GFLOP (as direct convolution; Winograd layers multiply 2.25x less)",
+                totalFlops / 1e9))
         print(
             String(
                 format: "conv stages  %.1f GFLOP/s (backbone + FPN) = %.0f%% of sgemm %.1f GFLOP/s (2048^3, this run)",
