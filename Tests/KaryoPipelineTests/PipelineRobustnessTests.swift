@@ -27,6 +27,31 @@ struct PipelineRobustnessTests {
         #expect(!dir.files().contains { $0.hasPrefix("out/quarantine/") })
     }
 
+    @Test(
+        "quarantine records of different inputs with one name never overwrite each other; the same bytes reuse theirs")
+    func quarantineNamesDoNotCollide() throws {
+        let quarantine = Quarantine(folder: dir.path("q"))
+        try FileManager.default.createDirectory(at: quarantine.folder, withIntermediateDirectories: true)
+        let failure = StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: "x", detail: "bad"))
+        // An unreadable a.png (no copy, error JSON only), then two readable but different a.png, then the first of
+        // those again.
+        let missing = dir.path("gone/a.png")
+        let first = try quarantine.add(source: missing, root: nil, sha256: nil, failure: failure, attempts: 0)
+        let one = dir.write("x/a.png", Data("one".utf8))
+        let second = try quarantine.add(source: one, root: nil, sha256: nil, failure: failure, attempts: 0)
+        let two = dir.write("y/a.png", Data("two".utf8))
+        let third = try quarantine.add(source: two, root: nil, sha256: nil, failure: failure, attempts: 0)
+        let again = try quarantine.add(source: one, root: nil, sha256: nil, failure: failure, attempts: 1)
+        #expect(Set([first, second, third].map(\.lastPathComponent)).count == 3)
+        #expect(again == second)
+        let files = dir.files().filter { $0.hasPrefix("q/") }
+        #expect(files.count == 5)  // three error JSONs, two copies
+        for (url, source) in [(first, missing), (second, one), (third, two)] {
+            let report = try KaryoJSON.decode(ErrorReport.self, from: Data(contentsOf: url))
+            #expect(report.file == source.path)
+        }
+    }
+
     @Test("a file too large to read is quarantined with an error naming it and the cause, and status lists it once")
     func refusedAtIntake() throws {
         let log = LogCapture()

@@ -20,11 +20,18 @@ public struct Quarantine: Sendable {
     public func add(
         source: URL, root: URL?, sha256: String?, failure: StageFailure, attempts: Int, now: Date = Date()
     ) throws(PipelineError) -> URL {
-        var name = SafeName.component(source.lastPathComponent)
+        let base = SafeName.component(source.lastPathComponent)
         let data = try? InputFile.read(source, root: root)
         let hash = sha256 ?? data.map { sha256Hex(of: $0) }
-        if let existing = try? Data(contentsOf: folder.appending(path: name)), existing != data {
-            name = (hash.map { String($0.prefix(12)) } ?? "unreadable") + "-" + name
+        // The first of `base`, `<hash prefix>-base`, `<hash prefix>-2-base`, ... that is free or holds these same
+        // bytes: another input's record (its copy, or its error JSON alone when it could not be read) is never
+        // overwritten.
+        let prefix = hash.map { String($0.prefix(12)) } ?? "unreadable"
+        var name = base
+        var n = 1
+        while !isFree(name, for: data) {
+            n += 1
+            name = prefix + (n == 2 ? "" : "-\(n)") + "-" + base
         }
         var copied: String?
         if let data {
@@ -37,5 +44,12 @@ public struct Quarantine: Sendable {
         let url = folder.appending(path: name + ".error.json")
         try AtomicFile.write(try KaryoJSON.encode(report), to: url)
         return url
+    }
+
+    /// Whether a record named `name` may be written for an input with `data` (nil: unreadable): nothing is there
+    /// yet, or the copy there holds the same bytes (the same bad input again, whose record is replaced).
+    private func isFree(_ name: String, for data: Data?) -> Bool {
+        if let existing = try? Data(contentsOf: folder.appending(path: name)) { return data == existing }
+        return !FileManager.default.fileExists(atPath: folder.appending(path: name + ".error.json").path)
     }
 }
