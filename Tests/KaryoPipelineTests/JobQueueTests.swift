@@ -96,6 +96,24 @@ struct JobQueueTests {
         #expect(job.stem == "P1.001.O-bbbbbbbbbbbb")
     }
 
+    @Test("a taken stem of the longest safe length gets a distinct stem that is still a safe name")
+    func longStemCollision() throws {
+        let q = try JobQueue(url: db)
+        let long = String(repeating: "é", count: 55) + "P1.001.O.x"  // 120 UTF-8 bytes
+        #expect(long.utf8.count == SafeName.maxBytes && SafeName.component(long) == long)
+        _ = try q.enqueue(sha256: "aa", path: "/x/a.png", root: nil, identity: identity("P1", long), size: 1, mtime: 1)
+        let b = try q.enqueue(
+            sha256: "bbbbbbbbbbbbbbbbbbbb", path: "/y/a.png", root: nil, identity: identity("P1", long), size: 1,
+            mtime: 1)
+        guard case .queued(let job) = b else {
+            Issue.record("expected queued")
+            return
+        }
+        #expect(job.stem != long && job.stem.hasSuffix("-bbbbbbbbbbbb"))
+        #expect(job.stem.utf8.count <= SafeName.maxBytes && SafeName.component(job.stem) == job.stem)
+        #expect(throws: Never.self) { try SafeName.join(dir.url, "P1", job.stem) }
+    }
+
     @Test("a job left running by a crash is queued again when the queue reopens")
     func crashRecovery() throws {
         do {

@@ -340,7 +340,12 @@ public final class JobQueue: Sendable {
         let taken = try Bool.fetchOne(
             db, sql: "SELECT 1 FROM job WHERE patient = ? AND stem = ? AND sha256 != ?",
             arguments: [identity.patient, identity.stem, sha256])
-        return taken ?? false ? identity.stem + "-" + sha256.prefix(12) : identity.stem
+        guard taken ?? false else { return identity.stem }
+        // Shortened so that the stem with its suffix is still a safe name (SafeName.maxBytes).
+        let suffix = "-" + sha256.prefix(12)
+        var base = identity.stem
+        while base.utf8.count + suffix.utf8.count > SafeName.maxBytes { base.removeLast() }
+        return base + suffix
     }
 
     /// Records that `path` was refused (it could not be queued) for `error`. Returns false when this very refusal
