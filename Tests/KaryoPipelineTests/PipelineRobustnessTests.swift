@@ -52,6 +52,23 @@ struct PipelineRobustnessTests {
         }
     }
 
+    @Test("a second pipeline on the same state stops at start-up, naming the process; it may start once the first ends")
+    func secondPipelineRefused() throws {
+        let config = testConfig(dir)
+        var first: Pipeline? = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        try first!.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
+        _ = try first!.queue.claimNext()  // in hand in the first pipeline
+        #expect {
+            _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        } throws: { error in
+            "\(error)".contains("another karyocount process (pid \(getpid()))")
+        }
+        #expect(try first!.queue.allJobs().first?.state == .running)  // not re-queued by the refused one
+        first = nil
+        let second = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        #expect(try second.queue.allJobs().first?.state == .queued)  // now recovered
+    }
+
     @Test("a file too large to read is quarantined with an error naming it and the cause, and status lists it once")
     func refusedAtIntake() throws {
         let log = LogCapture()
@@ -129,19 +146,23 @@ struct PipelineRobustnessTests {
         }
         config.minDisagreeing = 10
         let log = LogCapture()
-        let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
-        let onDisk = try KaryoJSON.decode(
-            PatientReport.self, from: Data(contentsOf: dir.path("out/results/CASE7/patient.json")))
-        #expect(onDisk.flag?.reason == "12 of 12 images are not 46: 47 x 12")
-        #expect(onDisk.minDisagreeing == 10)
-        #expect(try restarted.queue.patient("CASE7")?.report == onDisk)
-        #expect(try restarted.status().depth == 0)
-        #expect(log.all.filter { $0.contains("patient flagged") }.count == 1)
+        let queue: JobQueue
+        do {
+            let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+            let onDisk = try KaryoJSON.decode(
+                PatientReport.self, from: Data(contentsOf: dir.path("out/results/CASE7/patient.json")))
+            #expect(onDisk.flag?.reason == "12 of 12 images are not 46: 47 x 12")
+            #expect(onDisk.minDisagreeing == 10)
+            #expect(try restarted.queue.patient("CASE7")?.report == onDisk)
+            #expect(try restarted.status().depth == 0)
+            #expect(log.all.filter { $0.contains("patient flagged") }.count == 1)
+            queue = restarted.queue
+        }
 
         // The same settings again: nothing to rewrite.
-        let version = try #require(try restarted.queue.patientForWriting("CASE7")).version
+        let version = try #require(try queue.patientForWriting("CASE7")).version
         _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
-        #expect(try restarted.queue.patientForWriting("CASE7")?.version == version)
+        #expect(try queue.patientForWriting("CASE7")?.version == version)
     }
 
     @Test("an image moved to another patient's folder before it was processed is read and filed where it is now")

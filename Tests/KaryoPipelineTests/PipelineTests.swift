@@ -149,9 +149,11 @@ struct PipelineTests {
             try crashed.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
             _ = try crashed.queue.claimNext()  // in hand when the process "dies"
         }
-        let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
-        #expect(try restarted.status().counts[.queued] == 1)
-        #expect(await restarted.processPending().done == 1)
+        do {
+            let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            #expect(try restarted.status().counts[.queued] == 1)
+            #expect(await restarted.processPending().done == 1)
+        }
 
         let failing = try Pipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
         try failing.enqueue(dir.write("drop/P/b.png", codedPNG(count: 46, salt: 1)), root: dir.path("drop"))
@@ -226,14 +228,17 @@ struct PipelineTests {
     @Test("a patient.json and temp files left behind by a crash are rewritten and removed at start")
     func stalePatientFile() async throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
-        try pipeline.enqueue(dir.write("drop/P/a.png", codedPNG(count: 47)), root: dir.path("drop"))
-        _ = await pipeline.processPending()
         let url = dir.path("out/results/P/patient.json")
-        let before = try Data(contentsOf: url)
-        dir.write("out/results/P/\(AtomicFile.tempPrefix)dead-a.annotated.png", Data("half".utf8))
-        try FileManager.default.removeItem(at: url)
-        try await pipeline.queue.pool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
+        let before: Data
+        do {
+            let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            try pipeline.enqueue(dir.write("drop/P/a.png", codedPNG(count: 47)), root: dir.path("drop"))
+            _ = await pipeline.processPending()
+            before = try Data(contentsOf: url)
+            dir.write("out/results/P/\(AtomicFile.tempPrefix)dead-a.annotated.png", Data("half".utf8))
+            try FileManager.default.removeItem(at: url)
+            try await pipeline.queue.pool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
+        }
         _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try Data(contentsOf: url) == before)
         #expect(!dir.files().contains { $0.contains(AtomicFile.tempPrefix) })

@@ -58,14 +58,16 @@ public final class Pipeline: Sendable {
     let quarantine: Quarantine
     let logger: Logger
     private let patientFileLock = Mutex(())
+    private let stateLock: StateLock
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
     /// attempts), removes temp files interrupted writes left under results/ and quarantine/, re-evaluates every
     /// patient with the configured thresholds, and rewrites any patient.json that lags behind the database (a crash,
-    /// or thresholds changed since). Run one Pipeline per output root at a time.
+    /// or thresholds changed since). One Pipeline per `state_dir` at a time: a second one throws (`StateLock`).
     public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
         self.config = config
         self.logger = logger
+        stateLock = try StateLock(directory: config.stateDir)
         queue = try JobQueue(url: config.databaseURL)
         processor = ImageProcessor(detector: detector, options: ProcessingOptions(config))
         mapper = try PatientMapper(pattern: config.patientPattern)
