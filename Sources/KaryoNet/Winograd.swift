@@ -102,11 +102,15 @@ enum WinogradF2x2 {
                             even.update(repeating: 0, count: 2 * halfWidth)
                             continue
                         }
-                        // Padded column x holds input column x - 1: even[j] = in[2j - 1], odd[j] = in[2j].
+                        // Padded column x holds input column x - 1: even[j] = in[2j - 1] (inside the row for
+                        // 1 <= j <= w / 2; even[0] is the left padding), odd[j] = in[2j] (for j < ceil(w / 2)).
                         let src = plane + iy * w
+                        let (evenEnd, oddEnd) = (w / 2 + 1, (w + 1) / 2)
                         even[0] = 0
-                        for j in 1..<halfWidth { even[j] = 2 &* j &- 1 < w ? src[2 &* j &- 1] : 0 }
-                        for j in 0..<halfWidth { odd[j] = 2 &* j < w ? src[2 &* j] : 0 }
+                        for j in 1..<evenEnd { even[j] = src[2 &* j &- 1] }
+                        for j in 0..<oddEnd { odd[j] = src[2 &* j] }
+                        (even + evenEnd).update(repeating: 0, count: halfWidth - evenEnd)
+                        (odd + oddEnd).update(repeating: 0, count: halfWidth - oddEnd)
                     }
                     let n = 2 * halfWidth  // even and odd halves side by side
                     let (r0, r1, r2, r3) = (scratch, scratch + n, scratch + 2 * n, scratch + 3 * n)
