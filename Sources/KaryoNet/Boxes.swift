@@ -54,13 +54,14 @@ public func decodeBox(_ ref: Box, _ d0: Float, _ d1: Float, _ d2: Float, _ d3: F
 
 /// Greedy non-maximum suppression, torchvision semantics (MODEL.md step 11): visits boxes by descending score
 /// (stable: ties keep the lower index first) and drops every later box whose IoU with a kept one is `> threshold`.
-/// Returns the kept indices in visiting order.
-public func nonMaximumSuppression(boxes: [Box], scores: [Float], threshold: Float) -> [Int] {
+/// Returns the kept indices in visiting order, stopping after `limit` (the first `limit` of the full result).
+public func nonMaximumSuppression(boxes: [Box], scores: [Float], threshold: Float, limit: Int = .max) -> [Int] {
     let order = (0..<boxes.count).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
     var suppressed = [Bool](repeating: false, count: boxes.count)
     var keep: [Int] = []
     for (rank, i) in order.enumerated() where !suppressed[i] {
         keep.append(i)
+        if keep.count == limit { break }
         let b = boxes[i]
         for j in order[(rank + 1)...] where !suppressed[j] {
             if b.iou(boxes[j]) > threshold { suppressed[j] = true }

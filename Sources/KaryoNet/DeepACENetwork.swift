@@ -208,8 +208,8 @@ public struct DeepACENetwork: Sendable {
                 scores.append(1 / (1 + expf(-logit)))
             }
         }
-        let keep = nonMaximumSuppression(boxes: boxes, scores: scores, threshold: config.rpn.nms_thresh)
-            .prefix(config.rpn.post_nms_top_n)
+        let keep = nonMaximumSuppression(
+            boxes: boxes, scores: scores, threshold: config.rpn.nms_thresh, limit: config.rpn.post_nms_top_n)
         return (keep.map { boxes[$0] }, keep.map { scores[$0] })
     }
 
@@ -303,7 +303,7 @@ public struct DeepACENetwork: Sendable {
         let picks: [RescoredDetection]
         switch method ?? p.method {
         case "nms":
-            picks = nonMaximumSuppression(boxes: cb, scores: cs, threshold: p.nms_thresh).prefix(limit).map {
+            picks = nonMaximumSuppression(boxes: cb, scores: cs, threshold: p.nms_thresh, limit: limit).map {
                 RescoredDetection(index: $0, score: cs[$0])
             }
         case "soft-nms":

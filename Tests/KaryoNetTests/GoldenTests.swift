@@ -158,6 +158,10 @@ struct GoldenTests {
         let embeddings = try cases.tensor("\(tag)_embeddings").data
         let keep = nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.5)
         #expect(keep == (try cases.doubles("\(tag)_nms_keep")).map { Int($0) })
+        for limit in [1, 2, keep.count - 1, keep.count, keep.count + 5] where limit >= 1 {
+            let limited = nonMaximumSuppression(boxes: boxes, scores: scores, threshold: 0.5, limit: limit)
+            #expect(limited == Array(keep.prefix(limit)), "limit \(limit)")
+        }
         let soft = softNMS(boxes: boxes, scores: scores, sigma: 0.5, limit: 100)
         #expect(soft.map(\.index) == (try cases.doubles("\(tag)_soft_index")).map { Int($0) })
         for (got, want) in zip(soft.map(\.score), try cases.tensor("\(tag)_soft_scores").data) {
