@@ -17,22 +17,29 @@ enum WinogradF2x2 {
     static func transformWeights(_ weight: [Float], outChannels: Int, inChannels: Int) -> [Float] {
         let pairs = outChannels * inChannels
         var u = [Float](repeating: 0, count: 16 * pairs)
-        for pair in 0..<pairs {
-            let g = Array(weight[(pair * 9)..<(pair * 9 + 9)])
-            // t = G g: 4x3.  G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]].
-            var t = [Float](repeating: 0, count: 12)
-            for j in 0..<3 {
-                let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
-                t[j] = g0
-                t[3 + j] = 0.5 * (g0 + g1 + g2)
-                t[6 + j] = 0.5 * (g0 - g1 + g2)
-                t[9 + j] = g2
-            }
-            // U = t Gᵀ: 4x4.
-            for i in 0..<4 {
-                let (t0, t1, t2) = (t[3 * i], t[3 * i + 1], t[3 * i + 2])
-                let row = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
-                for j in 0..<4 { u[(4 * i + j) * pairs + pair] = row[j] }
+        weight.withUnsafeBufferPointer { wp in
+            u.withUnsafeMutableBufferPointer { up in
+                for pair in 0..<pairs {
+                    let g = wp.baseAddress! + pair * 9
+                    for i in 0..<4 {
+                        // Row i of t = G g (4x3), G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]] ...
+                        func t(_ j: Int) -> Float {
+                            let (g0, g1, g2) = (g[j], g[3 + j], g[6 + j])
+                            switch i {
+                            case 0: return g0
+                            case 1: return 0.5 * (g0 + g1 + g2)
+                            case 2: return 0.5 * (g0 - g1 + g2)
+                            default: return g2
+                            }
+                        }
+                        // ... and row i of U = t Gᵀ (4x4).
+                        let (t0, t1, t2) = (t(0), t(1), t(2))
+                        up[(4 * i) * pairs + pair] = t0
+                        up[(4 * i + 1) * pairs + pair] = 0.5 * (t0 + t1 + t2)
+                        up[(4 * i + 2) * pairs + pair] = 0.5 * (t0 - t1 + t2)
+                        up[(4 * i + 3) * pairs + pair] = t2
+                    }
+                }
             }
         }
         return u
