@@ -50,12 +50,13 @@ public struct Conv2d: Sendable {
         self.padding = padding
         self.weight = weight.data
         self.bias = bias?.data ?? [Float](repeating: 0, count: outChannels)
-        let winogradShape = kernel == (3, 3) && stride == 1 && padding == 1
         let chosen =
             algorithm
             ?? Conv2d.preferredAlgorithm(
                 kernel: kernel.h, stride: stride, padding: padding, inChannels: inChannels, outChannels: outChannels)
-        precondition(chosen == .im2col || winogradShape, "Winograd needs a 3x3 kernel, stride 1, padding 1")
+        precondition(
+            chosen == .im2col || Conv2d.fitsWinograd(kernel: kernel, stride: stride, padding: padding),
+            "Winograd needs a 3x3 kernel, stride 1, padding 1")
         self.algorithm = chosen
         winogradWeight =
             chosen == .winograd
@@ -73,8 +74,13 @@ public struct Conv2d: Sendable {
     public static func preferredAlgorithm(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int)
         -> Algorithm
     {
-        kernel == 3 && stride == 1 && padding == 1 && min(inChannels, outChannels) >= winogradMinChannels
-            ? .winograd : .im2col
+        fitsWinograd(kernel: (kernel, kernel), stride: stride, padding: padding)
+            && min(inChannels, outChannels) >= winogradMinChannels ? .winograd : .im2col
+    }
+
+    /// Whether Winograd F(2x2, 3x3) can compute this shape: a 3x3 kernel, stride 1, padding 1.
+    private static func fitsWinograd(kernel: (h: Int, w: Int), stride: Int, padding: Int) -> Bool {
+        kernel == (3, 3) && stride == 1 && padding == 1
     }
 
     /// The fewest input and output channels for which `preferredAlgorithm` picks Winograd.
