@@ -6,7 +6,9 @@ CountExact, TP/FP/FN) as JSON; --json writes them, --draw DIR writes annotated P
 """
 
 import argparse
+import functools
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -23,15 +25,15 @@ DEFAULT_REAL = [REPO / "Tests" / "Fixtures" / "real" / "18-Y2087.145.O.png"]
 METHODS = ["eg-nms", "nms", "soft-nms"]
 
 
-def detect_methods(model, image, methods):
+def detect_methods(model, image, methods, device="cpu"):
     """Runs the network once and post-processes its candidates with each method: {method: (boxes, scores)}."""
     trace = {}
-    r = detect(model, image, trace=trace)
+    r = detect(model, image, trace=trace, device=device)
     h0, w0 = np.asarray(image).shape[:2]
     h1, w1 = trace["size"]
     scale = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
     cand = trace["candidates"]
-    boxes, scores, emb = trace["box_boxes"][cand], trace["box_scores"][cand], trace["embeddings"][cand]
+    boxes, scores, emb = (trace[k][cand].cpu() for k in ("box_boxes", "box_scores", "embeddings"))
     out = {}
     saved = model.cfg["postprocess"]["method"]
     try:
@@ -79,6 +81,13 @@ def draw(image, boxes, scores, thr, path):
     im.save(path)
 
 
+def held_out_sample(seed: int, cfg):
+    """One held-out synthetic spread: (image, truth boxes)."""
+    from .synth import generate_spread
+    spread = generate_spread(seed, cfg)
+    return spread.image, spread.boxes
+
+
 def main(argv) -> int:
     ap = argparse.ArgumentParser(prog="python -m karyotrain evaluate")
     src = ap.add_mutually_exclusive_group(required=True)
@@ -99,15 +108,17 @@ def main(argv) -> int:
     ap.add_argument("--draw", help="write annotated PNGs of the real images here")
     ap.add_argument("--size", help="held-out spread size WxH (default: the training data size)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu", help="where the network runs (cpu, cuda)")
+    ap.add_argument("--workers", type=int, default=0, help="processes generating the held-out spreads")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    model = load_checkpoint(a.checkpoint) if a.checkpoint else load_exported(a.model)
+    model = load_checkpoint(a.checkpoint, a.device) if a.checkpoint else load_exported(a.model, a.device)
     if a.method:
         model.cfg["postprocess"]["method"] = a.method
     report = {"method": model.cfg["postprocess"]["method"], "model": a.checkpoint or a.model}
     if a.held_out or a.coco:
-        from .synth import HELD_OUT_SEEDS, SpreadConfig, generate_spread
+        from .synth import HELD_OUT_SEEDS, SpreadConfig
         d = dict(model.cfg.get("data", {"width": 1600, "height": 1200, "synth": {}}))
         if a.size:
             d["width"], d["height"] = (int(v) for v in a.size.lower().split("x"))
@@ -116,16 +127,23 @@ def main(argv) -> int:
         thresholds = [float(t) for t in a.thresholds.split(",")] if a.thresholds else [a.score_threshold]
         items = {m: [] for m in methods}
         t0 = time.time()
-        samples = coco_samples(Path(a.coco)) if a.coco else (
-            (lambda s: (s.image, s.boxes))(generate_spread(
-                first + i, SpreadConfig(width=d.get("width", 1600), height=d.get("height", 1200),
-                                        **d.get("synth", {})))) for i in range(a.held_out))
+        spread_cfg = SpreadConfig(width=d.get("width", 1600), height=d.get("height", 1200), **d.get("synth", {}))
+        seeds = range(first, first + a.held_out)
+        pool = multiprocessing.get_context("spawn").Pool(a.workers) if a.workers > 0 and not a.coco else None
+        if a.coco:
+            samples = coco_samples(Path(a.coco))
+        elif pool:
+            samples = pool.imap(functools.partial(held_out_sample, cfg=spread_cfg), seeds)
+        else:
+            samples = (held_out_sample(seed, spread_cfg) for seed in seeds)
         n_images = 0
         for image, truth in samples:
-            outs, _ = detect_methods(model, image, methods)
+            outs, _ = detect_methods(model, image, methods, a.device)
             for m in methods:
                 items[m].append((outs[m][0], outs[m][1], truth))
             n_images += 1
+        if pool:
+            pool.close()
         seconds = (time.time() - t0) / max(n_images, 1)
         report["synthetic"] = {}
         for m in methods:
@@ -142,7 +160,7 @@ def main(argv) -> int:
     for p in reals:
         p = Path(p)
         img = load_grey(p)
-        r = detect(model, img)
+        r = detect(model, img, device=a.device)
         entry = {"count": r["count"], "factor": r["factor"]}
         truth = p.with_suffix(".json")
         if truth.exists():
@@ -150,7 +168,7 @@ def main(argv) -> int:
             res.pop("per_image")
             entry.update(res)
             if a.methods:
-                outs, _ = detect_methods(model, img, a.methods.split(","))
+                outs, _ = detect_methods(model, img, a.methods.split(","), a.device)
                 for m, (b, sc) in outs.items():
                     res = evaluate([(b, sc, labelme_boxes(truth))], a.score_threshold)
                     res.pop("per_image")

@@ -65,6 +65,8 @@ def main(argv) -> int:
     ap.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
+                    help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (to rehearse a GPU run's dtypes)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,7 @@ def main(argv) -> int:
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,
                                          collate_fn=functools.partial(collate, cfg=cfg),
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
-    amp = device.type == "cuda"
+    amp = a.amp == "bf16" or (a.amp == "auto" and device.type == "cuda")
     log = open(out / "train.log", "a")
 
     def emit(line):
@@ -133,7 +135,7 @@ def main(argv) -> int:
             g["lr"] = lr
         x = x.to(device, non_blocking=True)
         targets = [t.to(device) for t in targets]
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
             losses = compute_losses(model, x, sizes, targets)
         loss = losses["total"]
         if not torch.isfinite(loss):
