@@ -9,34 +9,49 @@ import torch
 from .boxes import box_iou
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None) -> torch.Tensor:
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None,
+        block: int = 512) -> torch.Tensor:
     """Greedy NMS (torchvision semantics): indices kept, in descending score order (stable for ties).
 
-    Stops once max_keep boxes are kept (the result equals the full NMS cut to max_keep).
+    Stops once max_keep boxes are kept (the result equals the full NMS cut to max_keep). The IoUs of `block`
+    boxes against all later ones are computed at once where the boxes are (the GPU in training), with the same
+    float32 operations as one box at a time; only the greedy pass over those rows is a Python loop.
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long)
     order = torch.sort(scores, descending=True, stable=True).indices
-    b = boxes[order].detach().cpu()
-    b = (b if b.dtype in (torch.float32, torch.float64) else b.float()).numpy()
-    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    b = boxes[order].detach()
+    b = b if b.dtype in (torch.float32, torch.float64) else b.float()
+    x1, y1, x2, y2 = b.unbind(1)
     area = (x2 - x1) * (y2 - y1)
     n = b.shape[0]
     removed = np.zeros(n, dtype=bool)
     keep = []
     limit = n if max_keep is None else max_keep
-    for i in range(n):
-        if removed[i]:
+    for start in range(0, n, block):
+        end = min(start + block, n)
+        rows = np.arange(start, end)
+        rows = rows[~removed[start:end]]
+        if rows.size == 0:
             continue
-        keep.append(i)
-        if len(keep) >= limit:
-            break
-        w = np.clip(np.minimum(x2[i], x2[i + 1:]) - np.maximum(x1[i], x1[i + 1:]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[i + 1:]) - np.maximum(y1[i], y1[i + 1:]), 0, None)
+        r = torch.from_numpy(rows).to(b.device)
+        w = (torch.minimum(x2[r, None], x2[None, start:]) - torch.maximum(x1[r, None], x1[None, start:])).clamp(min=0)
+        h = (torch.minimum(y2[r, None], y2[None, start:]) - torch.maximum(y1[r, None], y1[None, start:])).clamp(min=0)
         inter = w * h
-        iou = inter / (area[i] + area[i + 1:] - inter)
-        removed[i + 1:] |= iou > iou_threshold
-    return order[torch.tensor(keep, dtype=torch.long)]
+        over = (inter / (area[r, None] + area[None, start:] - inter) > iou_threshold).cpu().numpy()
+        among = over[:, rows - start]  # the surviving rows of this block against each other
+        suppressed = np.zeros(rows.size, dtype=bool)
+        kept = []
+        for k in range(rows.size):
+            if suppressed[k]:
+                continue
+            kept.append(k)
+            keep.append(int(rows[k]))
+            if len(keep) >= limit:
+                return order[torch.tensor(keep, dtype=torch.long, device=order.device)]
+            suppressed[k + 1:] |= among[k, k + 1:]
+        removed[end:] |= over[kept, end - start:].any(axis=0)
+    return order[torch.tensor(keep, dtype=torch.long, device=order.device)]
 
 
 def _soft_loop(boxes, scores, decay_exponent, sigma: float, top_k: int):
