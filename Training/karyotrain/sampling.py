@@ -91,11 +91,16 @@ def _categories(max_iou, matched, low_quality, sampler: str):
 
 
 def _pick(mask: torch.Tensor, n: int, gen=None) -> torch.Tensor:
+    """n indices of `mask` drawn uniformly without replacement (the n largest of uniform keys).
+
+    The keys are drawn where the mask is: a CPU permutation of ~270,000 easy negatives per image took 16 ms
+    under the data workers' load and was half of a GPU training step.
+    """
     idx = torch.where(mask)[0]
     if idx.numel() <= n:
         return idx
-    perm = torch.randperm(idx.numel(), generator=gen, device="cpu")[:n].to(idx.device)
-    return idx[perm]
+    keys = torch.rand(idx.numel(), device=idx.device) if gen is None else torch.rand(idx.numel(), generator=gen)
+    return idx[keys.to(idx.device).topk(n, sorted=False).indices]
 
 
 def sample_anchors(pos, hard, easy, sampler: str, batch_size: int = 512, positive_fraction: float = 0.25, gen=None):

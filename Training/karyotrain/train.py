@@ -73,6 +73,9 @@ def main(argv) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = pick_device(a.device)
+    if a.threads is None and device.type == "cuda" and (a.workers or 0) > 0:
+        # The data workers keep the cores busy: more intra-op threads here only contend with them.
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - a.workers))
     ckpt_path = out / "last.pt"
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
     if resume:
