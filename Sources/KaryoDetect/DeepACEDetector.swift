@@ -11,6 +11,9 @@ public struct DeepACEDetector: Detector {
     public let modelSHA256: String?
     /// The loaded network (weights prepared once).
     public let network: DeepACENetwork
+    /// Whether detections reaching a CytoVision frame line are dropped (chromosomes of a neighbouring cell cut by
+    /// the frame); on by default, off to see the network's raw output.
+    public var dropsDetectionsAtFrame = true
 
     /// Loads the model in directory `directory` (config.json + model.safetensors).
     public init(modelDirectory directory: URL) throws {
@@ -72,12 +75,32 @@ public struct DeepACEDetector: Detector {
         let detections = network.detect(
             prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)
         let (sx, sy) = (prepared.scaleX, prepared.scaleY)
-        return detections.map { d in
+        let mapped = detections.map { d in
             Detection(
                 box: BoundingBox(
                     x1: Double(d.box.x1) / sx, y1: Double(d.box.y1) / sy, x2: Double(d.box.x2) / sx,
                     y2: Double(d.box.y2) / sy),
                 score: Double(d.score), embedding: Double(d.embedding))
+        }
+        guard dropsDetectionsAtFrame else { return mapped }
+        clock = StageClock()
+        let kept = Self.clearOfFrame(
+            mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
+        stageTimings["nms", default: 0] += clock.lap()
+        return kept
+    }
+
+    /// The detections that stay clear of every CytoVision frame line found in the image: a box reaching within
+    /// `margin` px of a frame line is a neighbouring cell's chromosome cut by the frame, not one of this cell's.
+    /// Sides without a frame line keep everything (Training/karyotrain/frame.py is the same rule).
+    static func clearOfFrame(
+        _ detections: [Detection], field: PixelRect, width: Int, height: Int, margin: Double = 1
+    ) -> [Detection] {
+        detections.filter { d in
+            (field.x0 == 0 || d.box.x1 >= Double(field.x0) + margin)
+                && (field.y0 == 0 || d.box.y1 >= Double(field.y0) + margin)
+                && (field.x1 == width || d.box.x2 <= Double(field.x1) - margin)
+                && (field.y1 == height || d.box.y2 <= Double(field.y1) - margin)
         }
     }
 

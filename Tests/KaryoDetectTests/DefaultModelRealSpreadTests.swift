@@ -13,9 +13,11 @@ private enum DefaultModel {
 
 @Suite("The shipped default model on the real spread 18-Y2087.145.O")
 struct DefaultModelRealSpreadTests {
-    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference): 41 counted, 37 TP,
-    /// 4 FP, 9 FN at IoU 0.5 and score 0.5. The bounds leave room for a retrained model to move a few boxes,
-    /// but a model that no longer transfers to real spreads, or a broken engine, fails them.
+    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference): the network boxes 41 at
+    /// score 0.5, 37 TP and 4 FP at IoU 0.5; the 4 false ones are a neighbouring cell's chromosomes cut by the
+    /// CytoVision frame line (field x 33..<983, y 68..<826), which are dropped: 37 counted, 37 TP, 0 FP, 9 FN.
+    /// The bounds leave room for a retrained model to move a few boxes, but a model that no longer transfers to
+    /// real spreads, or a broken engine, fails them.
     @Test("it loads, counts near 46 and boxes most chromosomes at IoU 0.5")
     func countAndTruePositives() throws {
         let detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
@@ -26,10 +28,58 @@ struct DefaultModelRealSpreadTests {
         var timings: [String: Double] = [:]
         let found = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
         let tp = truePositives(found, truth: truth)
-        #expect(abs(found.count - 46) <= 8, "counted \(found.count)")
+        #expect(abs(found.count - 46) <= 10, "counted \(found.count)")
         #expect(tp >= 34, "\(tp) true positives of \(found.count) detections")
-        #expect(found.count - tp <= 7, "\(found.count - tp) false positives")
+        #expect(found.count - tp <= 3, "\(found.count - tp) false positives")
         // Boxes come back in source pixels although the engine works at a reduced scale.
         #expect(found.allSatisfy { $0.box.x2 <= Double(image.width) + 1 && $0.box.y2 <= Double(image.height) + 1 })
+    }
+
+    @Test("the neighbouring cell's chromosomes cut by the frame line are not counted")
+    func frameLineCrossingsAreDropped() throws {
+        var detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
+        let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
+        let truth = try RealSpread.truthBoxes()
+        var timings: [String: Double] = [:]
+        let kept = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        detector.dropsDetectionsAtFrame = false
+        let raw = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        let dropped = raw.filter { !kept.contains($0) }
+        #expect(dropped.count >= 2, "\(dropped.count) dropped")
+        #expect(truePositives(dropped, truth: truth) == 0, "a dropped box was a chromosome of the cell")
+        #expect(truePositives(kept, truth: truth) == truePositives(raw, truth: truth))
+        let field = ClassicalPreprocessing.fieldOfView(image)
+        #expect(field == PixelRect(x0: 33, y0: 68, x1: 983, y1: 826))
+        #expect(kept.allSatisfy { $0.box.y1 >= 69 && $0.box.y2 <= 825 && $0.box.x1 >= 34 && $0.box.x2 <= 982 })
+    }
+}
+
+@Suite("Detections at the CytoVision frame line")
+struct FrameLineRuleTests {
+    private func detection(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double) -> Detection {
+        Detection(box: BoundingBox(x1: x1, y1: y1, x2: x2, y2: y2), score: 0.9)
+    }
+
+    @Test("a box within 1 px of a found frame line is dropped; sides without a line keep everything")
+    func rule() {
+        // Frame lines found at the top (field from y 68), bottom (to 826) and right (to 983); none on the left.
+        let field = PixelRect(x0: 0, y0: 68, x1: 983, y1: 826)
+        let inside = detection(100, 100, 140, 130)
+        let acrossTop = detection(586, 65, 651, 83)  // 3 px above the field: cut by the top line
+        let touchingBottom = detection(705, 806, 729, 826)  // ends on the last row inside
+        let nearRight = detection(950, 300, 982.5, 320)  // 0.5 px from the right line
+        let clearOfTop = detection(300, 69, 320, 90)  // exactly 1 px inside: kept
+        let atLeftEdge = detection(0, 400, 20, 430)  // no line on the left: the image edge is not a frame
+        let kept = DeepACEDetector.clearOfFrame(
+            [inside, acrossTop, touchingBottom, nearRight, clearOfTop, atLeftEdge], field: field, width: 1017,
+            height: 896)
+        #expect(kept == [inside, clearOfTop, atLeftEdge])
+    }
+
+    @Test("an image without a frame keeps every detection, even at its edges")
+    func noFrame() {
+        let all = [detection(0, 0, 30, 10), detection(990, 880, 1017, 896)]
+        let field = PixelRect(x0: 0, y0: 0, x1: 1017, y1: 896)
+        #expect(DeepACEDetector.clearOfFrame(all, field: field, width: 1017, height: 896) == all)
     }
 }

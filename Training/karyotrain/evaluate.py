@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .export import load_checkpoint, load_exported
+from .frame import field_of_view, inside_frame
 from .metrics import evaluate
 from .model import detect
 
@@ -34,13 +35,16 @@ def detect_methods(model, image, methods, device="cpu"):
     scale = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
     cand = trace["candidates"]
     boxes, scores, emb = (trace[k][cand].cpu() for k in ("box_boxes", "box_scores", "embeddings"))
+    field = field_of_view(image)
+    scale64 = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=torch.float64)
     out = {}
     saved = model.cfg["postprocess"]["method"]
     try:
         for m in methods:
             model.cfg["postprocess"]["method"] = m
             idx, s = model.postprocess(boxes, scores, emb)
-            out[m] = ((boxes[idx] / scale).numpy(), s.numpy())
+            keep = inside_frame(boxes[idx].double() / scale64, field, w0, h0)
+            out[m] = ((boxes[idx] / scale).numpy()[keep], s.numpy()[keep])
     finally:
         model.cfg["postprocess"]["method"] = saved
     return out, r

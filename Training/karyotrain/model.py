@@ -13,6 +13,7 @@ from torch import nn
 from . import scale as working_scale
 from .anchors import base_anchors, grid_anchors
 from .boxes import clip_boxes, decode, keep_min_size
+from .frame import field_of_view, inside_frame
 from .nms import embedding_guided_nms, nms, soft_nms
 from .resnet import ResNet
 from .roi_align import roi_align, roi_align_grid_sample
@@ -193,15 +194,21 @@ def prepare(image, cfg: dict, factor=None):
 
 
 @torch.no_grad()
-def detect(model: DeepACE, image, trace=None, factor=None, device="cpu") -> dict:
-    """Full inference on one grey image (H,W), values 0..255; boxes in source pixels."""
+def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_filter=True) -> dict:
+    """Full inference on one grey image (H,W), values 0..255; boxes in source pixels. With frame_filter, boxes
+    that reach a CytoVision frame line are dropped (MODEL.md step 17; the trace keeps them)."""
     cfg = model.cfg
     x, size, (sy, sx), factor = prepare(image, cfg, factor)
     boxes, scores, emb = model.detect_tensor(x.to(device), size, trace)
-    boxes = boxes.cpu()
+    boxes, scores, emb = boxes.cpu(), scores.cpu(), emb.cpu()
     src = boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
-    count = int((scores >= cfg["postprocess"]["count_threshold"]).sum())
     if trace is not None:
         trace.update(det_boxes=boxes, det_scores=scores, det_embeddings=emb, det_boxes_source=src,
                      factor=factor, size=size)
-    return {"boxes": src, "scores": scores.cpu(), "embeddings": emb.cpu(), "count": count, "factor": factor}
+    if frame_filter:  # step 17: a neighbouring cell's chromosomes cut by the CytoVision frame line
+        h0, w0 = np.asarray(image).shape[:2]
+        scale = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
+        keep = torch.from_numpy(inside_frame(boxes.double() / scale, field_of_view(image), w0, h0))
+        src, scores, emb = src[keep], scores[keep], emb[keep]
+    count = int((scores >= cfg["postprocess"]["count_threshold"]).sum())
+    return {"boxes": src, "scores": scores, "embeddings": emb, "count": count, "factor": factor}
