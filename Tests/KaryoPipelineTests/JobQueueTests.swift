@@ -213,6 +213,12 @@ struct JobQueueRobustnessTests {
         ImageIdentity(patient: "P1", cell: "001", stem: stem, kind: .metaphase)
     }
 
+    private func result(for job: Job) -> ResultIndexEntry {
+        ResultIndexEntry(
+            sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: 46, confident: true,
+            detector: "classical", resultPath: "/out/\(job.stem).json", processedAt: Date())
+    }
+
     private func diskFull() -> StageFailure {
         StageFailure(stage: .write, error: PipelineError(.writeFailed, file: "/a.png", detail: "disk full"))
     }
@@ -281,6 +287,58 @@ struct JobQueueRobustnessTests {
         #expect(failed.map(\.sha256) == ["aa"])
         let waiting = try #require(try reopened.job(sha256: "bb"))
         #expect(waiting.state == .queued && waiting.attempts == 0)
+    }
+
+    @Test("a crash while one image decodes beside the one in detection charges neither; they then run alone")
+    func crashDuringDecodeAheadMakesSuspects() throws {
+        do {
+            let q = try JobQueue(url: db)
+            for name in ["aa", "bb", "cc"] {
+                _ = try q.enqueue(
+                    sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
+            }
+            _ = try #require(try q.claimNext())  // aa: in detection
+            _ = try #require(try q.claimNext())  // bb: claimed ahead, still decoding when the process dies
+        }
+        let q = try JobQueue(url: db)
+        #expect(try q.recoverInterrupted(maxAttempts: 1).isEmpty)
+        for name in ["aa", "bb"] {
+            let job = try #require(try q.job(sha256: name))
+            #expect(job.state == .queued && job.attempts == 0 && job.suspect, "\(name)")
+        }
+        // The oldest suspect runs alone: nothing is claimed beside it.
+        let first = try #require(try q.claimNext())
+        #expect(first.sha256 == "aa")
+        #expect(try q.claimNext() == nil)
+        _ = try q.markDone(first, result: result(for: first), settings: AggregatorSettings())
+        #expect(try q.job(sha256: "aa")?.suspect == false)
+        // The next suspect crashes again, alone this time: it alone is charged and, out of attempts, failed.
+        let second = try #require(try q.claimNext())
+        #expect(second.sha256 == "bb")
+        #expect(try q.claimNext() == nil)
+        #expect(try q.recoverInterrupted(maxAttempts: 1).map(\.sha256) == ["bb"])
+        #expect(try q.job(sha256: "cc")?.state == .queued)
+        #expect(try q.claimNext()?.sha256 == "cc")
+    }
+
+    @Test("a suspect waits until no other image is in hand")
+    func suspectWaitsForAnEmptyHand() throws {
+        let q = try JobQueue(url: db)
+        for name in ["aa", "bb"] {
+            _ = try q.enqueue(sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
+        }
+        _ = try q.claimNext()
+        _ = try q.claimNext()
+        _ = try q.recoverInterrupted(maxAttempts: 3)  // both suspects now
+        _ = try q.enqueue(sha256: "zz", path: "/zz.png", root: nil, identity: identity("zz"), size: 1, mtime: 1)
+        let aa = try #require(try q.claimNext())
+        _ = try q.fail(
+            aa, failure: StageFailure(stage: .detect, error: PipelineError(.detectFailed, file: "/aa.png", detail: "x")),
+            policy: RetryPolicy(maxAttempts: 3, delaysSeconds: [0]))
+        #expect(try q.job(sha256: "aa")?.suspect == false)
+        let next = try #require(try q.claimNext())
+        #expect(next.sha256 == "aa")  // requeued, oldest, no longer a suspect
+        #expect(try q.claimNext() == nil)  // bb is a suspect and aa is in hand
     }
 
     @Test("a job decoded ahead whose detection had started is charged the crash")

@@ -31,6 +31,9 @@ public struct Job: Sendable, Equatable, Codable, FetchableRecord, PersistableRec
     public var notBefore: Date? = nil
     /// Running, decoded ahead, and waiting for a worker to detect it: a crash in this state gives the attempt back.
     public var decodedAhead = false
+    /// It was in hand together with another image when the process died, so either may have caused the crash: it
+    /// got its attempt back and from then on runs alone, where a crash is its own.
+    public var suspect = false
     /// The last failure with its stage and kind; nil when the job has not failed or was interrupted by a crash.
     public var failure: StageFailure? = nil
 
@@ -41,6 +44,7 @@ public struct Job: Sendable, Equatable, Codable, FetchableRecord, PersistableRec
         case updatedAt = "updated_at"
         case notBefore = "not_before"
         case decodedAhead = "decoded_ahead"
+        case suspect
     }
 }
 
@@ -252,6 +256,9 @@ public final class JobQueue: Sendable {
                 t.column("refused_at", .datetime).notNull()
             }
         }
+        m.registerMigration("job-suspect") { db in
+            try db.alter(table: "job") { t in t.add(column: "suspect", .boolean).notNull().defaults(to: false) }
+        }
         return m
     }
 
@@ -291,6 +298,7 @@ public final class JobQueue: Sendable {
                     return .sameAsFailed(existing, failure)
                 }
                 existing.attempts = 0
+                existing.suspect = false
                 existing.lastError = nil
                 existing.failure = nil
                 existing.notBefore = nil
@@ -362,9 +370,20 @@ public final class JobQueue: Sendable {
 
     /// Re-queues jobs a crash left `running`; those that already used `maxAttempts` attempts are failed instead
     /// (a file that crashes the process must not crash it forever). A job that was only decoded ahead, waiting while
-    /// another image was detected, gets its attempt back: the crash was not its doing. Returns the jobs failed.
+    /// another image was detected, gets its attempt back: the crash was not its doing. When two or more other jobs
+    /// were in hand (an image decoding beside the one in detection, or several workers), the crash cannot be pinned on
+    /// one: each gets its attempt back and becomes a suspect that runs alone (see `claimNext`), so an innocent
+    /// neighbour of a crashing file is never failed for it. Returns the jobs failed.
     public func recoverInterrupted(maxAttempts: Int, now: Date = Date()) throws(PipelineError) -> [Job] {
         try write { db in
+            let inHand = try Job.filter(sql: "state = 'running' AND NOT decoded_ahead").fetchCount(db)
+            if inHand >= 2 {
+                try db.execute(
+                    sql: """
+                        UPDATE job SET attempts = MAX(attempts - 1, 0), suspect = 1
+                        WHERE state = 'running' AND NOT decoded_ahead
+                        """)
+            }
             try db.execute(
                 sql: """
                     UPDATE job SET attempts = MAX(attempts - 1, 0), decoded_ahead = 0
@@ -374,7 +393,7 @@ public final class JobQueue: Sendable {
                 .fetchAll(db)
             try db.execute(
                 sql: """
-                    UPDATE job SET state = 'failed', updated_at = ?,
+                    UPDATE job SET state = 'failed', suspect = 0, updated_at = ?,
                         last_error = 'processing was interrupted ' || attempts || ' times (crash or kill)'
                     WHERE state = 'running' AND attempts >= ?
                     """, arguments: [now, maxAttempts])
@@ -385,15 +404,19 @@ public final class JobQueue: Sendable {
     }
 
     /// Takes the oldest queued job whose retry wait is over: marks it running and counts the attempt. Nil when no
-    /// job can be claimed at `now`.
+    /// job can be claimed at `now`: none is due, a suspect is running (it runs alone), or the oldest due job is a
+    /// suspect and another job is still in hand (it waits until nothing is).
     public func claimNext(now: Date = Date()) throws(PipelineError) -> Job? {
         try write { db in
+            let running = try Job.filter(sql: "state = 'running'")
+            if try running.filter(sql: "suspect").fetchCount(db) > 0 { return nil }
             guard
                 var job = try Job.filter(
                     sql: "state = 'queued' AND (not_before IS NULL OR not_before <= ?)", arguments: [now]
                 )
                 .order(sql: "created_at, sha256").fetchOne(db)
             else { return nil }
+            if job.suspect, try running.fetchCount(db) > 0 { return nil }
             job.state = .running
             job.attempts += 1
             job.notBefore = nil
@@ -447,6 +470,7 @@ public final class JobQueue: Sendable {
             current.failure = failure
             current.updatedAt = now
             current.decodedAhead = false
+            current.suspect = false
             if failure.isPermanent || current.attempts >= policy.maxAttempts {
                 current.state = .failed
                 current.notBefore = nil
@@ -468,7 +492,8 @@ public final class JobQueue: Sendable {
             try result.save(db)
             try db.execute(
                 sql: """
-                    UPDATE job SET state = 'done', last_error = NULL, failure = NULL, decoded_ahead = 0, updated_at = ?
+                    UPDATE job SET state = 'done', last_error = NULL, failure = NULL, decoded_ahead = 0, suspect = 0,
+                        updated_at = ?
                     WHERE sha256 = ?
                     """,
                 arguments: [now, job.sha256])
