@@ -325,7 +325,8 @@ struct JobQueueRobustnessTests {
     func suspectWaitsForAnEmptyHand() throws {
         let q = try JobQueue(url: db)
         for name in ["aa", "bb"] {
-            _ = try q.enqueue(sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
+            _ = try q.enqueue(
+                sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
         }
         _ = try q.claimNext()
         _ = try q.claimNext()
@@ -333,7 +334,8 @@ struct JobQueueRobustnessTests {
         _ = try q.enqueue(sha256: "zz", path: "/zz.png", root: nil, identity: identity("zz"), size: 1, mtime: 1)
         let aa = try #require(try q.claimNext())
         _ = try q.fail(
-            aa, failure: StageFailure(stage: .detect, error: PipelineError(.detectFailed, file: "/aa.png", detail: "x")),
+            aa,
+            failure: StageFailure(stage: .detect, error: PipelineError(.detectFailed, file: "/aa.png", detail: "x")),
             policy: RetryPolicy(maxAttempts: 3, delaysSeconds: [0]))
         #expect(try q.job(sha256: "aa")?.suspect == false)
         let next = try #require(try q.claimNext())
