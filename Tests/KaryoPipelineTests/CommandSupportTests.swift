@@ -48,7 +48,7 @@ struct CommandSupportTests {
         var config = testConfig(dir)
         config.minImages = 2
         config.minDisagreeing = 2
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         for i in 1...2 {
             try pipeline.enqueue(
                 dir.write("drop/P9.00\(i).O.png", codedPNG(count: 47, salt: i)), root: dir.path("drop"))

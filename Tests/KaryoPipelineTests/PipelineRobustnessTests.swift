@@ -16,7 +16,7 @@ struct PipelineRobustnessTests {
     func retryWaits() async throws {
         var config = testConfig(dir)
         config.retryDelaysSeconds = [30]
-        let pipeline = try Pipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
         try pipeline.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
         let started = Date()
         let summary = await pipeline.processPending()
@@ -55,7 +55,7 @@ struct PipelineRobustnessTests {
     @Test("a second pipeline on the same state stops at start-up, naming the process; it may start once the first ends")
     func secondPipelineRefused() throws {
         let config = testConfig(dir)
-        var first: Pipeline? = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        var first: Pipeline? = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         try first!.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
         _ = try first!.queue.claimNext()  // in hand in the first pipeline
         #expect {
@@ -65,14 +65,14 @@ struct PipelineRobustnessTests {
         }
         #expect(try first!.queue.allJobs().first?.state == .running)  // not re-queued by the refused one
         first = nil
-        let second = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let second = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try second.queue.allJobs().first?.state == .queued)  // now recovered
     }
 
     @Test("a file too large to read is quarantined with an error naming it and the cause, and status lists it once")
     func refusedAtIntake() throws {
         let log = LogCapture()
-        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: log.logger)
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: log.logger)
         let big = dir.write("drop/P/huge.001.O.png", Data())
         let handle = try FileHandle(forWritingTo: big)
         try handle.truncate(atOffset: UInt64(InputFile.maxBytes) + 1)  // sparse: no disk used
@@ -97,7 +97,7 @@ struct PipelineRobustnessTests {
 
     @Test("a symlink to a file outside the watch root is quarantined as an error only; the target is never copied")
     func symlinkOutsideRootQuarantined() throws {
-        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let secret = dir.write("secret/P.001.O.png", codedPNG(count: 46))
         let link = dir.path("drop/P.001.O.png")
         try FileManager.default.createSymbolicLink(at: link, withDestinationURL: secret)
@@ -109,9 +109,29 @@ struct PipelineRobustnessTests {
         #expect(try pipeline.status().lastRefused.map(\.path) == [link.path])
     }
 
+    @Test("a file whose open landed outside the watch root (a parent folder swapped for a symlink) is not read")
+    func openedOutsideTheRoot() throws {
+        let inside = dir.write("drop/P/a.png", Data("in".utf8))
+        let outside = dir.write("elsewhere/P/a.png", Data("out".utf8))
+        // What `read` checks after its open: the kernel's name for the open file against the root.
+        for (file, expectInside) in [(inside, true), (outside, false)] {
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            let check = { () throws(PipelineError) in
+                try InputFile.checkOpened(fd, file: inside, isInside: self.dir.path("drop"))
+            }
+            if expectInside {
+                #expect(throws: Never.self) { try check() }
+            } else {
+                #expect { try check() } throws: { ($0 as? PipelineError)?.code == .outsideRoot }
+            }
+        }
+    }
+
     @Test("a second file with the content of a known bad input is quarantined with the same cause, naming it")
     func secondIdenticalBadFile() async throws {
-        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/P/empty.001.O.png", Data())
         try pipeline.enqueue(first, root: dir.path("drop"))
         #expect(await pipeline.processPending().failed == 1)
@@ -136,7 +156,7 @@ struct PipelineRobustnessTests {
         config.minImages = 10
         config.minDisagreeing = 20
         do {
-            let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
             for i in 1...12 {
                 let src = dir.write("drop/CASE7/CASE7.\(String(format: "%03d", i)).O.png", codedPNG(count: 47, salt: i))
                 try pipeline.enqueue(src, root: dir.path("drop"))
@@ -148,7 +168,7 @@ struct PipelineRobustnessTests {
         let log = LogCapture()
         let queue: JobQueue
         do {
-            let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+            let restarted = try openPipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
             let onDisk = try KaryoJSON.decode(
                 PatientReport.self, from: Data(contentsOf: dir.path("out/results/CASE7/patient.json")))
             #expect(onDisk.flag?.reason == "12 of 12 images are not 46: 47 x 12")
@@ -161,13 +181,13 @@ struct PipelineRobustnessTests {
 
         // The same settings again: nothing to rewrite.
         let version = try #require(try queue.patientForWriting("CASE7")).version
-        _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        _ = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try queue.patientForWriting("CASE7")?.version == version)
     }
 
     @Test("an image moved to another patient's folder before it was processed is read and filed where it is now")
     func movedBeforeProcessing() async throws {
-        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/WRONG/WRONG.001.O.png", codedPNG(count: 46))
         try pipeline.enqueue(first, root: dir.path("drop"))
         let moved = dir.path("drop/RIGHT/RIGHT.001.O.png")
@@ -184,7 +204,7 @@ struct PipelineRobustnessTests {
 
     @Test("a copy of a queued image elsewhere leaves the job where it was first found")
     func copiedBeforeProcessing() throws {
-        let pipeline = try Pipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/P/P.001.O.png", codedPNG(count: 46))
         try pipeline.enqueue(first, root: dir.path("drop"))
         let copy = dir.write("drop/Q/Q.001.O.png", codedPNG(count: 46))

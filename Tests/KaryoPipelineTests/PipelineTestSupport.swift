@@ -5,6 +5,22 @@ import Logging
 
 @testable import KaryoPipeline
 
+/// A `Pipeline` on `config`'s state, as a restarted daemon would open it. In a test, the pipeline of a simulated
+/// earlier run may still be deallocating on another thread (a finished task can release its last reference a moment
+/// after `processPending` returns), holding the state lock that a real process would have dropped at exit: wait for
+/// that, up to 5 s, rather than fail.
+func openPipeline(config: KaryoConfig, detector: any Detector, logger: Logger) throws -> Pipeline {
+    let deadline = Date().addingTimeInterval(5)
+    while true {
+        do {
+            return try Pipeline(config: config, detector: detector, logger: logger)
+        } catch {
+            guard error.detail.contains("(pid \(getpid()))"), Date() < deadline else { throw error }
+            usleep(10_000)
+        }
+    }
+}
+
 /// A detector for tests: the first pixel's 8-bit level is the number of chromosomes; when the second pixel is
 /// bright, one more detection is added with an uncertain score (0.5). Boxes are laid out on a grid.
 struct PixelCodeDetector: Detector {

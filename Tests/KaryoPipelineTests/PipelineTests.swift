@@ -12,7 +12,7 @@ struct PipelineTests {
     @Test("a batch with broken files: the bad ones are quarantined with an error JSON, the good ones complete")
     func badInputQuarantined() async throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         for (name, data) in brokenInputs() { dir.write("drop/\(name)", data) }
         dir.write("drop/GOOD.001.O.png", codedPNG(count: 46))
         for name in try FileManager.default.contentsOfDirectory(atPath: dir.path("drop").path) {
@@ -41,7 +41,7 @@ struct PipelineTests {
     @Test("results: the JSON round-trips and carries every schema field")
     func resultJSON() async throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         let src = dir.write("drop/18-Y2087.145.O.png", codedPNG(count: 45, uncertain: true))
         try pipeline.enqueue(src, root: dir.path("drop"))
         _ = await pipeline.processPending()
@@ -76,7 +76,7 @@ struct PipelineTests {
     func patientFlag() async throws {
         let config = testConfig(dir)
         let log = LogCapture()
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
         for i in 1...21 {
             let cell = String(format: "%03d", i)
             let src = dir.write("drop/CASE9/CASE9.\(cell).O.png", codedPNG(count: 47, salt: i))
@@ -97,7 +97,7 @@ struct PipelineTests {
     @Test("two workers process every job exactly once and the aggregate counts them all")
     func twoWorkers() async throws {
         let config = testConfig(dir, workers: 2)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         for i in 1...12 {
             let src = dir.write("drop/W1.\(String(format: "%03d", i)).O.png", codedPNG(count: 45 + i % 3, salt: i))
             try pipeline.enqueue(src, root: dir.path("drop"))
@@ -114,7 +114,7 @@ struct PipelineTests {
     @Test("the same image dropped twice and renamed is counted once")
     func duplicates() async throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         let a = dir.write("drop/P/a.png", codedPNG(count: 46))
         try pipeline.enqueue(a, root: dir.path("drop"))
         try pipeline.enqueue(a, root: dir.path("drop"))
@@ -130,7 +130,7 @@ struct PipelineTests {
     func duplicateAcrossPatients() async throws {
         let config = testConfig(dir)
         let log = LogCapture()
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: log.logger)
         try pipeline.enqueue(dir.write("drop/P1/a.png", codedPNG(count: 46)), root: dir.path("drop"))
         try pipeline.enqueue(dir.write("drop/P2/a.png", codedPNG(count: 46)), root: dir.path("drop"))
         _ = await pipeline.processPending()
@@ -145,17 +145,17 @@ struct PipelineTests {
     func crashRecoveryAndAttemptsCap() async throws {
         let config = testConfig(dir, maxAttempts: 2)
         do {
-            let crashed = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            let crashed = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
             try crashed.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
             _ = try crashed.queue.claimNext()  // in hand when the process "dies"
         }
         do {
-            let restarted = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            let restarted = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
             #expect(try restarted.status().counts[.queued] == 1)
             #expect(await restarted.processPending().done == 1)
         }
 
-        let failing = try Pipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
+        let failing = try openPipeline(config: config, detector: FailingDetector(), logger: LogCapture().logger)
         try failing.enqueue(dir.write("drop/P/b.png", codedPNG(count: 46, salt: 1)), root: dir.path("drop"))
         let summary = await failing.processPending()
         #expect(summary.retried == 1 && summary.failed == 1)
@@ -169,7 +169,7 @@ struct PipelineTests {
     @Test("a symlink pointing outside the watch root is never read")
     func symlinkOutsideRoot() throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         let secret = dir.write("secret/P.001.O.png", codedPNG(count: 46))
         let link = dir.path("drop/P.001.O.png")
         try FileManager.default.createSymbolicLink(at: link, withDestinationURL: secret)
@@ -180,7 +180,7 @@ struct PipelineTests {
     @Test("hostile names never write outside the output root")
     func hostileNames() async throws {
         let config = testConfig(dir)
-        let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         let names = ["..evil.001.O.png", ".hidden.png", "a\u{1}b\nc.png", "..%2F..png", "patient.png"]
         for (i, name) in names.enumerated() {
             try pipeline.enqueue(dir.write("drop/\(name)", codedPNG(count: 46, salt: i)), root: dir.path("drop"))
@@ -231,7 +231,7 @@ struct PipelineTests {
         let url = dir.path("out/results/P/patient.json")
         let before: Data
         do {
-            let pipeline = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+            let pipeline = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
             try pipeline.enqueue(dir.write("drop/P/a.png", codedPNG(count: 47)), root: dir.path("drop"))
             _ = await pipeline.processPending()
             before = try Data(contentsOf: url)
@@ -239,7 +239,7 @@ struct PipelineTests {
             try FileManager.default.removeItem(at: url)
             try await pipeline.queue.pool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
         }
-        _ = try Pipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        _ = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try Data(contentsOf: url) == before)
         #expect(!dir.files().contains { $0.contains(AtomicFile.tempPrefix) })
     }

@@ -51,6 +51,7 @@ public enum InputFile {
         let fd = open(real.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw openError(file, errno) }
         defer { close(fd) }
+        if let root { try checkOpened(fd, file: file, isInside: root) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw PipelineError(.notRegularFile, file: file.path, detail: "not a regular file; not read")
@@ -79,6 +80,23 @@ public enum InputFile {
         }
         data.count = total
         return data
+    }
+
+    /// Checks that the file open on `fd` lies inside `root`, by the kernel's own name for it: a parent folder
+    /// swapped for a symlink between `resolve` and `open` (which `O_NOFOLLOW` does not guard) is caught here.
+    /// Where the kernel offers no name (no `/proc`), the `resolve` check stands alone.
+    static func checkOpened(_ fd: Int32, file: URL, isInside root: URL) throws(PipelineError) {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        guard n > 0 else { return }
+        let opened = URL(fileURLWithPath: String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let realRoot = root.resolvingSymlinksInPath().standardizedFileURL
+        guard KaryoConfig.isSameOrInside(opened, realRoot), opened != realRoot else {
+            throw PipelineError(
+                .outsideRoot, file: file.path,
+                detail: "opened \(opened.path), outside the watch root \(realRoot.path) (a folder on the way was "
+                    + "replaced while it was opened); not read")
+        }
     }
 
     /// `missingInput` for a file that is gone, else `unreadableInput` with the system's words for `code`.
