@@ -55,7 +55,8 @@ struct PipelineRobustnessTests {
     @Test("a second pipeline on the same state stops at start-up, naming the process; it may start once the first ends")
     func secondPipelineRefused() throws {
         let config = testConfig(dir)
-        var first: Pipeline? = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
+        var first: Pipeline? = try openPipeline(
+            config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         try first!.enqueue(dir.write("drop/P/a.png", codedPNG(count: 46)), root: dir.path("drop"))
         _ = try first!.queue.claimNext()  // in hand in the first pipeline
         #expect {
@@ -97,7 +98,8 @@ struct PipelineRobustnessTests {
 
     @Test("a symlink to a file outside the watch root is quarantined as an error only; the target is never copied")
     func symlinkOutsideRootQuarantined() throws {
-        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let secret = dir.write("secret/P.001.O.png", codedPNG(count: 46))
         let link = dir.path("drop/P.001.O.png")
         try FileManager.default.createSymbolicLink(at: link, withDestinationURL: secret)
@@ -131,7 +133,8 @@ struct PipelineRobustnessTests {
 
     @Test("a second file with the content of a known bad input is quarantined with the same cause, naming it")
     func secondIdenticalBadFile() async throws {
-        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/P/empty.001.O.png", Data())
         try pipeline.enqueue(first, root: dir.path("drop"))
         #expect(await pipeline.processPending().failed == 1)
@@ -187,7 +190,8 @@ struct PipelineRobustnessTests {
 
     @Test("an image moved to another patient's folder before it was processed is read and filed where it is now")
     func movedBeforeProcessing() async throws {
-        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/WRONG/WRONG.001.O.png", codedPNG(count: 46))
         try pipeline.enqueue(first, root: dir.path("drop"))
         let moved = dir.path("drop/RIGHT/RIGHT.001.O.png")
@@ -204,7 +208,8 @@ struct PipelineRobustnessTests {
 
     @Test("a copy of a queued image elsewhere leaves the job where it was first found")
     func copiedBeforeProcessing() throws {
-        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
         let first = dir.write("drop/P/P.001.O.png", codedPNG(count: 46))
         try pipeline.enqueue(first, root: dir.path("drop"))
         let copy = dir.write("drop/Q/Q.001.O.png", codedPNG(count: 46))
