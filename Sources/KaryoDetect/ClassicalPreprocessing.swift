@@ -24,8 +24,8 @@ enum ClassicalPreprocessing {
         let h = image.height
         var rect = PixelRect(x0: 0, y0: 0, x1: w, y1: h)
         guard w >= 16, h >= 16 else { return rect }
-        let rowScore = lineFractions(image.pixels, along: w, across: h, stride: (1, w), minStep: minStep)
-        let colScore = lineFractions(image.pixels, along: h, across: w, stride: (w, 1), minStep: minStep)
+        let rowScore = rowLineFractions(image.pixels, width: w, height: h, minStep: minStep)
+        let colScore = columnLineFractions(image.pixels, width: w, height: h, minStep: minStep)
         if let top = (2..<h / 4).last(where: { rowScore[$0] >= 0.6 }) { rect.y0 = top + 2 }
         if let bottom = (3 * h / 4..<h - 2).first(where: { rowScore[$0] >= 0.6 }) { rect.y1 = bottom - 1 }
         if let left = (2..<w / 4).last(where: { colScore[$0] >= 0.6 }) { rect.x0 = left + 2 }
@@ -33,23 +33,38 @@ enum ClassicalPreprocessing {
         return rect
     }
 
-    /// For each line (row when `stride = (1, width)`), the fraction of its pixels that are a thin dark line.
-    private static func lineFractions(
-        _ pixels: [Float], along n: Int, across m: Int, stride: (Int, Int), minStep: Float
-    ) -> [Float] {
-        var fractions = [Float](repeating: 0, count: m)
+    /// For each row, the fraction of its pixels that are a thin dark line (darker by `minStep` than the pixels two
+    /// rows above and two rows below).
+    private static func rowLineFractions(_ pixels: [Float], width w: Int, height h: Int, minStep: Float) -> [Float] {
+        var fractions = [Float](repeating: 0, count: h)
         pixels.withUnsafeBufferPointer { p in
-            for line in 2..<(m - 2) {
+            for y in 2..<(h - 2) {
                 var hits = 0
-                for t in 0..<n {
-                    let i = t * stride.0 + line * stride.1
-                    let v = p[i]
-                    if v < p[i - 2 * stride.1] - minStep && v < p[i + 2 * stride.1] - minStep { hits += 1 }
+                for i in (y * w)..<(y * w + w) where p[i] < p[i - 2 * w] - minStep && p[i] < p[i + 2 * w] - minStep {
+                    hits += 1
                 }
-                fractions[line] = Float(hits) / Float(n)
+                fractions[y] = Float(hits) / Float(w)
             }
         }
         return fractions
+    }
+
+    /// For each column, the fraction of its pixels that are a thin dark line (darker by `minStep` than the pixels
+    /// two columns left and right); counted row by row so that memory is read in order.
+    private static func columnLineFractions(_ pixels: [Float], width w: Int, height h: Int, minStep: Float) -> [Float] {
+        var hits = [Int](repeating: 0, count: w)
+        pixels.withUnsafeBufferPointer { p in
+            hits.withUnsafeMutableBufferPointer { hits in
+                for y in 0..<h {
+                    let row = y * w
+                    for x in 2..<(w - 2) {
+                        let v = p[row + x]
+                        if v < p[row + x - 2] - minStep && v < p[row + x + 2] - minStep { hits[x] += 1 }
+                    }
+                }
+            }
+        }
+        return hits.map { Float($0) / Float(h) }
     }
 
     /// Copies the pixels of `rect` into a new row-major plane.
