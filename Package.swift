@@ -70,13 +70,17 @@ let package = Package(
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoNet"]),
+        // Helpers shared by the test targets (log capture); linked by tests only.
+        .target(
+            name: "KaryoTestSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Tests/KaryoTestSupport"),
         .testTarget(
             name: "KaryoPipelineTests",
             dependencies: [
-                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect",
+                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch"]),
+        .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoTestSupport"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.
         .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoNet"]),
     ]

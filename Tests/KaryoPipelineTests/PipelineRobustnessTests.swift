@@ -1,5 +1,6 @@
 import Foundation
 import KaryoNet
+import KaryoTestSupport
 import Testing
 
 @testable import KaryoPipeline

@@ -1,6 +1,7 @@
 import Foundation
 import KaryoDetect
 import KaryoImage
+import KaryoTestSupport
 import Logging
 
 @testable import KaryoPipeline
@@ -94,41 +95,4 @@ func testConfig(_ dir: TempDir, maxAttempts: Int = 3, workers: Int = 1) -> Karyo
     c.workers = workers
     try! FileManager.default.createDirectory(at: dir.path("drop"), withIntermediateDirectories: true)
     return c
-}
-
-/// Log lines captured in memory.
-final class LogCapture: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-
-    func append(_ line: String) {
-        lock.lock()
-        lines.append(line)
-        lock.unlock()
-    }
-
-    var all: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines
-    }
-
-    var logger: Logger {
-        Logger(label: "test") { _ in CaptureHandler(capture: self) }
-    }
-}
-
-struct CaptureHandler: LogHandler {
-    let capture: LogCapture
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        capture.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
-    }
 }

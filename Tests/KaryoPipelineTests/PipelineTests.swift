@@ -1,6 +1,7 @@
 import Foundation
 import KaryoImage
 import KaryoNet
+import KaryoTestSupport
 import Testing
 
 @testable import KaryoPipeline

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoTestSupport
 import Logging
 import Synchronization
 
@@ -30,34 +31,10 @@ struct TempFolder {
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Log lines at warning and above, kept in memory.
-final class WarningCapture: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var all: [String] { lines.withLock { $0 } }
-
-    var logger: Logger { Logger(label: "test.watch") { _ in Handler(capture: self) } }
-
-    private struct Handler: LogHandler {
-        let capture: WarningCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .warning
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            capture.lines.withLock { $0.append("\(event.level) \(event.message) \(event.metadata ?? [:])") }
-        }
-    }
-}
-
 /// Runs a watcher over `roots` and records what it announces (and what it warns about).
 final class WatchRecorder: Sendable {
     let watcher: DropFolderWatcher
-    let warnings = WarningCapture()
+    let warnings = LogCapture(level: .warning)
     private let seen = Mutex<[WatchEvent]>([])
     private let reader = Mutex<Task<Void, Never>?>(nil)
 
