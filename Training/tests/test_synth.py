@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from karyotrain.frame import field_of_view
 from karyotrain.synth import HELD_OUT_SEEDS, TRAIN_SEEDS, SpreadConfig, generate_spread, overlap_flags
 
 SMALL = SpreadConfig(width=800, height=600)
@@ -97,6 +98,28 @@ def test_distractors_are_never_labelled():
             assert (with_d.boxes[:, 1] > y0).all() and (with_d.boxes[:, 3] <= y1).all()
     total = [generate_spread(seed).meta["distractors"] for seed in range(40, 48)]
     assert sum(d["nuclei"] for d in total) > 0 and sum(d["debris"] for d in total) > 0
+
+
+def test_a_neighbouring_cells_chromosomes_are_cut_by_the_frame_line_and_never_labelled():
+    cut = 0
+    for seed in range(40, 66):
+        spread = generate_spread(seed)
+        n = spread.meta["distractors"]["cut_chromosomes"]
+        if spread.meta["frame"] is None:
+            assert n == 0
+            continue
+        assert field_of_view(spread.image) == tuple(np.add(spread.meta["frame"], (2, 2, -1, -1)))
+        if n == 0:
+            continue
+        cut += n
+        without = generate_spread(seed, SpreadConfig(frame_cut_mean=0))
+        assert spread.boxes.tobytes() == without.boxes.tobytes()
+        darker = (without.image.astype(int) - spread.image.astype(int)) > 40
+        x0, y0, x1, y1 = spread.meta["frame"]
+        ring = darker[y0 + 1:y1, x0 + 1:x1].copy()
+        ring[3:-3, 3:-3] = False  # keep the 3 px just inside the frame line
+        assert ring.any(), f"seed {seed}: no added chromosome reaches the frame line"
+    assert cut >= 5
 
 
 def test_seed_ranges_for_training_and_held_out_sets_are_disjoint():

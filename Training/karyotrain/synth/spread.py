@@ -34,6 +34,7 @@ class SpreadConfig:
     chr1_length: tuple[float, float] = (90.0, 140.0)  # chromosome 1's length at 1600x1200 (px)
     distractors: bool = True  # nuclei, debris, dust, fibres, out-of-focus blobs (never labelled)
     frame_prob: float = 0.3  # a CytoVision frame line, often with a blank margin outside it
+    frame_cut_mean: float = 1.0  # mean number of a neighbouring cell's chromosomes cut by the frame line (Poisson)
     loose_cell_prob: float = 0.12  # cells whose sister chromatids run fully apart (loose wavy X shapes)
     lowres_prob: float = 0.2  # captured at a smaller size (e.g. 693x553) and upscaled
     jpeg_prob: float = 0.08  # JPEG artefacts
@@ -294,7 +295,7 @@ def generate_spread(seed: int, config: SpreadConfig = SpreadConfig()) -> Spread:
     for i, p in enumerate(patches):
         dx, dy = shifts[i]
         dis.add_patch(od, p.od, p.x0 + dx, p.y0 + dy)
-    distractor_meta = _add_distractors(od, placer.occ, rng_dis, content, frame and not blank_outside, scale, config,
+    distractor_meta = _add_distractors(od, placer.occ, rng_dis, content, frame, blank_outside, scale, config,
                                        od_base, od_band, band_sigma, optical_blur)
     image, imaging = _image(od, rng_img, scale, config, content if frame else None, blank_outside)
     imaging["blur"] = float(optical_blur)
@@ -314,9 +315,12 @@ def _free(occ: np.ndarray, x0: int, y0: int, patch: np.ndarray) -> bool:
     return not np.any(occ[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] & (patch[sy0:ey, sx0:ex] > 0.02))
 
 
-def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_band, band_sigma, blur) -> dict:
+def _add_distractors(od, occ, rng, content, frame, blank_outside, scale, config, od_base, od_band, band_sigma,
+                     blur) -> dict:
     H, W = od.shape
-    counts = {"nuclei": 0, "debris": 0, "dust": 0, "fibres": 0, "blur_blobs": 0, "stray_chromosomes": 0}
+    counts = {"nuclei": 0, "debris": 0, "dust": 0, "fibres": 0, "blur_blobs": 0, "stray_chromosomes": 0,
+              "cut_chromosomes": 0}
+    stray = frame and not blank_outside
     if not config.distractors:
         return counts
     cx0, cy0, cx1, cy1 = content
@@ -379,6 +383,22 @@ def _add_distractors(od, occ, rng, content, stray, scale, config, od_base, od_ba
             # keep it fully outside the content area
             if x0 + w <= cx0 or x0 >= cx1 or y0 + h <= cy0 or y0 >= cy1:
                 put(p.od, x0, y0, "stray_chromosomes", check=False)
+    # chromosomes of a neighbouring cell cut by the frame line, as in real exports (a blank margin removes the part
+    # outside): never labelled, and never touching a labelled chromosome. Drawn last so that they change nothing else.
+    if frame:
+        for _ in range(rng.poisson(config.frame_cut_mean)):
+            name = list(CHROMOSOMES)[rng.integers(24)]
+            p = render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
+                                  style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma,
+                                  blur=blur, curl=0.2)
+            h, w = p.od.shape
+            side, t, inside = rng.integers(4), rng.uniform(0.1, 0.9), rng.uniform(0.2, 0.7)
+            # the patch's far edge lies `inside` of its extent across the line, inside the frame
+            x0 = [cx0 - w + inside * w, cx1 - inside * w, cx0 + t * (cx1 - cx0) - w / 2,
+                  cx0 + t * (cx1 - cx0) - w / 2][side]
+            y0 = [cy0 + t * (cy1 - cy0) - h / 2, cy0 + t * (cy1 - cy0) - h / 2, cy0 - h + inside * h,
+                  cy1 - inside * h][side]
+            put(p.od, int(x0), int(y0), "cut_chromosomes", check=True)
     return counts
 
 
