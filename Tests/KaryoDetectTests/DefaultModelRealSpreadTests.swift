@@ -13,8 +13,9 @@ private enum DefaultModel {
 
 @Suite("The shipped default model on the real spread 18-Y2087.145.O")
 struct DefaultModelRealSpreadTests {
-    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference): the network boxes 41 at
-    /// score 0.5, 37 TP and 4 FP at IoU 0.5; the 4 false ones are a neighbouring cell's chromosomes cut by the
+    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference; the same with the weights
+    /// before their last 3,600 s of training): the network boxes 41 at score 0.5, 37 TP and 4 FP at IoU 0.5; the 4
+    /// false ones are a neighbouring cell's chromosomes cut by the
     /// CytoVision frame line (field x 33..<983, y 68..<826), which are dropped: 37 counted, 37 TP, 0 FP, 9 FN.
     /// The bounds leave room for a retrained model to move a few boxes, but a model that no longer transfers to
     /// real spreads, or a broken engine, fails them.
