@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .export import load_checkpoint, load_exported
-from .frame import field_of_view, inside_frame
+from .frame import inside_frame
 from .metrics import evaluate
 from .model import detect
 
@@ -35,7 +35,7 @@ def detect_methods(model, image, methods, device="cpu"):
     scale = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
     cand = trace["candidates"]
     boxes, scores, emb = (trace[k][cand].cpu() for k in ("box_boxes", "box_scores", "embeddings"))
-    field = field_of_view(image)
+    field = trace["field"]
     scale64 = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=torch.float64)
     out = {}
     saved = model.cfg["postprocess"]["method"]

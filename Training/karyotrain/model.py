@@ -196,7 +196,7 @@ def prepare(image, cfg: dict, factor=None):
 @torch.no_grad()
 def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_filter=True) -> dict:
     """Full inference on one grey image (H,W), values 0..255; boxes in source pixels. With frame_filter, boxes
-    that reach a CytoVision frame line are dropped (MODEL.md step 17; the trace keeps them)."""
+    that reach a CytoVision frame line are dropped (MODEL.md step 17; the trace keeps them, and the field)."""
     cfg = model.cfg
     x, size, (sy, sx), factor = prepare(image, cfg, factor)
     boxes, scores, emb = model.detect_tensor(x.to(device), size, trace)
@@ -208,7 +208,10 @@ def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_f
     if frame_filter:  # step 17: a neighbouring cell's chromosomes cut by the CytoVision frame line
         h0, w0 = np.asarray(image).shape[:2]
         scale = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
-        keep = torch.from_numpy(inside_frame(boxes.double() / scale, field_of_view(image), w0, h0))
+        field = field_of_view(image)
+        if trace is not None:
+            trace["field"] = field
+        keep = torch.from_numpy(inside_frame(boxes.double() / scale, field, w0, h0))
         src, scores, emb = src[keep], scores[keep], emb[keep]
     count = int((scores >= cfg["postprocess"]["count_threshold"]).sum())
     return {"boxes": src, "scores": scores, "embeddings": emb, "count": count, "factor": factor}

@@ -370,9 +370,9 @@ public final class JobQueue: Sendable {
 
     /// Re-queues jobs a crash left `running`; those that already used `maxAttempts` attempts are failed instead
     /// (a file that crashes the process must not crash it forever). A job that was only decoded ahead, waiting while
-    /// another image was detected, gets its attempt back: the crash was not its doing. When two or more other jobs
-    /// were in hand (an image decoding beside the one in detection, or several workers), the crash cannot be pinned on
-    /// one: each gets its attempt back and becomes a suspect that runs alone (see `claimNext`), so an innocent
+    /// another image was detected, gets its attempt back: the crash was not its doing. When two or more jobs were in
+    /// hand beyond those (an image decoding beside the one in detection, or several workers), the crash cannot be
+    /// pinned on one: each gets its attempt back and becomes a suspect that runs alone (see `claimNext`), so an innocent
     /// neighbour of a crashing file is never failed for it. Returns the jobs failed.
     public func recoverInterrupted(maxAttempts: Int, now: Date = Date()) throws(PipelineError) -> [Job] {
         try write { db in
