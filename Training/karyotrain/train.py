@@ -73,9 +73,6 @@ def main(argv) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = pick_device(a.device)
-    if a.threads is None and device.type == "cuda" and (a.workers or 0) > 0:
-        # The data workers keep the cores busy: more intra-op threads here only contend with them.
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - a.workers))
     ckpt_path = out / "last.pt"
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
     if resume:
@@ -97,6 +94,9 @@ def main(argv) -> int:
     total_budget = elapsed_before + a.budget_seconds
     d = cfg["data"]
     workers = d.get("workers", 2) if a.workers is None else a.workers
+    if a.threads is None and device.type == "cuda" and workers > 0:
+        # The data workers keep the cores busy: more intra-op threads here only contend with them.
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - workers))
     bs = d["batch_size"]
     ds = SynthSpreads(cfg, TRAIN_SEED_BASE + images_before)
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,

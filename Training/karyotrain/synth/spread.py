@@ -325,6 +325,13 @@ def _add_distractors(od, occ, rng, content, frame, blank_outside, scale, config,
         return counts
     cx0, cy0, cx1, cy1 = content
 
+    def neighbour_chromosome():
+        """A random chromosome of another cell (never labelled), drawn in this cell's stain."""
+        name = list(CHROMOSOMES)[rng.integers(24)]
+        return render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
+                                 style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma, blur=blur,
+                                 curl=0.2)
+
     def put(patch, x0, y0, key, check=True):
         if check and not _free(occ, x0, y0, patch):
             return False
@@ -371,10 +378,7 @@ def _add_distractors(od, occ, rng, content, frame, blank_outside, scale, config,
     # chromosomes of another cell outside the frame line: never labelled
     if stray:
         for _ in range(rng.integers(0, 5)):
-            name = list(CHROMOSOMES)[rng.integers(24)]
-            p = render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
-                                  style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma,
-                                  blur=blur, curl=0.2)
+            p = neighbour_chromosome()
             side = rng.integers(4)
             px = [rng.uniform(0, cx0), rng.uniform(cx1, W), rng.uniform(0, W), rng.uniform(0, W)][side]
             py = [rng.uniform(0, H), rng.uniform(0, H), rng.uniform(0, cy0), rng.uniform(cy1, H)][side]
@@ -387,10 +391,7 @@ def _add_distractors(od, occ, rng, content, frame, blank_outside, scale, config,
     # outside): never labelled, and never touching a labelled chromosome. Drawn last so that they change nothing else.
     if frame:
         for _ in range(rng.poisson(config.frame_cut_mean)):
-            name = list(CHROMOSOMES)[rng.integers(24)]
-            p = render_chromosome(CHROMOSOMES[name], 100 * scale * CHROMOSOMES[name].length, 14 * scale, rng,
-                                  style="parallel", od_base=od_base, od_band=od_band, band_sigma=band_sigma,
-                                  blur=blur, curl=0.2)
+            p = neighbour_chromosome()
             h, w = p.od.shape
             side, t, inside = rng.integers(4), rng.uniform(0.1, 0.9), rng.uniform(0.2, 0.7)
             # the patch's far edge lies `inside` of its extent across the line, inside the frame
