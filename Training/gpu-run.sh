@@ -9,6 +9,8 @@
 #
 # Rehearse on CPU first:  OUT=/tmp/gpu-rehearsal BUDGET=20 DEVICE=cpu AMP=bf16 WORKERS=1 HELD_OUT=2 Training/gpu-run.sh
 # On the device machine:  Training/gpu-run.sh   (OUT is set there; BUDGET defaults to 420 s)
+# Continuing a model:     CONFIG=configs/deepace_r18w32_gpu_finetune.json INIT=runs/init/w32.pt Training/gpu-run.sh
+#                         (carry Training/runs/init: a checkpoint without optimizer state, under the 64 MiB carried)
 set -uo pipefail
 cd "$(dirname "$0")"
 : "${OUT:?set OUT to the folder that comes back}"
@@ -19,6 +21,7 @@ WORKERS=${WORKERS:-14}
 HELD_OUT=${HELD_OUT:-200}
 EVAL_SECONDS=${EVAL_SECONDS:-110}
 CONFIG=${CONFIG:-configs/deepace_r34_gpu.json}
+INIT=${INIT:-}  # a checkpoint to start from (train --init), relative to Training/
 export PYTHONUNBUFFERED=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -27,7 +30,7 @@ start=$(date +%s)
 train() {  # $1: seconds, $2: autocast mode
     timeout --signal=INT --kill-after=30 $(($1 + 90)) python3 -m karyotrain train --config "$CONFIG" \
         --budget-seconds "$1" --out "$work/run" --workers "$WORKERS" --device "$DEVICE" --amp "$2" \
-        --checkpoint-every 60 2>&1 | tee -a "$OUT/train.log"
+        --checkpoint-every 60 ${INIT:+--init "$INIT"} 2>&1 | tee -a "$OUT/train.log"
 }
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >"$OUT/train.log" 2>&1 || true

@@ -91,6 +91,8 @@ def main(argv) -> int:
         if a.method:
             model.cfg["postprocess"]["method"] = a.method
         extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
+        if "init" in ck["cfg"]:
+            extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)
         out = export_model(model, a.out, torch.float16 if a.dtype == "float16" else torch.float32, extra)
         size = (out / "model.safetensors").stat().st_size
         print(f"wrote {out}/config.json and model.safetensors ({size / 1e6:.1f} MB, {a.dtype})")

@@ -54,6 +54,12 @@ def resolve_config(cfg: dict) -> dict:
     return cfg
 
 
+def init_config(trained: dict, run: dict) -> dict:
+    """A run started from trained weights keeps what the weights depend on (architecture, input statistics, working
+    scale) and takes how to train from the new configuration."""
+    return config_mod.merge(trained, {"name": run["name"], "data": run["data"], "optim": run["optim"]})
+
+
 def main(argv) -> int:
     ap = argparse.ArgumentParser(prog="python -m karyotrain train")
     ap.add_argument("--config", required=True)
@@ -65,6 +71,9 @@ def main(argv) -> int:
     ap.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--init", default=None,
+                    help="start a new run from this checkpoint's weights: its architecture and input statistics, "
+                         "the --config file's data and optim sections, a fresh optimizer and spreads it has not seen")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                     help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (to rehearse a GPU run's dtypes)")
     a = ap.parse_args(argv)
@@ -75,11 +84,13 @@ def main(argv) -> int:
     device = pick_device(a.device)
     ckpt_path = out / "last.pt"
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    init = torch.load(a.init, map_location="cpu", weights_only=False) if a.init and not resume else None
     if resume:
         cfg = resume["cfg"]
+    elif init:
+        cfg = init_config(init["cfg"], config_mod.load(a.config))
     else:
         cfg = resolve_config(config_mod.load(a.config))
-    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     torch.manual_seed(cfg.get("seed", 0) + (resume["step"] if resume else 0))
     model = DeepACE(cfg).to(device)
     o = cfg["optim"]
@@ -91,6 +102,12 @@ def main(argv) -> int:
         opt.load_state_dict(resume["optimizer"])
         step, elapsed_before = resume["step"], resume["elapsed"]
         images_before = resume.get("images", 0)
+    elif init:
+        model.load_state_dict(init["model"])
+        cfg["init"] = {"checkpoint": str(a.init), **init.get("info", {})}
+        # Spreads the weights have seen are not drawn again (also through a chain of such runs).
+        cfg["seed_offset"] = init["cfg"].get("seed_offset", 0) + init.get("images", 0)
+    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     total_budget = elapsed_before + a.budget_seconds
     d = cfg["data"]
     workers = d.get("workers", 2) if a.workers is None else a.workers
@@ -98,7 +115,7 @@ def main(argv) -> int:
         # The data workers keep the cores busy: more intra-op threads here only contend with them.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - workers))
     bs = d["batch_size"]
-    ds = SynthSpreads(cfg, TRAIN_SEED_BASE + images_before)
+    ds = SynthSpreads(cfg, TRAIN_SEED_BASE + cfg.get("seed_offset", 0) + images_before)
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,
                                          collate_fn=functools.partial(collate, cfg=cfg),
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers else None)

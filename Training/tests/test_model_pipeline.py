@@ -87,7 +87,24 @@ def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
     assert ck["step"] == 2
     assert "rpn_cls" in (out / "train.log").read_text() and "pull" in (out / "train.log").read_text()
     assert train.main(args + ["--max-steps", "3"]) == 0
-    assert torch.load(out / "last.pt", weights_only=False)["step"] == 3
+    trained = torch.load(out / "last.pt", weights_only=False)
+    assert trained["step"] == 3
+
+    # A new run from those weights keeps the architecture and input statistics, takes the new data and optim
+    # sections, starts at step 0 with the trained weights, and draws spreads the weights have not seen.
+    other = config_mod.merge(cfg, {"name": "ft", "backbone": {"depth": 34}, "input": {"mean": 1.0},
+                                   "data": {"batch_size": 2}, "optim": {"lr": 0.005}})
+    (tmp_path / "ft.json").write_text(json.dumps(other))
+    ft = tmp_path / "ft"
+    assert train.main(["--config", str(tmp_path / "ft.json"), "--init", str(out / "last.pt"), "--budget-seconds",
+                       "120", "--out", str(ft), "--max-steps", "0"]) == 0
+    ck = torch.load(ft / "last.pt", weights_only=False)
+    assert ck["step"] == 0 and ck["images"] == 0
+    assert ck["cfg"]["backbone"] == trained["cfg"]["backbone"] and ck["cfg"]["input"]["mean"] == 220.0
+    assert ck["cfg"]["data"]["batch_size"] == 2 and ck["cfg"]["optim"]["lr"] == 0.005 and ck["cfg"]["name"] == "ft"
+    assert ck["cfg"]["seed_offset"] == trained["images"] == 3
+    for k, v in trained["model"].items():
+        assert torch.equal(ck["model"][k], v), k
 
 
 def test_metrics_count_duplicates_as_false_positives_and_misses_as_false_negatives():
