@@ -13,10 +13,8 @@ private enum DefaultModel {
 
 @Suite("The shipped default model on the real spread 18-Y2087.145.O")
 struct DefaultModelRealSpreadTests {
-    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference; the same with the weights
-    /// before their last 3,600 s of training): the network boxes 41 at score 0.5, 37 TP and 4 FP at IoU 0.5; the 4
-    /// false ones are a neighbouring cell's chromosomes cut by the
-    /// CytoVision frame line (field x 33..<983, y 68..<826), which are dropped: 37 counted, 37 TP, 0 FP, 9 FN.
+    /// Measured with the shipped weights (release build, Swift engine = PyTorch reference): 43 counted at score 0.5,
+    /// 42 TP, 1 FP, 4 FN at IoU 0.5 (the CPU-trained weights before them: 37 counted, 37 TP, 0 FP, 9 FN).
     /// The bounds leave room for a retrained model to move a few boxes, but a model that no longer transfers to
     /// real spreads, or a broken engine, fails them.
     @Test("it loads, counts near 46 and boxes most chromosomes at IoU 0.5")
@@ -30,14 +28,17 @@ struct DefaultModelRealSpreadTests {
         let found = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
         let tp = truePositives(found, truth: truth)
         #expect(abs(found.count - 46) <= 10, "counted \(found.count)")
-        #expect(tp >= 34, "\(tp) true positives of \(found.count) detections")
+        #expect(tp >= 39, "\(tp) true positives of \(found.count) detections")
         #expect(found.count - tp <= 3, "\(found.count - tp) false positives")
         // Boxes come back in source pixels although the engine works at a reduced scale.
         #expect(found.allSatisfy { $0.box.x2 <= Double(image.width) + 1 && $0.box.y2 <= Double(image.height) + 1 })
     }
 
+    /// The CytoVision frame line (field x 33..<983, y 68..<826) cuts a neighbouring cell's chromosomes. The CPU-trained
+    /// weights boxed 4 of them, which the frame-line rule dropped; the shipped weights, trained on spreads with such
+    /// cut chromosomes, box none. Either way none is counted, and the rule drops no chromosome of the cell.
     @Test("the neighbouring cell's chromosomes cut by the frame line are not counted")
-    func frameLineCrossingsAreDropped() throws {
+    func frameLineCrossingsAreNotCounted() throws {
         var detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
         let truth = try RealSpread.truthBoxes()
@@ -46,7 +47,6 @@ struct DefaultModelRealSpreadTests {
         detector.dropsDetectionsAtFrame = false
         let raw = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
         let dropped = raw.filter { !kept.contains($0) }
-        #expect(dropped.count >= 2, "\(dropped.count) dropped")
         #expect(truePositives(dropped, truth: truth) == 0, "a dropped box was a chromosome of the cell")
         #expect(truePositives(kept, truth: truth) == truePositives(raw, truth: truth))
         let field = ClassicalPreprocessing.fieldOfView(image)
