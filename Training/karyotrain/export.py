@@ -93,6 +93,7 @@ def main(argv) -> int:
         extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
         if "init" in ck["cfg"]:
             extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)
+            extra["seed_offset"] = ck["cfg"]["seed_offset"]  # generator seeds below this were trained on before
         out = export_model(model, a.out, torch.float16 if a.dtype == "float16" else torch.float32, extra)
         size = (out / "model.safetensors").stat().st_size
         print(f"wrote {out}/config.json and model.safetensors ({size / 1e6:.1f} MB, {a.dtype})")

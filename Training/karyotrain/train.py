@@ -54,6 +54,18 @@ def resolve_config(cfg: dict) -> dict:
     return cfg
 
 
+def load_init(path) -> dict:
+    """The parts of a checkpoint that `--init` uses; an exported model folder (float16 weights upcast) gives the same."""
+    p = Path(path)
+    if not p.is_dir():
+        return torch.load(p, map_location="cpu", weights_only=False)
+    from .export import load_exported
+    model = load_exported(p)
+    training = json.loads((p / "config.json").read_text()).get("training", {})
+    cfg = dict(model.cfg, seed_offset=training.get("seed_offset", 0))
+    return {"cfg": cfg, "model": model.state_dict(), "images": training.get("images", 0), "info": training}
+
+
 def init_config(trained: dict, run: dict) -> dict:
     """A run started from trained weights keeps what the weights depend on (architecture, input statistics, working
     scale) and takes how to train from the new configuration."""
@@ -72,8 +84,9 @@ def main(argv) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--init", default=None,
-                    help="start a new run from this checkpoint's weights: its architecture and input statistics, "
-                         "the --config file's data and optim sections, a fresh optimizer and spreads it has not seen")
+                    help="start a new run from these weights (a checkpoint or an exported model folder): their "
+                         "architecture and input statistics, the --config file's data and optim sections, a fresh "
+                         "optimizer and spreads they were not trained on")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                     help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (to rehearse a GPU run's dtypes)")
     a = ap.parse_args(argv)
@@ -84,7 +97,7 @@ def main(argv) -> int:
     device = pick_device(a.device)
     ckpt_path = out / "last.pt"
     resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
-    init = torch.load(a.init, map_location="cpu", weights_only=False) if a.init and not resume else None
+    init = load_init(a.init) if a.init and not resume else None
     if resume:
         cfg = resume["cfg"]
     elif init:

@@ -106,6 +106,17 @@ def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
     for k, v in trained["model"].items():
         assert torch.equal(ck["model"][k], v), k
 
+    # The same from the exported model folder (what ships in Models/ and comes back from a GPU run).
+    from karyotrain import export
+    assert export.main(["--checkpoint", str(ft / "last.pt"), "--out", str(tmp_path / "model")]) == 0
+    again = tmp_path / "again"
+    assert train.main(["--config", str(tmp_path / "ft.json"), "--init", str(tmp_path / "model"), "--budget-seconds",
+                       "120", "--out", str(again), "--max-steps", "0"]) == 0
+    ck2 = torch.load(again / "last.pt", weights_only=False)
+    assert ck2["cfg"]["seed_offset"] == 3 and ck2["cfg"]["input"]["mean"] == 220.0
+    for k, v in trained["model"].items():
+        assert k.endswith("num_batches_tracked") or torch.equal(ck2["model"][k], v), k  # not exported
+
 
 def test_metrics_count_duplicates_as_false_positives_and_misses_as_false_negatives():
     gt = [[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]]
