@@ -66,11 +66,12 @@ public struct Conv2d: Sendable {
     /// Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 convolutions with at least `winogradMinChannels` channels
     /// in and out, im2col otherwise.
     ///
-    /// Measured with `karyocount bench --conv` on the 2-core workstation: with 128 or more channels the 16 products
-    /// are large enough that F(2x2) beats im2col (256 channels at 76x100: 52-64 ms against 62-90 ms); with 32 or 64
-    /// channels im2col was as fast or faster. F(4x4) was no faster than F(2x2) for ResNet-101 at 1600x1200 and
-    /// slower for the shipped model, with 20 times the rounding error (1.5e-5 against 7e-7 relative), so it is
-    /// not implemented.
+    /// Measured with `karyocount bench --conv` on the 2-core workstation: 256 channels at 76x100 52-64 ms against
+    /// 62-90 ms for im2col; 64 channels at 304x400 84-101 ms against 124-138 ms; 32 channels at 224x298 17-25 ms
+    /// against 27-32 ms. (With 32 or 64 channels im2col once looked as fast: that was while every layer's output
+    /// still came from fresh pages, see `MemoryPolicy`.) F(4x4) was no faster than F(2x2) for ResNet-101 at
+    /// 1600x1200 and slower for the shipped model, with 20 times the rounding error (1.5e-5 against 7e-7
+    /// relative), so it is not implemented.
     public static func preferredAlgorithm(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int)
         -> Algorithm
     {
@@ -84,7 +85,7 @@ public struct Conv2d: Sendable {
     }
 
     /// The fewest input and output channels for which `preferredAlgorithm` picks Winograd.
-    static let winogradMinChannels = 128
+    static let winogradMinChannels = 32
 
     /// This convolution followed by an inference-mode batch norm, folded into one convolution:
     /// `w' = w * gamma / sqrt(var + eps)`, `b' = (b - mean) * gamma / sqrt(var + eps) + beta`.

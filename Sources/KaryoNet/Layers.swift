@@ -6,31 +6,38 @@ public func maxPool2d(_ x: Tensor, kernel: Int = 3, stride: Int = 2, padding: In
     let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
     let oh = (h + 2 * padding - kernel) / stride + 1
     let ow = (w + 2 * padding - kernel) / stride + 1
-    // The window's column range for each output column (clipped to the image), shared by all rows.
-    let columns = (0..<ow).map { ox in max(0, ox * stride - padding)..<min(w, ox * stride - padding + kernel) }
+    // Output columns whose window lies wholly inside the row; the others are clipped (padding is -inf).
+    let interiorLo = min(ow, (padding + stride - 1) / stride)
+    let interiorHi = max(interiorLo, min(ow, (w - kernel + padding) / stride + 1))
     var out = Tensor(uninitializedShape: [1, c, oh, ow])
     x.data.withUnsafeBufferPointer { xp in
         out.data.withUnsafeMutableBufferPointer { op in
             let (src, dst) = (xp.baseAddress!, op.baseAddress!)
             parallelFor(c) { ch in
-                // Max is separable: first over each input row's column windows, then over the rows of a window.
-                var rowMax = [Float](repeating: 0, count: h * ow)
+                // Max is separable: first down the window's rows (contiguous, vectorized), then along its columns.
+                let columnMax = UnsafeMutablePointer<Float>.allocate(capacity: w)
+                defer { columnMax.deallocate() }
                 let plane = src + ch * h * w
-                for y in 0..<h {
-                    let row = plane + y * w
-                    for ox in 0..<ow {
-                        var m = -Float.infinity
-                        for xx in columns[ox] { m = max(m, row[xx]) }
-                        rowMax[y * ow + ox] = m
-                    }
-                }
-                let o = dst + ch * oh * ow
                 for oy in 0..<oh {
                     let rows = max(0, oy * stride - padding)..<min(h, oy * stride - padding + kernel)
-                    for ox in 0..<ow {
+                    columnMax.update(from: plane + rows.lowerBound * w, count: w)
+                    for y in rows.dropFirst() {
+                        let row = plane + y * w
+                        for i in 0..<w { columnMax[i] = max(columnMax[i], row[i]) }
+                    }
+                    let o = dst + (ch * oh + oy) * ow
+                    for ox in interiorLo..<interiorHi { o[ox] = columnMax[ox &* stride &- padding] }
+                    for kx in 1..<kernel {
+                        for ox in interiorLo..<interiorHi {
+                            o[ox] = max(o[ox], columnMax[ox &* stride &- padding &+ kx])
+                        }
+                    }
+                    for ox in Array(0..<interiorLo) + Array(interiorHi..<ow) {
                         var m = -Float.infinity
-                        for y in rows { m = max(m, rowMax[y * ow + ox]) }
-                        o[oy * ow + ox] = m
+                        for xx in max(0, ox * stride - padding)..<min(w, ox * stride - padding + kernel) {
+                            m = max(m, columnMax[xx])
+                        }
+                        o[ox] = m
                     }
                 }
             }

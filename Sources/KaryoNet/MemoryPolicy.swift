@@ -9,6 +9,11 @@
 /// zero-filled by the kernel anew: about 15% of the pass. Keeping freed memory in the heap (no `mmap` for large
 /// blocks, no trimming) lets the next layer and the next image reuse the same pages, at the cost of the process
 /// holding on to its peak heap (about 130 MB more resident memory for ResNet-101; see Benchmarks/README.md).
+///
+/// All threads share the main heap (one arena). The engine runs on worker threads, and a thread's own arena is made
+/// of 64 MB heaps that glibc creates and unmaps as they fill and empty; a block larger than that is `mmap`ped
+/// whatever `M_MMAP_MAX` says. With per-thread arenas a ResNet-101 pass still took about 150,000 page faults
+/// (600 MB of fresh pages); with one arena, none after the first image.
 public enum MemoryPolicy {
     /// Applies the policy once per process (later calls do nothing); a no-op where glibc is not the allocator.
     /// Call it at start-up, before the model is loaded: applied later, when the weights already lie in mapped
@@ -19,6 +24,7 @@ public enum MemoryPolicy {
     private static let applied: Bool = {
         #if canImport(Glibc)
             return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, Int32.max) == 1
+                && mallopt(M_ARENA_MAX, 1) == 1
         #else
             return false
         #endif

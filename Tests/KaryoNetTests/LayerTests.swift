@@ -161,6 +161,38 @@ struct LayerTests {
         #expect(odd.data == [6, 8, 9, 16, 18, 19, 21, 23, 24])
     }
 
+    @Test("max pooling equals the window maximum for other windows, strides, paddings and tiny planes")
+    func maxPoolMatchesDirectMaximum() {
+        var rng = SystemRandomNumberGenerator()
+        for (kernel, stride, padding) in [(3, 2, 1), (2, 2, 0), (3, 1, 1), (5, 3, 2), (1, 1, 0)] {
+            for (h, w) in [(1, 1), (2, 3), (7, 6), (9, 13)] where h + 2 * padding >= kernel && w + 2 * padding >= kernel
+            {
+                let x = Tensor(
+                    shape: [1, 2, h, w], data: (0..<(2 * h * w)).map { _ in Float.random(in: -5...5, using: &rng) })
+                let y = maxPool2d(x, kernel: kernel, stride: stride, padding: padding)
+                let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+                #expect(y.shape == [1, 2, oh, ow])
+                var expected: [Float] = []
+                for c in 0..<2 {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var m = -Float.infinity
+                            for yy in (oy * stride - padding)..<(oy * stride - padding + kernel) where yy >= 0 && yy < h
+                            {
+                                for xx in (ox * stride - padding)..<(ox * stride - padding + kernel)
+                                where xx >= 0 && xx < w {
+                                    m = max(m, x.data[(c * h + yy) * w + xx])
+                                }
+                            }
+                            expected.append(m)
+                        }
+                    }
+                }
+                #expect(y.data == expected, "kernel \(kernel) stride \(stride) padding \(padding) at \(h)x\(w)")
+            }
+        }
+    }
+
     @Test("nearest upsampling repeats each value 2x2, and a size target uses floor(dst * in / out)")
     func nearestUpsample() {
         let x = Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4])
