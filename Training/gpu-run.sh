@@ -21,7 +21,7 @@ WORKERS=${WORKERS:-14}
 HELD_OUT=${HELD_OUT:-200}
 EVAL_SECONDS=${EVAL_SECONDS:-110}
 CONFIG=${CONFIG:-configs/deepace_r34_gpu.json}
-INIT=${INIT:-}  # a checkpoint to start from (train --init), relative to Training/
+INIT=${INIT:-}  # weights to start from (train --init: a checkpoint or a model folder), relative to Training/
 export PYTHONUNBUFFERED=1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

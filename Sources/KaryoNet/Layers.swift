@@ -32,13 +32,15 @@ public func maxPool2d(_ x: Tensor, kernel: Int = 3, stride: Int = 2, padding: In
                             o[ox] = max(o[ox], columnMax[ox &* stride &- padding &+ kx])
                         }
                     }
-                    for ox in Array(0..<interiorLo) + Array(interiorHi..<ow) {
+                    func clipped(_ ox: Int) -> Float {
                         var m = -Float.infinity
                         for xx in max(0, ox * stride - padding)..<min(w, ox * stride - padding + kernel) {
                             m = max(m, columnMax[xx])
                         }
-                        o[ox] = m
+                        return m
                     }
+                    for ox in 0..<interiorLo { o[ox] = clipped(ox) }
+                    for ox in interiorHi..<ow { o[ox] = clipped(ox) }
                 }
             }
         }
