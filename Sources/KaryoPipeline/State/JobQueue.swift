@@ -408,7 +408,7 @@ public final class JobQueue: Sendable {
     /// suspect and another job is still in hand (it waits until nothing is).
     public func claimNext(now: Date = Date()) throws(PipelineError) -> Job? {
         try write { db in
-            let running = try Job.filter(sql: "state = 'running'")
+            let running = Job.filter(sql: "state = 'running'")
             if try running.filter(sql: "suspect").fetchCount(db) > 0 { return nil }
             guard
                 var job = try Job.filter(
