@@ -32,11 +32,11 @@ def detect_methods(model, image, methods, device="cpu"):
     r = detect(model, image, trace=trace, device=device)
     h0, w0 = np.asarray(image).shape[:2]
     h1, w1 = trace["size"]
-    scale = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
+    scale64 = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=torch.float64)
+    scale = scale64.float()  # the same float32 values as built from the Python floats directly
     cand = trace["candidates"]
     boxes, scores, emb = (trace[k][cand].cpu() for k in ("box_boxes", "box_scores", "embeddings"))
     field = trace["field"]
-    scale64 = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=torch.float64)
     out = {}
     saved = model.cfg["postprocess"]["method"]
     try:
