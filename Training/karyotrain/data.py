@@ -1,11 +1,18 @@
-"""Training data: on-the-fly synthetic spreads at the working scale, flipped and scale-jittered."""
+"""Training data: on-the-fly synthetic spreads and real annotated spreads (Pascal VOC) at the working scale,
+augmented for what a second lab changes (flips, 90-degree turns, scale, contrast, blur, background, illumination)."""
 
 import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from scipy import ndimage
 
 from . import scale as ws
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class SynthSpreads(torch.utils.data.Dataset):
@@ -31,6 +38,125 @@ class SynthSpreads(torch.utils.data.Dataset):
         s = self.spread(i)
         return transform(s.image, s.boxes, self.cfg, np.random.default_rng((self.first_seed + i) * 7919 + 17)
                          if self.augment else None)
+
+
+def read_voc(path: Path):
+    """(boxes (N,4) float32 x1 y1 x2 y2 with exclusive right/bottom, class names) of a Pascal VOC file; VOC's
+    inclusive pixel coordinates become exclusive ones (x2 = xmax + 1), as the generator's boxes are."""
+    root = ET.parse(path).getroot()
+    boxes, names = [], []
+    for obj in root.iter("object"):
+        bb = obj.find("bndbox")
+        x1, y1, x2, y2 = (float(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append([x1, y1, x2 + 1, y2 + 1])
+        names.append(obj.findtext("name", ""))
+    return np.asarray(boxes, np.float32).reshape(-1, 4), names
+
+
+def voc_ids(root: Path, listing: str):
+    return [i for i in (root / listing).read_text().split() if i]
+
+
+def load_voc_sample(root: Path, ident: str):
+    """(grey uint8 image, boxes, class names) of one VOC image; RGB images are averaged to grey."""
+    image = np.array(Image.open(root / "images" / f"{ident}.jpg").convert("L"))
+    boxes, names = read_voc(root / "annotations" / f"{ident}.xml")
+    return image, boxes, names
+
+
+def photometric(image: np.ndarray, rng) -> np.ndarray:
+    """What another lab's microscope and export change: gamma and contrast, blur, the background flattened or
+    removed to white, uneven illumination, JPEG. Geometry is untouched, so boxes stay valid."""
+    g = image.astype(np.float32) / 255.0
+    if rng.random() < 0.5:
+        g = g ** float(rng.uniform(0.6, 1.6))
+    if rng.random() < 0.5:
+        lo, hi = float(rng.uniform(0.0, 0.15)), float(rng.uniform(0.85, 1.0))
+        g = lo + (hi - lo) * g
+    if rng.random() < 0.25:
+        g = ndimage.gaussian_filter(g, float(rng.uniform(0.5, 1.8)))
+    if rng.random() < 0.3:
+        h, w = g.shape
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = float(rng.uniform(0, 2 * math.pi))
+        ramp = (np.cos(a) * xx / w + np.sin(a) * yy / h)
+        g = g * (1.0 - float(rng.uniform(0.05, 0.25)) * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6))
+    if rng.random() < 0.2:
+        t = float(rng.uniform(0.75, 0.9))  # CytoVision's background removal: everything pale becomes white
+        g = np.where(g >= t, 1.0, g)
+    out = np.clip(np.rint(g * 255.0), 0, 255).astype(np.uint8)
+    if rng.random() < 0.15:
+        import io
+        buf = io.BytesIO()
+        Image.fromarray(out).save(buf, format="JPEG", quality=int(rng.integers(40, 90)))
+        out = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    return out
+
+
+def rotate90(image: np.ndarray, boxes: np.ndarray, k: int):
+    """Image turned k quarter turns counter-clockwise (np.rot90) and its boxes with it."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    for _ in range(k % 4):
+        h, w = image.shape
+        image = np.rot90(image)
+        b = np.stack([b[:, 1], w - b[:, 2], b[:, 3], w - b[:, 0]], axis=1)
+    return np.ascontiguousarray(image), b
+
+
+class VOCSpreads(torch.utils.data.Dataset):
+    """Real annotated spreads of a Pascal VOC folder (images/ID.jpg, annotations/ID.xml), the IDs of one list file.
+    Item i is image perm[i mod n] of a per-pass shuffle, augmented when asked."""
+
+    def __init__(self, cfg: dict, root, listing: str, augment: bool = True, seed: int = 0):
+        self.cfg = cfg
+        self.root = Path(root) if Path(root).is_absolute() else REPO / root
+        self.ids = voc_ids(self.root, listing)
+        self.augment = augment
+        self.seed = seed
+
+    def __len__(self):
+        return len(self.ids)
+
+    def ident(self, i: int) -> str:
+        n = len(self.ids)
+        perm = np.random.default_rng(self.seed + i // n).permutation(n)
+        return self.ids[perm[i % n]]
+
+    def __getitem__(self, i):
+        image, boxes, _ = load_voc_sample(self.root, self.ident(i))
+        if not self.augment:
+            return transform(image, boxes, self.cfg, None)
+        rng = np.random.default_rng((self.seed + i) * 7919 + 29)
+        image, boxes = rotate90(image, boxes, int(rng.integers(0, 4)))
+        image = photometric(image, rng)
+        return transform(image, boxes, self.cfg, rng)
+
+
+class MixedSpreads(torch.utils.data.Dataset):
+    """Item i is a real spread with probability `data.real.fraction`, else synthetic spread first_seed + i."""
+
+    def __init__(self, cfg: dict, first_seed: int, length: int = 10 ** 8):
+        real = cfg["data"]["real"]
+        self.fraction = float(real.get("fraction", 0.5))
+        self.first_seed = first_seed
+        self.synth = SynthSpreads(cfg, first_seed, length)
+        self.real = VOCSpreads(cfg, real["voc"], real.get("list", "train.txt"), seed=first_seed)
+        self.length = length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        if np.random.default_rng(self.first_seed + i).random() < self.fraction:
+            return self.real[i]
+        return self.synth[i]
+
+
+def training_set(cfg: dict, first_seed: int):
+    """The training stream a config asks for: synthetic spreads, mixed with real VOC spreads when `data.real` is set."""
+    if cfg["data"].get("real"):
+        return MixedSpreads(cfg, first_seed)
+    return SynthSpreads(cfg, first_seed)
 
 
 def transform(image: np.ndarray, boxes: np.ndarray, cfg: dict, rng=None):

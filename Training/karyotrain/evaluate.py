@@ -71,6 +71,32 @@ def coco_samples(path: Path):
         yield load_grey(path.parent / im["file_name"]), np.asarray(boxes.get(im["id"], []), np.float64).reshape(-1, 4)
 
 
+def voc_samples(root: Path, listing: str):
+    """(grey image, boxes, ID) for each ID of a VOC folder's list file (e.g. tseng val.txt), in the list's order."""
+    from .data import load_voc_sample, voc_ids
+    for ident in voc_ids(root, listing):
+        image, boxes, _ = load_voc_sample(root, ident)
+        yield image, boxes.astype(np.float64), ident
+
+
+def count_report(items, score_threshold: float) -> dict:
+    """Counting figures a lab reads: exact-count rate, mean abs(count - truth), the histogram of count - truth, and
+    the same for the cells whose truth is not 46 (they must not be pulled toward 46)."""
+    def summary(pairs):
+        errors = [c - t for c, t in pairs]
+        hist = {}
+        for e in sorted(errors):
+            hist[f"{e:+d}"] = hist.get(f"{e:+d}", 0) + 1
+        n = max(len(errors), 1)
+        return {"images": len(errors), "exact": 100 * sum(e == 0 for e in errors) / n,
+                "mean_abs_error": sum(abs(e) for e in errors) / n, "error_histogram": hist}
+    pairs = [(int((np.asarray(s) >= score_threshold).sum()), len(t)) for _, s, t in items]
+    out = summary(pairs)
+    out["not_46"] = summary([p for p in pairs if p[1] != 46])
+    out["per_truth"] = {str(t): summary([p for p in pairs if p[1] == t]) for t in sorted({t for _, t in pairs})}
+    return out
+
+
 def load_grey(path: Path) -> np.ndarray:
     return np.array(Image.open(path).convert("L"))
 
@@ -101,6 +127,8 @@ def main(argv) -> int:
     ap.add_argument("--first-seed", type=int, default=None, help="default: the first HELD_OUT seed")
     ap.add_argument("--coco", help="evaluate on the images of this COCO file (e.g. a `synth --out` folder's "
                                    "annotations.coco.json) instead of generating --held-out spreads")
+    ap.add_argument("--voc", help="a Pascal VOC folder (images/ID.jpg, annotations/ID.xml), e.g. ../shared/data/tseng")
+    ap.add_argument("--list", default="val.txt", help="the --voc folder's list of IDs to evaluate")
     ap.add_argument("--real", nargs="*", default=None, help="annotated PNGs (labelme JSON beside them)")
     ap.add_argument("--method", choices=METHODS, help="override postprocess.method")
     ap.add_argument("--methods", help="comma-separated post-processing methods compared on the same network "
@@ -159,6 +187,18 @@ def main(argv) -> int:
                 report["synthetic"][key] = res
         if len(methods) == 1 and len(thresholds) == 1:
             report["synthetic"] = report["synthetic"][methods[0]]
+    if a.voc:
+        root = Path(a.voc)
+        items, ids, t0 = [], [], time.time()
+        for image, truth, ident in voc_samples(root, a.list):
+            r = detect(model, image, device=a.device)
+            items.append((r["boxes"].numpy(), r["scores"].numpy(), truth))
+            ids.append(ident)
+        res = evaluate(items, a.score_threshold)
+        res["per_image"] = [dict(p, id=i) for p, i in zip(res["per_image"], ids)]
+        res["seconds_per_image"] = (time.time() - t0) / max(len(items), 1)
+        res["counts"] = count_report(items, a.score_threshold)
+        report["voc"] = {"root": str(root), "list": a.list, **res}
     reals = DEFAULT_REAL if a.real is None else [Path(p) for p in a.real]
     report["real"] = {}
     for p in reals:

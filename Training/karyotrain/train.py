@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from . import config as config_mod
-from .data import SynthSpreads, collate, image_stats, measure_target_width
+from .data import collate, image_stats, measure_target_width, training_set
 from .losses import compute_losses
 from .model import DeepACE
 from .template import revive_if_dead
@@ -128,7 +128,7 @@ def main(argv) -> int:
         # The data workers keep the cores busy: more intra-op threads here only contend with them.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - workers))
     bs = d["batch_size"]
-    ds = SynthSpreads(cfg, TRAIN_SEED_BASE + cfg.get("seed_offset", 0) + images_before)
+    ds = training_set(cfg, TRAIN_SEED_BASE + cfg.get("seed_offset", 0) + images_before)
     loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,
                                          collate_fn=functools.partial(collate, cfg=cfg),
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
