@@ -32,6 +32,7 @@ demo: deps release
 
 lint:
 	swift format lint --strict -r Sources Tests Package.swift
+	cd Training && python3 -m ruff check .
 
 swift-test:
 	swift build $(SWIFT_BUILD_FLAGS)  # the daemon tests run the built karyocount binary

@@ -9,3 +9,4 @@ if ! python3 -c "import torch" 2>/dev/null; then
     if [ -n "$wheel" ]; then pip_install "$wheel"; else pip_install -r requirements-torch.txt; fi
 fi
 pip_install -r requirements.txt
+pip_install ruff==0.17.6  # the Python linter `make lint` runs (settings in ruff.toml)

@@ -14,7 +14,7 @@ DEFAULT = {
             "sampler": "hnas-v2", "batch_size": 512, "positive_fraction": 0.25},
     "roi": {"output_size": 7, "sampling_ratio": 2, "aligned": True, "spatial_scale": 0.125},
     "box_head": {"representation_size": 1024, "num_classes": 2, "bbox_weights": [10.0, 10.0, 5.0, 5.0],
-                 "score_thresh": 0.05, "min_size": 1e-2, "detections_per_img": 100,
+                 "score_thresh": 0.05, "min_size": 1e-2, "detections_per_img": 300,
                  "batch_size": 512, "positive_fraction": 0.25, "fg_iou": 0.5},
     "template": {"enabled": True},
     "losses": {"alpha": 0.1, "beta": 0.1, "gamma": 0.5, "theta": 0.5, "lambda": 2.0, "delta": 1.0,

@@ -97,7 +97,7 @@ def rotate90(image: np.ndarray, boxes: np.ndarray, k: int):
     """Image turned k quarter turns counter-clockwise (np.rot90) and its boxes with it."""
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
     for _ in range(k % 4):
-        h, w = image.shape
+        w = image.shape[1]
         image = np.rot90(image)
         b = np.stack([b[:, 1], w - b[:, 2], b[:, 3], w - b[:, 0]], axis=1)
     return np.ascontiguousarray(image), b

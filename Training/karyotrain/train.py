@@ -8,7 +8,6 @@ DIR/config.json (the resolved configuration).
 import argparse
 import functools
 import json
-import math
 import os
 import sys
 import time
@@ -133,12 +132,11 @@ def main(argv) -> int:
                                          collate_fn=functools.partial(collate, cfg=cfg),
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
     amp = a.amp == "bf16" or (a.amp == "auto" and device.type == "cuda")
-    log = open(out / "train.log", "a")
 
     def emit(line):
         print(line, flush=True)
-        log.write(line + "\n")
-        log.flush()
+        with open(out / "train.log", "a") as log:
+            log.write(line + "\n")
 
     emit(f"# start step {step} elapsed {elapsed_before:.0f}s budget {a.budget_seconds:.0f}s device {device} "
          f"depth {cfg['backbone']['depth']} batch {bs} workers {workers} target_width "
@@ -201,7 +199,6 @@ def main(argv) -> int:
     save()
     emit(f"# done step {step} images {images} seconds {elapsed_before + time.time() - t0:.0f}; "
          f"checkpoint {ckpt_path}")
-    log.close()
     return 0
 
 

@@ -22,7 +22,7 @@ def test_hnas_v2_takes_128_positive_192_hard_192_easy_from_the_right_iou_bands()
     big = torch.where((anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1]) >= 40 * 40)[0]
     sel = big[torch.randperm(big.numel(), generator=g)[:60]]
     gt = anchors[sel] + torch.rand(60, 4, generator=g) * 2  # 60 chromosomes, each close to some anchor
-    matched, pos, hard, easy = anchor_categories(anchors, gt, "hnas-v2")
+    _, pos, hard, easy = anchor_categories(anchors, gt, "hnas-v2")
     p, n = sample_anchors(pos, hard, easy, "hnas-v2", 512, 0.25, g)
     iou = box_iou(gt, anchors).max(dim=0).values
     assert int(pos.sum()) >= 128 and p.numel() == 128
@@ -171,7 +171,6 @@ def test_nms_and_soft_nms_on_a_hand_made_case():
     assert nms(b, s, 0.5, max_keep=1).tolist() == [3]
     idx, sc = soft_nms(b, s, 0.5)
     assert idx.tolist()[0] == 3 and float(sc[0]) == pytest.approx(0.95)
-    iou = 100 / 105
     assert idx.tolist()[1] == 2 and float(sc[1]) == pytest.approx(0.7)  # no overlap: undecayed
     iou31 = 90 / 115  # box 1 is decayed by box 3 only; it is picked before box 0
     assert idx.tolist()[2] == 1 and float(sc[2]) == pytest.approx(0.8 * math.exp(-iou31 ** 2 / 0.5), rel=1e-5)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -14,7 +14,7 @@ from . import distractors as dis
 from .chromosome import ChromosomePatch, render_chromosome
 from .ideogram import CHROMOSOMES, karyotype
 
-TRAIN_SEEDS = range(0, 1_000_000_000)
+TRAIN_SEEDS = range(1_000_000_000)
 """Seeds for training and validation sets."""
 HELD_OUT_SEEDS = range(1_000_000_000, 2_000_000_000)
 """Seeds reserved for held-out test sets: never train on them."""
@@ -175,9 +175,9 @@ class _Placer:
                     hits = self._mask_hits(p, dx, dy, grown)
                     if 0 < hits < 0.35 * area:
                         return self._commit(p, dx, dy, nb, own, inc)
-            elif own < OVERLAP_TAU and not np.any((cover < OVERLAP_TAU) & (cover + inc >= OVERLAP_TAU)):
-                if self._mask_hits(p, dx, dy, grown) == 0:
-                    return self._commit(p, dx, dy, nb, own, inc)
+            elif (own < OVERLAP_TAU and not np.any((cover < OVERLAP_TAU) & (cover + inc >= OVERLAP_TAU))
+                  and self._mask_hits(p, dx, dy, grown) == 0):
+                return self._commit(p, dx, dy, nb, own, inc)
         if fallback is None:  # nothing fits inside the content area: centre it
             fallback = self._shift_for(p, box, self.centre) or (0, 0)
         dx, dy = fallback

@@ -1,0 +1,101 @@
+"""Real annotated spreads (Pascal VOC): reading, augmentation that keeps boxes on their chromosomes, mixing, and the
+counting report of `evaluate --voc`."""
+
+import numpy as np
+from PIL import Image
+
+from karyotrain import config
+from karyotrain.data import MixedSpreads, VOCSpreads, photometric, read_voc, rotate90
+from karyotrain.evaluate import count_report
+
+
+def write_voc(root, ident, image, boxes):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).convert("RGB").save(root / "images" / f"{ident}.jpg", quality=95)
+    objects = "".join(
+        f"<object><name>A1</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+        f"</bndbox></object>" for x1, y1, x2, y2 in boxes)
+    h, w = image.shape
+    (root / "annotations" / f"{ident}.xml").write_text(
+        f"<annotation><filename>{ident}.jpg</filename><size><width>{w}</width><height>{h}</height><depth>3</depth>"
+        f"</size>{objects}</annotation>")
+
+
+def bars_image(h=200, w=300):
+    """Dark bars on a light background, one per box (inclusive VOC coordinates)."""
+    image = np.full((h, w), 240, np.uint8)
+    boxes = [(20, 30, 29, 89), (100, 40, 159, 51), (200, 120, 211, 179)]
+    for x1, y1, x2, y2 in boxes:
+        image[y1:y2 + 1, x1:x2 + 1] = 60
+    return image, boxes
+
+
+def test_voc_inclusive_pixels_become_exclusive_boxes(tmp_path):
+    image, boxes = bars_image()
+    write_voc(tmp_path, "1", image, boxes)
+    b, names = read_voc(tmp_path / "annotations" / "1.xml")
+    assert names == ["A1"] * 3
+    assert b.tolist() == [[20, 30, 30, 90], [100, 40, 160, 52], [200, 120, 212, 180]]
+
+
+def test_quarter_turns_keep_each_box_on_its_bar():
+    image, boxes = bars_image()
+    b = np.asarray([[x1, y1, x2 + 1, y2 + 1] for x1, y1, x2, y2 in boxes], np.float32)
+    for k in range(4):
+        turned, tb = rotate90(image, b, k)
+        assert turned.shape == (image.shape if k % 2 == 0 else image.shape[::-1])
+        for x1, y1, x2, y2 in tb.astype(int):
+            inside = turned[y1:y2, x1:x2]
+            assert inside.size > 0 and (inside == 60).all()
+            ring = turned[max(y1 - 1, 0):y2 + 1, max(x1 - 1, 0):x2 + 1]
+            assert (ring == 60).sum() == inside.size  # the bar ends at the box edge
+
+
+def test_photometric_changes_keep_the_image_grey_uint8_and_same_size():
+    image, _ = bars_image()
+    for seed in range(12):
+        out = photometric(image, np.random.default_rng(seed))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert out[60, 25] < out[5, 5]  # a chromosome stays darker than the background
+
+
+def small_cfg(tmp_path, fraction):
+    cfg = config.merge(config.load(), {"data": {"width": 400, "height": 300, "real": {
+        "voc": str(tmp_path), "list": "train.txt", "fraction": fraction}}})
+    cfg["input"]["target_chromosome_width"] = 8.944
+    return cfg
+
+
+def test_every_training_id_is_drawn_once_per_pass(tmp_path):
+    image, boxes = bars_image()
+    for i in range(5):
+        write_voc(tmp_path, str(i), image, boxes)
+    (tmp_path / "train.txt").write_text("0\n1\n2\n3\n4\n")
+    ds = VOCSpreads(small_cfg(tmp_path, 1.0), tmp_path, "train.txt", seed=3)
+    assert sorted(ds.ident(i) for i in range(5)) == ["0", "1", "2", "3", "4"]
+    assert sorted(ds.ident(i) for i in range(5, 10)) == ["0", "1", "2", "3", "4"]
+
+
+def test_mixed_stream_follows_the_configured_real_fraction(tmp_path):
+    image, boxes = bars_image()
+    write_voc(tmp_path, "0", image, boxes)
+    (tmp_path / "train.txt").write_text("0\n")
+    ds = MixedSpreads(small_cfg(tmp_path, 0.75), first_seed=100)
+    real = sum(np.random.default_rng(100 + i).random() < 0.75 for i in range(400))
+    assert 260 <= real <= 340
+    img, b = ds[next(i for i in range(50) if np.random.default_rng(100 + i).random() < 0.75)]
+    assert len(b) == 3 and img.ndim == 2
+
+
+def test_count_report_keeps_cells_that_are_not_46_apart():
+    def item(count, truth):
+        return np.zeros((count, 4)), np.full(count, 0.9), np.zeros((truth, 4))
+    low = (np.zeros((1, 4)), np.array([0.2]), np.zeros((0, 4)))  # below the threshold: not counted
+    r = count_report([item(46, 46), item(45, 46), item(47, 47), item(46, 45), low], 0.5)
+    assert r["images"] == 5
+    assert r["exact"] == 60.0
+    assert r["mean_abs_error"] == 0.4
+    assert r["error_histogram"] == {"-1": 1, "+0": 3, "+1": 1}
+    assert r["not_46"]["images"] == 3 and r["not_46"]["error_histogram"] == {"+0": 2, "+1": 1}
+    assert r["per_truth"]["45"]["error_histogram"] == {"+1": 1}
