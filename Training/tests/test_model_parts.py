@@ -278,3 +278,18 @@ def test_a_template_module_dead_on_chromosomes_is_revived_and_a_live_one_left_al
     assert not revive_if_dead(module, alive)
     assert module.conv.bias.detach().item() == before
     assert not revive_if_dead(module, torch.tensor([-1.0, -2.0]))  # too few RoIs to judge
+
+
+@pytest.mark.parametrize("method", ["eg-nms", "nms", "soft-nms"])
+def test_more_than_100_separate_detections_all_survive_post_processing(method):
+    """A 92-chromosome cell with its debris and split boxes yields well over 100 candidates: none may be cut off."""
+    from karyotrain import config
+    from karyotrain.model import DeepACE
+    cfg = config.load(overrides={"backbone": {"width": 8}, "fpn": {"channels": 16}, "box_head": {
+        "representation_size": 16}, "postprocess": {"method": method}})
+    model = DeepACE(cfg)
+    xy = torch.stack(torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij"), -1).reshape(-1, 2)[:140]
+    boxes = torch.cat([xy * 30, xy * 30 + 20], dim=1)  # 140 boxes, 10 px apart: nothing overlaps
+    scores = torch.linspace(0.99, 0.6, 140)
+    idx, kept = model.postprocess(boxes, scores, torch.linspace(-1, 1, 140))
+    assert len(idx) == 140 and float(kept.min()) == pytest.approx(0.6)
