@@ -79,6 +79,8 @@ def main(argv) -> int:
     ap.add_argument("--out", help="output model folder, e.g. Models/default")
     ap.add_argument("--dtype", choices=["float16", "float32"], default="float32")
     ap.add_argument("--method", choices=["eg-nms", "nms", "soft-nms"], help="override postprocess.method")
+    ap.add_argument("--detections-per-img", type=int,
+                    help="override box_head.detections_per_img (the most detections post-processing keeps)")
     ap.add_argument("--golden", help="also write the Swift golden files into this folder")
     a = ap.parse_args(argv)
     if not a.golden and not (a.checkpoint and a.out):
@@ -90,6 +92,8 @@ def main(argv) -> int:
         model.eval()
         if a.method:
             model.cfg["postprocess"]["method"] = a.method
+        if a.detections_per_img:
+            model.cfg["box_head"]["detections_per_img"] = a.detections_per_img
         extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
         if "init" in ck["cfg"]:
             extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)
