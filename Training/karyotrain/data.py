@@ -57,9 +57,14 @@ def voc_ids(root: Path, listing: str):
     return [i for i in (root / listing).read_text().split() if i]
 
 
+def load_grey(path: Path) -> np.ndarray:
+    """A grey uint8 image of any file Pillow reads; RGB becomes grey by its luma."""
+    return np.array(Image.open(path).convert("L"))
+
+
 def load_voc_sample(root: Path, ident: str):
-    """(grey uint8 image, boxes, class names) of one VOC image; RGB images are averaged to grey."""
-    image = np.array(Image.open(root / "images" / f"{ident}.jpg").convert("L"))
+    """(grey uint8 image, boxes, class names) of one VOC image."""
+    image = load_grey(root / "images" / f"{ident}.jpg")
     boxes, names = read_voc(root / "annotations" / f"{ident}.xml")
     return image, boxes, names
 
@@ -86,10 +91,8 @@ def photometric(image: np.ndarray, rng) -> np.ndarray:
         g = np.where(g >= t, 1.0, g)
     out = np.clip(np.rint(g * 255.0), 0, 255).astype(np.uint8)
     if rng.random() < 0.15:
-        import io
-        buf = io.BytesIO()
-        Image.fromarray(out).save(buf, format="JPEG", quality=int(rng.integers(40, 90)))
-        out = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+        from .synth.spread import jpeg_round_trip
+        out = np.array(jpeg_round_trip(out, int(rng.integers(40, 90))))
     return out
 
 

@@ -10,12 +10,14 @@ import functools
 import json
 import multiprocessing
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .data import load_grey, load_voc_sample, voc_ids
 from .export import load_checkpoint, load_exported
 from .frame import inside_frame
 from .metrics import evaluate
@@ -73,7 +75,6 @@ def coco_samples(path: Path):
 
 def voc_samples(root: Path, listing: str):
     """(grey image, boxes, ID) for each ID of a VOC folder's list file (e.g. tseng val.txt), in the list's order."""
-    from .data import load_voc_sample, voc_ids
     for ident in voc_ids(root, listing):
         image, boxes, _ = load_voc_sample(root, ident)
         yield image, boxes.astype(np.float64), ident
@@ -84,9 +85,7 @@ def count_report(items, score_threshold: float) -> dict:
     the same for the cells whose truth is not 46 (they must not be pulled toward 46)."""
     def summary(pairs):
         errors = [c - t for c, t in pairs]
-        hist = {}
-        for e in sorted(errors):
-            hist[f"{e:+d}"] = hist.get(f"{e:+d}", 0) + 1
+        hist = {f"{e:+d}": k for e, k in sorted(Counter(errors).items())}
         n = max(len(errors), 1)
         return {"images": len(errors), "exact": 100 * sum(e == 0 for e in errors) / n,
                 "mean_abs_error": sum(abs(e) for e in errors) / n, "error_histogram": hist}
@@ -95,10 +94,6 @@ def count_report(items, score_threshold: float) -> dict:
     out["not_46"] = summary([p for p in pairs if p[1] != 46])
     out["per_truth"] = {str(t): summary([p for p in pairs if p[1] == t]) for t in sorted({t for _, t in pairs})}
     return out
-
-
-def load_grey(path: Path) -> np.ndarray:
-    return np.array(Image.open(path).convert("L"))
 
 
 def draw(image, boxes, scores, thr, path):

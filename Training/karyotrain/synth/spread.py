@@ -480,8 +480,13 @@ def _image(od, rng, scale, config, frame, blank_outside) -> tuple[np.ndarray, di
         out[y0:y1 + 1, x1] = line
     if rng.random() < config.jpeg_prob:
         q = int(rng.integers(35, 90))
-        buf = io.BytesIO()
-        Image.fromarray(out).save(buf, format="JPEG", quality=q)
-        out = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+        out = jpeg_round_trip(out, q)
         info["jpeg_quality"] = q
     return np.ascontiguousarray(out, np.uint8), info
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """A grey uint8 image saved as JPEG at this quality and decoded again: its compression artefacts."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
