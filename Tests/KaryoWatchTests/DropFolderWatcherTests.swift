@@ -50,7 +50,7 @@ struct DropFolderWatcherTests {
             try await Task.sleep(for: .milliseconds(300))
             #expect(recorder.readyPaths.isEmpty, "announced while still being written (chunk \(chunk))")
         }
-        #expect(await recorder.wait(timeout: 12) { !$0.readyPaths.isEmpty })
+        #expect(await recorder.wait { !$0.readyPaths.isEmpty })
         try await Task.sleep(for: .milliseconds(1500))
         await recorder.stop()
         #expect(recorder.readyPaths == [canonical(path)])
@@ -191,7 +191,7 @@ struct DropFolderWatcherTests {
             close(fd)
         }
         recorder.watcher.setPausedForTesting(false)
-        #expect(await recorder.wait(timeout: 30) { $0.readyPaths.count >= count })
+        #expect(await recorder.wait { $0.readyPaths.count >= count })
         try await Task.sleep(for: .milliseconds(500))
         await recorder.stop()
         #expect(Set(recorder.readyPaths).count == count)

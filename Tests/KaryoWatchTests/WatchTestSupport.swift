@@ -67,9 +67,10 @@ final class WatchRecorder: Sendable {
         }
     }
 
-    /// Waits until `condition` holds or `timeout` seconds pass; returns whether it held.
+    /// Waits until `condition` holds or `timeout` seconds pass; returns whether it held. The timeout only bounds a
+    /// failure: a busy machine may take long to schedule the watcher, so it is generous.
     @discardableResult
-    func wait(timeout: Double = 10, until condition: (WatchRecorder) -> Bool) async -> Bool {
+    func wait(timeout: Double = 60, until condition: (WatchRecorder) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + .seconds(timeout)
         while ContinuousClock.now < deadline {
             if condition(self) { return true }

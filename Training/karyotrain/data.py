@@ -54,7 +54,10 @@ def read_voc(path: Path):
 
 
 def voc_ids(root: Path, listing: str):
-    return [i for i in (root / listing).read_text().split() if i]
+    """The IDs of a list file: a file of the VOC folder (`train.txt`), else a path from the repository root
+    (`Training/splits/tseng-fit.txt`)."""
+    path = root / listing if (root / listing).exists() else REPO / listing
+    return [i for i in path.read_text().split() if i]
 
 
 def load_grey(path: Path) -> np.ndarray:

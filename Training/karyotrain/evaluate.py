@@ -96,6 +96,14 @@ def count_report(items, score_threshold: float) -> dict:
     return out
 
 
+def voc_threshold_row(items, score_threshold: float) -> dict:
+    """The detection and counting figures of one score threshold, for choosing the count threshold."""
+    res = evaluate(items, score_threshold)
+    counts = count_report(items, score_threshold)
+    return {"AER": res["AER"], "F1": res["F1"], "exact": counts["exact"], "mean_abs_error": counts["mean_abs_error"],
+            "error_histogram": counts["error_histogram"]}
+
+
 def draw(image, boxes, scores, thr, path):
     im = Image.fromarray(image).convert("RGB")
     d = ImageDraw.Draw(im)
@@ -128,9 +136,10 @@ def main(argv) -> int:
     ap.add_argument("--method", choices=METHODS, help="override postprocess.method")
     ap.add_argument("--methods", help="comma-separated post-processing methods compared on the same network "
                                       "outputs, e.g. eg-nms,nms,soft-nms (synthetic set only)")
-    ap.add_argument("--score-threshold", type=float, default=0.5)
-    ap.add_argument("--thresholds", help="comma-separated score thresholds for the synthetic metrics (count "
-                                         "threshold calibration); default: --score-threshold only")
+    ap.add_argument("--score-threshold", type=float, default=None,
+                    help="the score a detection needs to count; default: the model's postprocess.count_threshold")
+    ap.add_argument("--thresholds", help="comma-separated score thresholds also reported for the synthetic and --voc "
+                                         "sets (count threshold calibration); default: --score-threshold only")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--draw", help="write annotated PNGs of the real images here")
     ap.add_argument("--size", help="held-out spread size WxH (default: the training data size)")
@@ -143,6 +152,8 @@ def main(argv) -> int:
     model = load_checkpoint(a.checkpoint, a.device) if a.checkpoint else load_exported(a.model, a.device)
     if a.method:
         model.cfg["postprocess"]["method"] = a.method
+    if a.score_threshold is None:
+        a.score_threshold = float(model.cfg["postprocess"].get("count_threshold", 0.5))
     report = {"method": model.cfg["postprocess"]["method"], "model": a.checkpoint or a.model}
     if a.held_out or a.coco:
         from .synth import HELD_OUT_SEEDS, SpreadConfig
@@ -193,7 +204,9 @@ def main(argv) -> int:
         res["per_image"] = [dict(p, id=i) for p, i in zip(res["per_image"], ids)]
         res["seconds_per_image"] = (time.time() - t0) / max(len(items), 1)
         res["counts"] = count_report(items, a.score_threshold)
-        report["voc"] = {"root": str(root), "list": a.list, **res}
+        if a.thresholds:
+            res["by_threshold"] = {f"{t:g}": voc_threshold_row(items, t) for t in map(float, a.thresholds.split(","))}
+        report["voc"] = {"root": str(root), "list": a.list, "score_threshold": a.score_threshold, **res}
     reals = DEFAULT_REAL if a.real is None else [Path(p) for p in a.real]
     report["real"] = {}
     for p in reals:

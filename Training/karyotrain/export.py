@@ -81,6 +81,9 @@ def main(argv) -> int:
     ap.add_argument("--method", choices=["eg-nms", "nms", "soft-nms"], help="override postprocess.method")
     ap.add_argument("--detections-per-img", type=int,
                     help="override box_head.detections_per_img (the most detections post-processing keeps)")
+    ap.add_argument("--count-threshold", type=float,
+                    help="override postprocess.count_threshold (the score a detection needs to be counted; choose "
+                         "it on spreads the model was not trained on, e.g. Training/splits/tseng-calibration.txt)")
     ap.add_argument("--golden", help="also write the Swift golden files into this folder")
     a = ap.parse_args(argv)
     if not a.golden and not (a.checkpoint and a.out):
@@ -94,6 +97,8 @@ def main(argv) -> int:
             model.cfg["postprocess"]["method"] = a.method
         if a.detections_per_img:
             model.cfg["box_head"]["detections_per_img"] = a.detections_per_img
+        if a.count_threshold is not None:
+            model.cfg["postprocess"]["count_threshold"] = a.count_threshold
         extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
         if "init" in ck["cfg"]:
             extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)

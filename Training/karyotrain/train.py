@@ -74,7 +74,8 @@ def init_config(trained: dict, run: dict) -> dict:
 def main(argv) -> int:
     ap = argparse.ArgumentParser(prog="python -m karyotrain train")
     ap.add_argument("--config", required=True)
-    ap.add_argument("--budget-seconds", type=float, required=True, help="wall-clock training time of this run")
+    ap.add_argument("--budget-seconds", type=float, required=True, help="the run's wall-clock training time in all: a resumed run (same --out) trains "
+                         "what is left of it, on the same learning-rate schedule")
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=None, help="data loader worker processes")
     ap.add_argument("--device", default="auto")
@@ -120,7 +121,7 @@ def main(argv) -> int:
         # Spreads the weights have seen are not drawn again (also through a chain of such runs).
         cfg["seed_offset"] = init["cfg"].get("seed_offset", 0) + init.get("images", 0)
     (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    total_budget = elapsed_before + a.budget_seconds
+    total_budget = a.budget_seconds
     d = cfg["data"]
     workers = d.get("workers", 2) if a.workers is None else a.workers
     if a.threads is None and device.type == "cuda" and workers > 0:
@@ -159,7 +160,7 @@ def main(argv) -> int:
     for x, sizes, targets in loader:
         now = time.time()
         elapsed = elapsed_before + now - t0
-        if now - t0 >= a.budget_seconds or (a.max_steps is not None and step >= a.max_steps):
+        if elapsed >= total_budget or (a.max_steps is not None and step >= a.max_steps):
             break
         lr = lr_at(cfg, step, elapsed / total_budget)
         for g in opt.param_groups:

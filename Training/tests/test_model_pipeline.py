@@ -90,6 +90,13 @@ def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
     trained = torch.load(out / "last.pt", weights_only=False)
     assert trained["step"] == 3
 
+    # --budget-seconds is the run's time in all: a resumed run whose budget is spent trains no further step.
+    spent = tmp_path / "spent"
+    spent.mkdir()
+    torch.save({**trained, "elapsed": 120.0}, spent / "last.pt")
+    assert train.main(["--config", str(tmp_path / "c.json"), "--budget-seconds", "120", "--out", str(spent)]) == 0
+    assert torch.load(spent / "last.pt", weights_only=False)["step"] == 3
+
     # A new run from those weights keeps the architecture and input statistics, takes the new data and optim
     # sections, starts at step 0 with the trained weights, and draws spreads the weights have not seen.
     other = config_mod.merge(cfg, {"name": "ft", "backbone": {"depth": 34}, "input": {"mean": 1.0},

@@ -99,3 +99,17 @@ def test_count_report_keeps_cells_that_are_not_46_apart():
     assert r["error_histogram"] == {"-1": 1, "+0": 3, "+1": 1}
     assert r["not_46"]["images"] == 3 and r["not_46"]["error_histogram"] == {"+0": 2, "+1": 1}
     assert r["per_truth"]["45"]["error_histogram"] == {"+1": 1}
+
+
+def test_the_shipped_splits_partition_train_txt_and_never_touch_val():
+    import pytest
+
+    from karyotrain.data import REPO, voc_ids
+    root = REPO.parent / "shared" / "data" / "tseng"
+    if not (root / "train.txt").exists():
+        pytest.skip("the tseng spreads are not on this machine")
+    fit = voc_ids(root, "Training/splits/tseng-fit.txt")
+    held = voc_ids(root, "Training/splits/tseng-calibration.txt")
+    assert len(fit) == 1170 and len(held) == 130 and not set(fit) & set(held)
+    assert set(fit) | set(held) == set(voc_ids(root, "train.txt"))
+    assert not (set(fit) | set(held)) & set(voc_ids(root, "val.txt"))
