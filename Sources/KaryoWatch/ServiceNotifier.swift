@@ -15,6 +15,8 @@ public final class ServiceNotifier: Sendable {
     public let watchdogInterval: Duration?
     private let logger: Logger
     private let watchdog = Mutex<WatchdogTimer?>(nil)
+    /// Whether the last datagram was dropped on a full queue (warned once per episode).
+    private let dropping = Atomic<Bool>(false)
 
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) {
@@ -86,14 +88,17 @@ public final class ServiceNotifier: Sendable {
         }
     }
 
-    /// Sends newline-separated assignments in one datagram; failures are logged, never thrown (systemd may be gone).
-    public func send(_ assignments: [String]) {
-        guard let socketPath else { return }
+    /// Sends newline-separated assignments in one datagram and returns whether it was delivered. Never blocks: a
+    /// datagram the service manager's full queue cannot take (it is not reading) is dropped with a warning, so a
+    /// stalled reader cannot stop the daemon. Failures are logged, never thrown (systemd may be gone).
+    @discardableResult
+    public func send(_ assignments: [String]) -> Bool {
+        guard let socketPath else { return false }
         let message = assignments.joined(separator: "\n")
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
             logger.warning("sd_notify: socket() failed: \(String(cString: strerror(errno)))")
-            return
+            return false
         }
         defer { close(fd) }
         var address = sockaddr_un()
@@ -104,7 +109,7 @@ public final class ServiceNotifier: Sendable {
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard bytes.count < capacity else {
             logger.warning("sd_notify: NOTIFY_SOCKET is too long", metadata: ["socket": "\(socketPath)"])
-            return
+            return false
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
@@ -115,14 +120,27 @@ public final class ServiceNotifier: Sendable {
         let sent = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddrPointer in
                 Array(message.utf8).withUnsafeBytes { body in
-                    sendto(fd, body.baseAddress, body.count, Int32(MSG_NOSIGNAL), sockaddrPointer, length)
+                    sendto(
+                        fd, body.baseAddress, body.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT), sockaddrPointer, length)
                 }
             }
         }
-        if sent < 0 {
-            logger.warning(
-                "sd_notify failed: \(String(cString: strerror(errno)))", metadata: ["socket": "\(socketPath)"])
+        let code = errno
+        guard sent < 0 else {
+            if dropping.exchange(false, ordering: .relaxed) { logger.notice("sd_notify: delivered again") }
+            return true
         }
+        guard code == EAGAIN || code == EWOULDBLOCK else {
+            logger.warning(
+                "sd_notify failed: \(String(cString: strerror(code)))", metadata: ["socket": "\(socketPath)"])
+            return false
+        }
+        if !dropping.exchange(true, ordering: .relaxed) {
+            logger.warning(
+                "sd_notify: the service manager's queue is full (it is not reading); notifications are dropped until it reads again",
+                metadata: ["socket": "\(socketPath)"])
+        }
+        return false
     }
 }
 

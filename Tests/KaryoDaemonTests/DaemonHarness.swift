@@ -1,6 +1,7 @@
 import Foundation
 import KaryoImage
 import KaryoNet
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -139,6 +140,7 @@ final class Daemon: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env["SWIFT_BACKTRACE"] = "enable=yes,threads=all,interactive=no,color=no"
         process.environment = env.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: workspace.logPath) {
             _ = FileManager.default.createFile(atPath: workspace.logPath, contents: nil)
@@ -154,7 +156,8 @@ final class Daemon: @unchecked Sendable {
 
     func signal(_ number: Int32) { kill(pid, number) }
 
-    /// Waits for exit (at most `timeout` seconds, then SIGKILL); returns the exit status.
+    /// Waits for exit (at most `timeout` seconds, then SIGABRT, so the Swift runtime writes every thread's backtrace
+    /// to the log, then SIGKILL); returns the exit status.
     @discardableResult
     func waitForExit(timeout: Double = 60) async -> Int32 {
         let deadline = ContinuousClock.now + .seconds(timeout)
@@ -162,6 +165,11 @@ final class Daemon: @unchecked Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         if process.isRunning {
+            kill(pid, SIGABRT)
+            let backtraceDeadline = ContinuousClock.now + .seconds(20)
+            while process.isRunning && ContinuousClock.now < backtraceDeadline {
+                try? await Task.sleep(for: .milliseconds(100))
+            }
             kill(pid, SIGKILL)
             process.waitUntilExit()
             return -1
@@ -174,8 +182,13 @@ final class Daemon: @unchecked Sendable {
 final class NotifyListener: @unchecked Sendable {
     let fd: Int32
     let path: String
+    private let received = Mutex<[String]>([])
+    private let closing = Atomic<Bool>(false)
+    private let reader = DispatchSemaphore(value: 0)
 
-    init(in folder: String) throws {
+    /// Binds `folder/notify.sock` and, when `reading`, reads it continuously as systemd does (an unread socket fills
+    /// up).
+    init(in folder: String, reading: Bool = true) throws {
         path = folder + "/notify.sock"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         var addr = sockaddr_un()
@@ -189,24 +202,42 @@ final class NotifyListener: @unchecked Sendable {
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EINVAL) }
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    /// Every datagram that arrives within `timeout` seconds or until `stopWhen` matches one.
-    func receive(timeout: Double, stopWhen: (String) -> Bool) -> [String] {
-        var messages: [String] = []
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now < deadline {
-            let count = recv(fd, &buffer, buffer.count, 0)
-            guard count > 0 else { continue }
-            let message = String(decoding: buffer[..<count], as: UTF8.self)
-            messages.append(message)
-            if stopWhen(message) { break }
+        guard reading else {
+            reader.signal()
+            return
         }
-        return messages
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !closing.load(ordering: .relaxed) {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                guard count > 0 else { continue }
+                let message = String(decoding: buffer[..<count], as: UTF8.self)
+                received.withLock { $0.append(message) }
+            }
+            reader.signal()
+        }.start()
     }
 
-    deinit { close(fd) }
+    /// The datagrams not yet returned, once one matches `stopWhen` or `timeout` seconds pass.
+    func receive(timeout: Double, stopWhen: (String) -> Bool) -> [String] {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        var messages: [String] = []
+        while true {
+            messages += received.withLock { taken in
+                defer { taken.removeAll() }
+                return taken
+            }
+            if messages.contains(where: stopWhen) || ContinuousClock.now >= deadline { return messages }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Stops the reader; call before the listener goes away.
+    func close() {
+        closing.store(true, ordering: .relaxed)
+        reader.wait()
+        Glibc.close(fd)
+    }
 }
 
 /// Writes `data` to `path` in `chunks` pieces with `pause` between them, keeping the file open (an in-place write).

@@ -22,6 +22,7 @@ struct DaemonIntegrationTests {
         let staging = ws.base + "/staging"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         let listener = try NotifyListener(in: ws.base)
+        defer { listener.close() }
         let daemon = try Daemon(ws, environment: ["NOTIFY_SOCKET": listener.path])
         let startup = listener.receive(timeout: 30) { $0.contains("READY=1") }
         #expect(startup.contains { $0.hasPrefix("READY=1") && $0.contains("STATUS=") }, "\(startup)\n\(ws.log())")
@@ -96,7 +97,7 @@ struct DaemonIntegrationTests {
         try await Task.sleep(for: .seconds(2))
         daemon.signal(SIGTERM)
         let status = await daemon.waitForExit(timeout: 60)
-        #expect(status == 0, "\(ws.log().suffix(2000))")
+        #expect(status == 0, "\(ws.log().suffix(30000))")
         let stopping = listener.receive(timeout: 1) { $0.contains("STOPPING=1") }
         #expect(stopping.contains { $0.contains("STOPPING=1") })
 
@@ -261,6 +262,20 @@ struct DaemonIntegrationTests {
         }
         #expect(ws.resultJSONs().count == names.count + 1, "\(ws.resultJSONs())\n\(ws.log().suffix(2000))")
         #expect(Set(FileManager.default.subpaths(atPath: outside) ?? []) == ["secret.png", "dir", "dir/other.png"])
+    }
+
+    @Test("a service manager that stops reading notifications (its queue full of watchdog pings) does not stop SIGTERM")
+    func unreadNotifySocket() async throws {
+        let ws = try Workspace("unread")
+        defer { ws.cleanup() }
+        let deaf = try NotifyListener(in: ws.base, reading: false)
+        defer { deaf.close() }
+        let daemon = try Daemon(ws, environment: ["NOTIFY_SOCKET": deaf.path, "WATCHDOG_USEC": "20000"])
+        let full = await ws.wait(timeout: 60) { ws.log().contains("queue is full") }
+        #expect(full, "\(ws.log().suffix(2000))")
+        try await Task.sleep(for: .seconds(6))  // a STATUS report on top of the pings
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: 60) == 0, "\(ws.log().suffix(30000))")
     }
 
     @Test("a missing watch root stops the daemon at start with exit status 1 and a message naming the key")

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoTestSupport
 import Logging
 import Testing
 
@@ -42,6 +43,22 @@ private final class NotifySocket {
 @Suite("systemd notification")
 struct ServiceNotifierTests {
     let logger = Logger(label: "test.notify")
+
+    @Test("a notify socket nobody reads fills up and later notifications are dropped, not waited on (the daemon stops)")
+    func unreadSocketNeverBlocks() throws {
+        let folder = try TempFolder("notify")
+        defer { folder.cleanup() }
+        let socket = try NotifySocket(in: folder.path)
+        let capture = LogCapture(level: .warning)
+        let notifier = ServiceNotifier(environment: ["NOTIFY_SOCKET": socket.address], logger: capture.logger)
+        // The kernel queues net.unix.max_dgram_qlen datagrams (10, or 512 under systemd) for a reader that does not read.
+        let delivered = (0..<5000).map { notifier.send(["STATUS=queue \($0)"]) }
+        #expect(delivered.prefix(5).allSatisfy { $0 })
+        #expect(delivered.contains(false))
+        notifier.stopping()
+        #expect(capture.all.contains { $0.contains("queue is full") })
+        #expect(socket.receive() == "STATUS=queue 0")
+    }
 
     @Test("READY, STATUS and STOPPING reach a filesystem notify socket as sd_notify datagrams")
     func filesystemSocket() throws {
