@@ -81,7 +81,11 @@ public struct ClassicalDetector: Detector {
     /// A detector with the given configuration.
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+        DetectorOutput(detections: findChromosomes(image, stageTimings: &stageTimings))
+    }
+
+    private func findChromosomes(_ image: GrayImage, stageTimings: inout [String: Double]) -> [Detection] {
         let clock = ContinuousClock()
         var stageStart = clock.now
         func lap(_ stage: String) {

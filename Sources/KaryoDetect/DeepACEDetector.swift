@@ -57,14 +57,14 @@ public struct DeepACEDetector: Detector {
         return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("config.json").path) }
     }
 
-    public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
         var flops: [String: Double] = [:]
-        return try detect(image, stageTimings: &stageTimings, flops: &flops)
+        return try analyze(image, stageTimings: &stageTimings, flops: &flops)
     }
 
-    /// `detect`, also adding the network's FLOP count to `flops` (for `karyocount bench`).
-    public func detect(_ image: GrayImage, stageTimings: inout [String: Double], flops: inout [String: Double]) throws
-        -> [Detection]
+    /// `analyze`, also adding the network's FLOP count to `flops` (for `karyocount bench`).
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double], flops: inout [String: Double]) throws
+        -> DetectorOutput
     {
         guard image.width > 0, image.height > 0 else {
             throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
@@ -82,12 +82,17 @@ public struct DeepACEDetector: Detector {
                     y2: Double(d.box.y2) / sy),
                 score: Double(d.score), embedding: Double(d.embedding))
         }
-        guard dropsDetectionsAtFrame else { return mapped }
+        let input = network.config.input
+        let scale = WorkingScaleUsed(
+            rule: input.working_scale, measuredWidth: prepared.scale.measuredWidth,
+            targetWidth: input.working_scale == "chromosome-width" ? input.target_chromosome_width : nil,
+            factor: prepared.scale.factor, clamped: prepared.scale.clamped)
+        guard dropsDetectionsAtFrame else { return DetectorOutput(detections: mapped, workingScale: scale) }
         clock = StageClock()
         let kept = Self.clearOfFrame(
             mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
         stageTimings["nms", default: 0] += clock.lap()
-        return kept
+        return DetectorOutput(detections: kept, workingScale: scale)
     }
 
     /// The detections that stay clear of every CytoVision frame line found in the image: a box reaching within

@@ -14,6 +14,57 @@ public struct Detection: Sendable, Equatable, Codable {
     }
 }
 
+/// The working scale an image was detected at (Training/MODEL.md step 2), recorded in its result.
+public struct WorkingScaleUsed: Sendable, Equatable, Codable {
+    /// The model's rule: `chromosome-width` (resize so the measured width becomes the trained one) or `fixed`.
+    public var rule: String
+    /// The typical chromosome width measured in the source image, px; nil when not measured or unmeasurable.
+    public var measuredWidth: Double?
+    /// The chromosome width the model was trained at, px; nil for a fixed rule.
+    public var targetWidth: Double?
+    /// The resize factor applied to the source image.
+    public var factor: Double
+    /// Whether the factor was held at the model's lower or upper limit.
+    public var clamped: Bool
+
+    public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
+        self.rule = rule
+        self.measuredWidth = measuredWidth
+        self.targetWidth = targetWidth
+        self.factor = factor
+        self.clamped = clamped
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rule, factor, clamped
+        case measuredWidth = "measured_chromosome_width_px"
+        case targetWidth = "target_chromosome_width_px"
+    }
+
+    /// Encodes with explicit nulls, so every field is always present.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rule, forKey: .rule)
+        try c.encode(measuredWidth, forKey: .measuredWidth)
+        try c.encode(targetWidth, forKey: .targetWidth)
+        try c.encode(factor, forKey: .factor)
+        try c.encode(clamped, forKey: .clamped)
+    }
+}
+
+/// What a detector found in one image.
+public struct DetectorOutput: Sendable {
+    /// Every detection above the detector's floor, by descending score, in source pixels.
+    public var detections: [Detection]
+    /// The working scale; nil for a detector that works at the image's own scale.
+    public var workingScale: WorkingScaleUsed?
+
+    public init(detections: [Detection], workingScale: WorkingScaleUsed? = nil) {
+        self.detections = detections
+        self.workingScale = workingScale
+    }
+}
+
 /// Finds every chromosome in a grey metaphase image.
 ///
 /// Implementations return all detections above their own internal floor, sorted by descending score,
@@ -25,6 +76,14 @@ public protocol Detector: Sendable {
     var modelName: String? { get }
     /// SHA-256 of the model weights file, or nil for a detector without weights.
     var modelSHA256: String? { get }
-    /// Detects chromosomes; `stageTimings` receives per-stage milliseconds keyed by stage name.
-    func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection]
+    /// Detects chromosomes and says at which scale; `stageTimings` receives per-stage milliseconds keyed by stage
+    /// name.
+    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput
+}
+
+extension Detector {
+    /// The detections of `analyze`.
+    public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+        try analyze(image, stageTimings: &stageTimings).detections
+    }
 }

@@ -93,7 +93,7 @@ struct BenchCommand: AsyncParsableCommand {
             var f: [String: Double] = [:]
             let start = StageClock()
             var total = start
-            let detections = try detector.detect(image, stageTimings: &t, flops: &f)
+            let detections = try detector.analyze(image, stageTimings: &t, flops: &f).detections
             t["total"] = total.lap()
             if run > 0 {
                 timings.append(t)

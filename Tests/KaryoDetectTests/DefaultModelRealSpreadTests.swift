@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoNet
 import Testing
 
 @testable import KaryoDetect
@@ -32,6 +33,23 @@ struct DefaultModelRealSpreadTests {
         #expect(found.count - tp <= 3, "\(found.count - tp) false positives")
         // Boxes come back in source pixels although the engine works at a reduced scale.
         #expect(found.allSatisfy { $0.box.x2 <= Double(image.width) + 1 && $0.box.y2 <= Double(image.height) + 1 })
+    }
+
+    @Test("the result says at which scale the image was detected: the measured chromosome width and the factor")
+    func workingScaleIsReported() throws {
+        let detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
+        let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
+        var timings: [String: Double] = [:]
+        let scale = try #require(try detector.analyze(image, stageTimings: &timings).workingScale)
+        let input = detector.network.config.input
+        let target = try #require(input.target_chromosome_width)
+        let measured = try #require(
+            WorkingScale.estimateChromosomeWidth(image.pixels.map { $0 * 255 }, width: image.width, height: image.height))
+        #expect(scale.rule == "chromosome-width" && scale.targetWidth == target)
+        #expect(scale.measuredWidth == measured)
+        #expect(measured > 8 && measured < 40, "a real chromosome is 8-40 px wide at 1017x896, measured \(measured)")
+        #expect(!scale.clamped)
+        #expect(abs(scale.factor - target / measured) < 1e-12)
     }
 
     /// The CytoVision frame line (field x 33..<983, y 68..<826) cuts a neighbouring cell's chromosomes. The CPU-trained

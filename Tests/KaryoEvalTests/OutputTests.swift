@@ -87,8 +87,10 @@ struct OutputTests {
             let name = "stub"
             let modelName: String? = nil
             let modelSHA256: String? = nil
-            func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
-                [Detection(box: BoundingBox(x1: 1, y1: 1, x2: Double(image.width), y2: 4), score: 0.75)]
+            func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+                DetectorOutput(detections: [
+                    Detection(box: BoundingBox(x1: 1, y1: 1, x2: Double(image.width), y2: 4), score: 0.75)
+                ])
             }
         }
         let dir = try temporaryFolder()

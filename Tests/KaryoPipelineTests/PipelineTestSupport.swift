@@ -30,7 +30,7 @@ struct PixelCodeDetector: Detector {
     let modelSHA256: String? = nil
     var delay: Duration = .zero
 
-    func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
+    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
         if delay > .zero {
             Thread.sleep(
                 forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
@@ -46,7 +46,7 @@ struct PixelCodeDetector: Detector {
             out.append(Detection(box: BoundingBox(x1: 2, y1: 50, x2: 8, y2: 58), score: 0.5))
         }
         stageTimings["pixelcode"] = 0.01
-        return out
+        return DetectorOutput(detections: out)
     }
 }
 
@@ -56,7 +56,7 @@ struct FailingDetector: Detector {
     let modelName: String? = nil
     let modelSHA256: String? = nil
     struct Boom: Error {}
-    func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] { throw Boom() }
+    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput { throw Boom() }
 }
 
 /// PNG bytes of a 100x64 image whose first pixel encodes `count` (see `PixelCodeDetector`); `salt` makes

@@ -46,6 +46,9 @@ public struct ResultRecord: Sendable, Equatable, Codable {
     public var detector: String
     /// Model name and weights hash; nil for the classical detector.
     public var model: Model?
+    /// The measured chromosome width and the resize factor the image was detected at; nil for a detector that works
+    /// at the image's own scale (classical).
+    public var workingScale: WorkingScaleUsed?
     public var scoreThreshold: Double
     /// Detections at or above the score threshold.
     public var count: Int
@@ -67,6 +70,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case schema, source, sha256, width, height, patient, cell, detector, model, count, chromosomes, warnings
+        case workingScale = "working_scale"
         case scoreThreshold = "score_threshold"
         case belowThreshold = "below_threshold"
         case uncertainDetections = "uncertain_detections"
@@ -86,6 +90,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
         try c.encode(cell, forKey: .cell)
         try c.encode(detector, forKey: .detector)
         try c.encode(model, forKey: .model)
+        try c.encode(workingScale, forKey: .workingScale)
         try c.encode(scoreThreshold, forKey: .scoreThreshold)
         try c.encode(count, forKey: .count)
         try c.encode(chromosomes, forKey: .chromosomes)

@@ -140,18 +140,18 @@ public struct ImageProcessor: Sendable {
         let clock = ContinuousClock()
         var timings = loaded.timings
         var start = clock.now
-        var detections: [Detection]
+        var output: DetectorOutput
         do {
-            detections = try detector.detect(loaded.decoded.image, stageTimings: &timings)
+            output = try detector.analyze(loaded.decoded.image, stageTimings: &timings)
         } catch {
             throw StageFailure(
                 stage: .detect, error: PipelineError(.detectFailed, file: loaded.source.path, detail: "\(error)"))
         }
-        detections.sort { $0.score > $1.score }
+        output.detections.sort { $0.score > $1.score }
         timings["detect"] = Self.ms(since: start, clock)
 
         start = clock.now
-        var record = makeRecord(loaded, detections: detections, placement: placement, now: now)
+        var record = makeRecord(loaded, output: output, placement: placement, now: now)
         let picture = Annotator.render(loaded.decoded.image, record: record, options: options)
         do {
             let png = try PNGEncoder.encode(picture)
@@ -171,8 +171,9 @@ public struct ImageProcessor: Sendable {
     }
 
     func makeRecord(
-        _ loaded: LoadedImage, detections: [Detection], placement: ResultPlacement, now: Date
+        _ loaded: LoadedImage, output: DetectorOutput, placement: ResultPlacement, now: Date
     ) -> ResultRecord {
+        let detections = output.detections
         let counted = detections.filter { $0.score >= options.scoreThreshold }
         let below = detections.filter { $0.score < options.scoreThreshold }
         let uncertain = detections.filter { options.uncertainBand.contains($0.score) }.count
@@ -184,7 +185,7 @@ public struct ImageProcessor: Sendable {
         return ResultRecord(
             source: loaded.source.path, sha256: loaded.sha256, width: loaded.decoded.image.width,
             height: loaded.decoded.image.height, patient: placement.patient, cell: placement.cell,
-            detector: detector.name, model: model, scoreThreshold: options.scoreThreshold, count: counted.count,
+            detector: detector.name, model: model, workingScale: output.workingScale, scoreThreshold: options.scoreThreshold, count: counted.count,
             chromosomes: counted.map(ResultRecord.Chromosome.init),
             belowThreshold: below.map(ResultRecord.Chromosome.init),
             uncertainDetections: uncertain, timingMs: [:], processedAt: KaryoJSON.timestamp(now), warnings: warnings)
