@@ -44,7 +44,8 @@ struct DefaultModelRealSpreadTests {
         let input = detector.network.config.input
         let target = try #require(input.target_chromosome_width)
         let measured = try #require(
-            WorkingScale.estimateChromosomeWidth(image.pixels.map { $0 * 255 }, width: image.width, height: image.height))
+            WorkingScale.estimateChromosomeWidth(
+                image.pixels.map { $0 * 255 }, width: image.width, height: image.height))
         #expect(scale.rule == "chromosome-width" && scale.targetWidth == target)
         #expect(scale.measuredWidth == measured)
         #expect(measured > 8 && measured < 40, "a real chromosome is 8-40 px wide at 1017x896, measured \(measured)")

@@ -33,7 +33,8 @@ struct AnnotatorTests {
         let loaded = LoadedImage(
             source: URL(filePath: "/drop/18-Y2087.145.O.png"), sha256: "00", decoded: decoded, timings: [:])
         let placement = ResultPlacement(folder: URL(filePath: "/tmp"), patient: "18-Y2087", cell: "145", stem: "x")
-        let record = processor.makeRecord(loaded, output: DetectorOutput(detections: detections), placement: placement, now: Date())
+        let record = processor.makeRecord(
+            loaded, output: DetectorOutput(detections: detections), placement: placement, now: Date())
         #expect(record.count == 40 && record.belowThreshold.count == 6)
         let picture = Annotator.render(decoded.image, record: record, options: ProcessingOptions())
         // Right edge of each counted box (the label may cover its top-left corner): green.

@@ -63,7 +63,8 @@ struct PipelineTests {
         #expect(
             Set(object.keys) == [
                 "schema", "source", "sha256", "width", "height", "patient", "cell", "detector", "model",
-                "working_scale", "score_threshold", "count", "chromosomes", "below_threshold", "uncertain_detections", "timing_ms",
+                "working_scale", "score_threshold", "count", "chromosomes", "below_threshold", "uncertain_detections",
+                "timing_ms",
                 "processed_at", "warnings",
             ])
         #expect(object["working_scale"] is NSNull)  // a detector that works at the image's own scale

@@ -185,7 +185,8 @@ public struct ImageProcessor: Sendable {
         return ResultRecord(
             source: loaded.source.path, sha256: loaded.sha256, width: loaded.decoded.image.width,
             height: loaded.decoded.image.height, patient: placement.patient, cell: placement.cell,
-            detector: detector.name, model: model, workingScale: output.workingScale, scoreThreshold: options.scoreThreshold, count: counted.count,
+            detector: detector.name, model: model, workingScale: output.workingScale,
+            scoreThreshold: options.scoreThreshold, count: counted.count,
             chromosomes: counted.map(ResultRecord.Chromosome.init),
             belowThreshold: below.map(ResultRecord.Chromosome.init),
             uncertainDetections: uncertain, timingMs: [:], processedAt: KaryoJSON.timestamp(now), warnings: warnings)
