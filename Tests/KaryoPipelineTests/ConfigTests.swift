@@ -117,6 +117,22 @@ struct ConfigTests {
         }
     }
 
+    @Test("a Python-style named group (?P<patient>...) is read as (?<patient>...); a broken one says why, by key")
+    func pythonNamedGroup() throws {
+        let config = try KaryoConfig.parse(#"patient_pattern = '^(?P<patient>[A-Z]+\d+)_(?P<cell>\d+)'"#)
+        let mapper = try PatientMapper(pattern: config.patientPattern)
+        let identity = mapper.identify(URL(filePath: "/drop/AB12_007_x.png"), root: URL(filePath: "/drop"))
+        #expect(identity.patient == "AB12" && identity.cell == "007")
+        do {
+            _ = try KaryoConfig.parse("patient_pattern = '^(?P<patient>[A-Z]+'")
+            Issue.record("expected a ConfigError")
+        } catch {
+            #expect(error.problems.map(\.key) == ["patient_pattern"])
+            let message = error.problems.map(\.message).joined()
+            #expect(message.contains("not a valid regular expression") && !message.contains("could not be completed"))
+        }
+    }
+
     @Test("environment checks name missing folders and a missing model")
     func environment() {
         var c = KaryoConfig()

@@ -106,13 +106,21 @@ struct PatientAggregatorTests {
         #expect(r.cloneEvidence.isEmpty)
     }
 
-    @Test("a tie between modes picks the count nearest 46, then the lower, and says so")
+    @Test("a tie between counts has no modal count (none is picked, not the one nearest 46), and says so")
     func tiedModes() {
         let r = PatientAggregator.report(patient: "P1", images: images([(45, 5), (48, 5)]), settings: defaults)
-        #expect(r.modalCount == 45)
-        let r2 = PatientAggregator.report(patient: "P1", images: images([(45, 5), (47, 5)]), settings: defaults)
-        #expect(r2.modalCount == 45)
-        #expect(r2.reviewNotes.contains("no single mode: 45, 47 are equally frequent"))
+        #expect(r.modalCount == nil)
+        #expect(r.distribution == "no single mode: 45, 48 (45x5, 48x5; n=10)")
+        let r2 = PatientAggregator.report(patient: "P1", images: images([(44, 1), (46, 1)]), settings: defaults)
+        #expect(r2.modalCount == nil)
+        #expect(r2.distribution == "no single mode: 44, 46 (44x1, 46x1; n=2)")
+        #expect(!r2.distribution.contains("modal"))
+        #expect(r2.reviewNotes.contains("no single mode: 44, 46 are equally frequent"))
+        let r3 = PatientAggregator.report(
+            patient: "P1", images: images([(45, 10), (47, 10), (46, 1)]), settings: defaults)
+        #expect(r3.modalCount == nil && r3.state == .assessed)
+        #expect(!r3.reviewNotes.contains { $0.hasPrefix("modal count") })
+        #expect(r3.flag?.reason == "20 of 21 images are not 46: 45 x 10, 47 x 10")
     }
 
     @Test("thresholds come from the settings")

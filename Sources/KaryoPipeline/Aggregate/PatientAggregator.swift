@@ -86,9 +86,10 @@ public struct PatientReport: Sendable, Equatable, Codable {
     public var expectedCount: Int
     /// Images per count, keyed by the count written as a string (JSON object keys are strings).
     public var histogram: [String: Int]
-    /// The most frequent count (ties: nearest to expected, then lower); nil with no images.
+    /// The most frequent count; nil with no images or when two or more counts are equally frequent.
     public var modalCount: Int?
-    /// ISCN-style distribution, e.g. `modal 46 (45x2, 46x17, 47x1; n=20)`.
+    /// ISCN-style distribution, e.g. `modal 46 (45x2, 46x17, 47x1; n=20)`, or
+    /// `no single mode: 44, 46 (44x1, 46x1; n=2)`.
     public var distribution: String
     /// Images whose count is not `expectedCount`.
     public var disagreeing: Int
@@ -135,15 +136,19 @@ public enum PatientAggregator {
         var histogram: [Int: Int] = [:]
         for image in images { histogram[image.count, default: 0] += 1 }
 
-        let modal = histogram.max { a, b in
-            if a.value != b.value { return a.value < b.value }
-            let da = abs(a.key - expected)
-            let db = abs(b.key - expected)
-            if da != db { return da > db }
-            return a.key > b.key
-        }?.key
+        // A tie has no mode: no count is picked (in particular not the one nearest the expected count).
+        let top = histogram.values.max() ?? 0
+        let modes = histogram.filter { $0.value == top }.keys.sorted()
+        let modal = modes.count == 1 ? modes[0] : nil
         let histogramText = histogram.keys.sorted().map { "\($0)x\(histogram[$0]!)" }.joined(separator: ", ")
-        let distribution = modal.map { "modal \($0) (\(histogramText); n=\(n))" } ?? "no images counted (n=0)"
+        let distribution =
+            if let modal {
+                "modal \(modal) (\(histogramText); n=\(n))"
+            } else if modes.isEmpty {
+                "no images counted (n=0)"
+            } else {
+                "no single mode: \(modes.map(String.init).joined(separator: ", ")) (\(histogramText); n=\(n))"
+            }
 
         let disagreeingCounts = histogram.filter { $0.key != expected }
         let disagreeing = disagreeingCounts.values.reduce(0, +)
@@ -168,12 +173,8 @@ public enum PatientAggregator {
         if state == .assessed, let modal, modal != expected {
             notes.append("modal count \(modal) is not \(expected) (n=\(n))")
         }
-        if let modal {
-            let tied = histogram.filter { $0.value == histogram[modal]! }.keys.sorted()
-            if tied.count > 1 {
-                notes.append(
-                    "no single mode: \(tied.map(String.init).joined(separator: ", ")) are equally frequent")
-            }
+        if modes.count > 1 {
+            notes.append("no single mode: \(modes.map(String.init).joined(separator: ", ")) are equally frequent")
         }
 
         let clones = cloneEvidence(images, expected: expected)

@@ -269,13 +269,9 @@ extension KaryoConfig {
         }
         if !patientPattern.isEmpty {
             do {
-                let regex = try NSRegularExpression(pattern: patientPattern)
-                if !patientPattern.contains("(?<patient>") {
-                    add("patient_pattern", "needs a named group `(?<patient>...)`")
-                }
-                _ = regex
+                _ = try PatientMapper.compile(patientPattern)
             } catch {
-                add("patient_pattern", "is not a valid regular expression: \(error.localizedDescription)")
+                add("patient_pattern", error.reason)
             }
         }
         if minImages < 1 { add("min_images", "must be at least 1 (got \(minImages))") }

@@ -38,11 +38,35 @@ public struct PatientMapper: Sendable {
             custom = nil
         } else {
             do {
-                custom = NSRegularExpressionBox(try NSRegularExpression(pattern: pattern))
+                custom = NSRegularExpressionBox(try Self.compile(pattern))
             } catch {
-                throw PipelineError(.unsafePath, file: "patient_pattern", detail: "invalid regex: \(error)")
+                throw PipelineError(.unsafePath, file: "patient_pattern", detail: error.reason)
             }
         }
+    }
+
+    /// Why a `patient_pattern` cannot be used, in words.
+    public struct PatternError: Error, Sendable {
+        public var reason: String
+    }
+
+    /// A `patient_pattern` as a regex (ICU syntax; Python's named groups `(?P<name>...)` are read as
+    /// `(?<name>...)`). Throws the reason when it does not compile or has no named group `patient`.
+    public static func compile(_ pattern: String) throws(PatternError) -> NSRegularExpression {
+        let icu = pattern.replacingOccurrences(of: "(?P<", with: "(?<")
+        let regex: NSRegularExpression
+        do {
+            regex = try NSRegularExpression(pattern: icu)
+        } catch {
+            throw PatternError(
+                reason: "`\(pattern)` is not a valid regular expression (ICU syntax: named groups are written "
+                    + "`(?<patient>...)`; check brackets and escapes)")
+        }
+        guard icu.contains("(?<patient>") else {
+            throw PatternError(
+                reason: "`\(pattern)` needs a named group `(?<patient>...)` that captures the patient id")
+        }
+        return regex
     }
 
     private static let cytoVision = NSRegularExpressionBox(
