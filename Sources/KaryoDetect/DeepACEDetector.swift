@@ -43,20 +43,6 @@ public struct DeepACEDetector: Detector {
         self.modelSHA256 = modelSHA256
     }
 
-    /// Where `--model` defaults to: `Models/default` under the current directory, else next to the installed
-    /// binary (`<prefix>/share/karyocount/Models/default` for `<prefix>/bin/karyocount`), else in the package
-    /// root when run from `.build/<config>/karyocount`.
-    public static func defaultModelDirectory() -> URL? {
-        let fm = FileManager.default
-        var candidates = [URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent("Models/default")]
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-        let binDir = executable.deletingLastPathComponent()
-        candidates.append(binDir.deletingLastPathComponent().appendingPathComponent("share/karyocount/Models/default"))
-        candidates.append(
-            binDir.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Models/default"))
-        return candidates.first { fm.fileExists(atPath: $0.appendingPathComponent("config.json").path) }
-    }
-
     public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
         var flops: [String: Double] = [:]
         return try analyze(image, stageTimings: &stageTimings, flops: &flops)

@@ -14,10 +14,13 @@ public enum DetectorFactory {
         case .classical:
             return ClassicalDetector()
         case .deepace:
-            guard let directory = model ?? DeepACEDetector.defaultModelDirectory() else {
+            guard let directory = model ?? ModelLocation.defaultDirectory() else {
+                let searched = ModelLocation.candidates(
+                    executable: CommandLine.arguments.first ?? "",
+                    currentDirectory: FileManager.default.currentDirectoryPath)
                 throw DetectorError.modelUnavailable(
-                    "no model given and no Models/default found (in the current directory, next to the binary, "
-                        + "or in the package root); pass --model DIR")
+                    "no model given and none found in \(searched.map(\.path).joined(separator: ", ")); pass --model DIR"
+                )
             }
             return try DeepACEDetector(modelDirectory: directory)
         }

@@ -23,8 +23,8 @@ struct CountCommand: AsyncParsableCommand {
     @Option(help: "Detector: auto (DeepACEv2 if a model is installed, else classical), classical or deepace.")
     var detector: KaryoConfig.DetectorChoice = .auto
 
-    @Option(help: "Model folder (config.json + model.safetensors) for deepace.")
-    var model: String = DetectorSelection.defaultModelPath
+    @Option(help: "Model folder (config.json + model.safetensors); default: the shipped Models/default.")
+    var model: String?
 
     @Option(help: "Detections at or above this score are counted.")
     var scoreThreshold: Double = 0.5
@@ -38,7 +38,7 @@ struct CountCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = cliLogger(level: .info)
-        let det = try DetectorSelection.make(detector, model: URL(filePath: model), logger: logger)
+        let det = try DetectorSelection.make(detector, model: model.map { URL(filePath: $0) }, logger: logger)
         let inputs = try BatchCounter.inputs(paths.map { URL(filePath: $0) }, recursive: recursive)
         let outURL = URL(filePath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoDetect
 import TOMLKit
 
 /// The daemon's and the tools' settings, read from a TOML file (default `/etc/karyocount/config.toml`).
@@ -24,7 +25,8 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Detector to run. Key `detector`: `auto`, `classical` or `deepace`.
     public var detector: DetectorChoice = .auto
     /// Model directory (config.json + model.safetensors) for `deepace`. Key `model`.
-    public var model = URL(filePath: "/usr/local/share/karyocount/models/default")
+    /// Default: the shipped model next to this binary (`ModelLocation`), else the installed location.
+    public var model = ModelLocation.defaultDirectory() ?? ModelLocation.installedDefault
     /// Detections at or above this score are counted. Key `score_threshold`.
     public var scoreThreshold = 0.5
     /// Optional regex on the file name with a named group `patient` (and optionally `cell`); empty for the

@@ -4,14 +4,28 @@ import Logging
 
 /// Picks the detector a configuration or a command line asks for.
 public enum DetectorSelection {
-    /// The model directory `karyocount count` looks for when none is named: `Models/default` in the current folder.
-    public static let defaultModelPath = "Models/default"
-
     /// `classical` and `deepace` as asked (a `deepace` without a usable model is an error); `auto` runs DeepACEv2
-    /// when `model` holds a config.json and the classical detector otherwise, saying why with a warning.
+    /// when `model` holds a config.json and the classical detector otherwise, saying why with a warning. A nil
+    /// `model` is the shipped one (`ModelLocation`).
     public static func make(
-        _ choice: KaryoConfig.DetectorChoice, model: URL, logger: Logger
+        _ choice: KaryoConfig.DetectorChoice, model: URL?, logger: Logger
     ) throws(PipelineError) -> any Detector {
+        guard let model = model ?? ModelLocation.defaultDirectory() else {
+            if choice == .classical { return ClassicalDetector() }
+            let searched = ModelLocation.candidates(
+                executable: CommandLine.arguments.first ?? "",
+                currentDirectory: FileManager.default.currentDirectoryPath)
+            let places = searched.map(\.path).joined(separator: ", ")
+            guard choice == .auto else {
+                throw PipelineError(
+                    .detectFailed, file: "model", detail: "no model given and none found in \(places); pass --model DIR"
+                )
+            }
+            logger.warning(
+                "no DeepACEv2 model found (looked in \(places)): using the classical detector (less accurate on touching chromosomes)"
+            )
+            return ClassicalDetector()
+        }
         do {
             switch choice {
             case .classical:
