@@ -49,21 +49,62 @@ public struct ResultFile: Codable, Sendable, Equatable {
     public var height: Int?
     /// The detector's name (`classical`, `deepace`).
     public var detector: String?
-    /// The model's name, when the detector has weights.
+    /// The model's name, when the detector has weights (the daemon writes `{"name", "sha256"}`, `eval --images`
+    /// the name alone; both are read).
     public var model: String?
     /// The score at or above which a detection is counted.
     public var scoreThreshold: Double?
     /// Detections at or above `scoreThreshold`.
     public var count: Int?
-    /// Every detection written, each with its score.
+    /// Every detection written, each with its score (`eval --images` writes all of them here).
     public var chromosomes: [Chromosome]
+    /// The detections below the count threshold, which the daemon and `karyocount count` write apart.
+    public var belowThreshold: [Chromosome]
     /// When the image was processed (ISO 8601 UTC).
     public var processedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case schema, source, width, height, detector, model, count, chromosomes
         case scoreThreshold = "score_threshold"
+        case belowThreshold = "below_threshold"
         case processedAt = "processed_at"
+    }
+
+    private struct NamedModel: Decodable {
+        var name: String
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try c.decode(String.self, forKey: .schema)
+        source = try c.decodeIfPresent(String.self, forKey: .source)
+        width = try c.decodeIfPresent(Int.self, forKey: .width)
+        height = try c.decodeIfPresent(Int.self, forKey: .height)
+        detector = try c.decodeIfPresent(String.self, forKey: .detector)
+        if let named = try? c.decodeIfPresent(NamedModel.self, forKey: .model) {
+            model = named.name
+        } else {
+            model = try c.decodeIfPresent(String.self, forKey: .model)
+        }
+        scoreThreshold = try c.decodeIfPresent(Double.self, forKey: .scoreThreshold)
+        count = try c.decodeIfPresent(Int.self, forKey: .count)
+        chromosomes = try c.decode([Chromosome].self, forKey: .chromosomes)
+        belowThreshold = try c.decodeIfPresent([Chromosome].self, forKey: .belowThreshold) ?? []
+        processedAt = try c.decodeIfPresent(String.self, forKey: .processedAt)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encodeIfPresent(source, forKey: .source)
+        try c.encodeIfPresent(width, forKey: .width)
+        try c.encodeIfPresent(height, forKey: .height)
+        try c.encodeIfPresent(detector, forKey: .detector)
+        try c.encodeIfPresent(model, forKey: .model)
+        try c.encodeIfPresent(scoreThreshold, forKey: .scoreThreshold)
+        try c.encodeIfPresent(count, forKey: .count)
+        try c.encode(chromosomes, forKey: .chromosomes)
+        try c.encodeIfPresent(processedAt, forKey: .processedAt)
     }
 
     public init(
@@ -79,12 +120,15 @@ public struct ResultFile: Codable, Sendable, Equatable {
         self.scoreThreshold = scoreThreshold
         self.count = detections.filter { $0.score >= scoreThreshold }.count
         self.chromosomes = detections.map { Chromosome(box: $0.box, score: $0.score, embedding: $0.embedding) }
+        self.belowThreshold = []
         self.processedAt = ISO8601DateFormatter().string(from: processedAt)
     }
 
-    /// The detections as `Detection` values.
+    /// Every detection, counted or not, as `Detection` values by descending score.
     public var detections: [Detection] {
-        chromosomes.map { Detection(box: $0.box, score: $0.score, embedding: $0.embedding) }
+        (chromosomes + belowThreshold).sorted { $0.score > $1.score }.map {
+            Detection(box: $0.box, score: $0.score, embedding: $0.embedding)
+        }
     }
 }
 
@@ -135,7 +179,7 @@ public enum PredictionReader {
         } catch {
             throw EvalError(.malformedAnnotation, file: file.path, "result JSON: \(describe(error))")
         }
-        for (n, c) in result.chromosomes.enumerated() {
+        for (n, c) in (result.chromosomes + result.belowThreshold).enumerated() {
             let b = c.box
             guard [b.x1, b.y1, b.x2, b.y2, c.score].allSatisfy(\.isFinite) else {
                 throw EvalError(.malformedAnnotation, file: file.path, "chromosome \(n) has a non-finite box or score")

@@ -192,6 +192,23 @@ struct PredictionReaderTests {
         #expect(text.contains(#""schema" : "karyocount.result/1""#))
     }
 
+    @Test("a result as the daemon and `count` write it (model object, below-threshold detections apart) is read whole")
+    func pipelineResult() throws {
+        let dir = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try write(
+            #"""
+            {"schema": "karyocount.result/1", "source": "/drop/18-Y2087.145.O.png", "detector": "deepace",
+             "model": {"name": "default", "sha256": "33"}, "score_threshold": 0.5, "count": 1,
+             "working_scale": {"rule": "chromosome-width", "factor": 0.64},
+             "chromosomes": [{"box": [1, 2, 3, 4], "score": 0.9, "embedding": 0.1}],
+             "below_threshold": [{"box": [5, 6, 7, 8], "score": 0.3, "embedding": null}]}
+            """#, to: "18-Y2087.145.O.json", in: dir)
+        let image = try #require(try PredictionReader.readFile(file))
+        #expect(image.detections.map(\.score) == [0.9, 0.3])
+        #expect(image.detections[1].box == BoundingBox(x1: 5, y1: 6, x2: 7, y2: 8))
+    }
+
     @Test("a result file with a broken chromosome list is an error naming it")
     func malformedResult() throws {
         let dir = try temporaryFolder()

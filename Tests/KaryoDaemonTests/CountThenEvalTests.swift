@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// `karyocount count` then `karyocount eval --pred`: the README's evaluation path, on the shipped model.
+@Suite("count, then eval its results")
+struct CountThenEvalTests {
+    private let fixtures = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appending(path: "Fixtures/real")
+
+    private func karyocount(_ arguments: [String], in folder: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test(
+        "run by its path from another folder, count finds the shipped model, and eval reads what count wrote",
+        .enabled(if: Binary.exists))
+    func countThenEval() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(
+            path: "karyo-counteval-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let image = fixtures.appending(path: "18-Y2087.145.O.png").path
+        let counted = try karyocount(["count", image, "--out", "results"], in: folder.path)
+        #expect(counted.status == 0, "\(counted.output)")
+        let result = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: folder.appending(path: "results/18-Y2087.145.O.json"))) as? [String: Any])
+        #expect(result["detector"] as? String == "deepace", "\(counted.output)")
+        #expect((result["model"] as? [String: Any])?["name"] as? String == "default")
+
+        let truth = fixtures.appending(path: "18-Y2087.145.O.json").path
+        let evaluated = try karyocount(
+            ["eval", "--truth", truth, "--pred", "results", "--json", "eval.json"], in: folder.path)
+        #expect(evaluated.status == 0, "\(evaluated.output)")
+        let figures = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appending(path: "eval.json")))
+                as? [String: Any])
+        let tp = try #require(figures["TP"] as? Int)
+        let fp = try #require(figures["FP"] as? Int)
+        #expect(figures["images"] as? Int == 1 && figures["chromosomes"] as? Int == 46)
+        #expect(tp + fp == result["count"] as? Int, "eval counts what count counted")
+        let perImage = try #require((figures["per_image"] as? [[String: Any]])?.first)
+        #expect(perImage.description.contains("18-Y2087.145.O"))
+    }
+}
