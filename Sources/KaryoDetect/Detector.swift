@@ -76,12 +76,20 @@ public protocol Detector: Sendable {
     var modelName: String? { get }
     /// SHA-256 of the model weights file, or nil for a detector without weights.
     var modelSHA256: String? { get }
+    /// The score at or above which a detection is counted, unless the lab's configuration sets one: a model's own
+    /// calibrated `postprocess.count_threshold`, else `conventionalCountThreshold`.
+    var countThreshold: Double { get }
     /// Detects chromosomes and says at which scale; `stageTimings` receives per-stage milliseconds keyed by stage
     /// name.
     func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput
 }
 
 extension Detector {
+    /// The count threshold of a detector without a calibrated one.
+    public static var conventionalCountThreshold: Double { 0.5 }
+
+    public var countThreshold: Double { Self.conventionalCountThreshold }
+
     /// The detections of `analyze`.
     public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
         try analyze(image, stageTimings: &stageTimings).detections

@@ -40,12 +40,17 @@ public struct PredictionImage: Sendable, Equatable {
     public var detections: [Detection]
     /// The file the predictions were read from, or the image they were made from.
     public var file: String
+    /// The count threshold the result was written with, when known.
+    public var scoreThreshold: Double?
 
-    public init(stem: String, aliases: [String] = [], detections: [Detection], file: String = "") {
+    public init(
+        stem: String, aliases: [String] = [], detections: [Detection], file: String = "", scoreThreshold: Double? = nil
+    ) {
         self.stem = stem
         self.aliases = aliases
         self.detections = detections
         self.file = file
+        self.scoreThreshold = scoreThreshold
     }
 }
 

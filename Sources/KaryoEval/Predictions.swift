@@ -190,7 +190,9 @@ public enum PredictionReader {
         if let source = result.source, !source.isEmpty, imageStem(of: source) != stem {
             aliases.append(imageStem(of: source))
         }
-        return PredictionImage(stem: stem, aliases: aliases, detections: result.detections, file: file.path)
+        return PredictionImage(
+            stem: stem, aliases: aliases, detections: result.detections, file: file.path,
+            scoreThreshold: result.scoreThreshold)
     }
 
     /// Writes `result` to `folder/<stem>.json` through a temporary file and a rename, so a reader never sees half.

@@ -26,14 +26,16 @@ struct CountCommand: AsyncParsableCommand {
     @Option(help: "Model folder (config.json + model.safetensors); default: the shipped Models/default.")
     var model: String?
 
-    @Option(help: "Detections at or above this score are counted.")
-    var scoreThreshold: Double = 0.5
+    @Option(help: "Detections at or above this score are counted (default: the model's own count threshold).")
+    var scoreThreshold: Double?
 
     @Flag(help: "Scan folders recursively.")
     var recursive = false
 
     func validate() throws {
-        guard (0...1).contains(scoreThreshold) else { throw ValidationError("--score-threshold must be within 0...1") }
+        guard scoreThreshold.map({ (0...1).contains($0) }) ?? true else {
+            throw ValidationError("--score-threshold must be within 0...1")
+        }
     }
 
     func run() async throws {
@@ -43,7 +45,7 @@ struct CountCommand: AsyncParsableCommand {
         let outURL = URL(filePath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         var options = ProcessingOptions()
-        options.scoreThreshold = scoreThreshold
+        options.scoreThreshold = scoreThreshold ?? det.countThreshold
         let counter = BatchCounter(
             processor: ImageProcessor(detector: det, options: options), outputFolder: outURL,
             mapper: try PatientMapper())

@@ -30,8 +30,12 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Model folder (config.json + model.safetensors) for --detector deepace.")
     var model: String?
 
-    @Option(name: .customLong("score-threshold"), help: "Detections at or above this score are counted.")
-    var scoreThreshold: Double = 0.5
+    @Option(
+        name: .customLong("score-threshold"),
+        help:
+            "Detections at or above this score are counted (default: the detector's own count threshold; with --pred, the one the results were counted with)."
+    )
+    var scoreThreshold: Double?
 
     @Option(help: "IoU at or above which a detection can match a chromosome.")
     var iou: Double = 0.5
@@ -65,24 +69,34 @@ struct EvalCommand: AsyncParsableCommand {
             let kinds = DetectorFactory.Kind.allCases.map(\.rawValue).joined(separator: ", ")
             throw ValidationError("unknown detector '\(detector)'; choose one of: \(kinds)")
         }
-        try EvalOptions(scoreThreshold: scoreThreshold, iouThreshold: iou, overlapTau: overlapTau).validate()
+        try EvalOptions(scoreThreshold: scoreThreshold ?? 0.5, iouThreshold: iou, overlapTau: overlapTau).validate()
     }
 
     func run() async throws {
-        let options = EvalOptions(scoreThreshold: scoreThreshold, iouThreshold: iou, overlapTau: overlapTau)
         let truthSet = try TruthReader.read(at: URL(fileURLWithPath: truth), labels: labels.isEmpty ? nil : Set(labels))
         let predictions: PredictionSet
+        let threshold: Double
         if let images, let detector, let kind = DetectorFactory.Kind(rawValue: detector) {
             let made = try DetectorFactory.make(kind: kind, model: model.map { URL(fileURLWithPath: $0) })
+            threshold = scoreThreshold ?? made.countThreshold
             predictions = try DetectionRun.predict(
-                imagesIn: URL(fileURLWithPath: images), detector: made, scoreThreshold: scoreThreshold,
+                imagesIn: URL(fileURLWithPath: images), detector: made, scoreThreshold: threshold,
                 writeTo: pred.map { URL(fileURLWithPath: $0) }
             ) { done, total, stem in
                 FileHandle.standardError.write(Data("detected \(done)/\(total): \(stem)\n".utf8))
             }
         } else {
             predictions = try PredictionReader.read(at: URL(fileURLWithPath: pred ?? "."))
+            let recorded = Set(predictions.images.compactMap(\.scoreThreshold))
+            threshold = scoreThreshold ?? (recorded.count == 1 ? recorded.first! : 0.5)
+            if scoreThreshold == nil && recorded.count > 1 {
+                FileHandle.standardError.write(
+                    Data(
+                        "warning: the results were counted at different thresholds (\(recorded.sorted())); scoring at 0.5\n"
+                            .utf8))
+            }
         }
+        let options = EvalOptions(scoreThreshold: threshold, iouThreshold: iou, overlapTau: overlapTau)
         let evaluation = try EvalRun.run(truth: truthSet, predictions: predictions, options: options)
         print(evaluation.table())
         for warning in evaluation.warnings {

@@ -10,7 +10,7 @@ struct ConfigTests {
         let c = try KaryoConfig.parse("")
         #expect(c == KaryoConfig())
         #expect(c.minImages == 20 && c.minDisagreeing == 20 && c.expectedCount == 46)
-        #expect(c.scoreThreshold == 0.5)
+        #expect(c.scoreThreshold == nil)
         #expect(c.uncertainScoreBand == 0.3...0.7)
         #expect(c.watchRoots.map(\.path) == ["/srv/karyocount/drop"])
     }
@@ -153,11 +153,27 @@ struct ConfigTests {
         #expect(problems[1].message.contains("is not an existing folder"))
     }
 
+    @Test(
+        "the count threshold: the configured score_threshold wins, else the detector's own (a model's calibrated one)")
+    func countThresholdRule() throws {
+        var calibrated = PixelCodeDetector()
+        calibrated.countThreshold = 0.42
+        let unset = try KaryoConfig.parse("")
+        #expect(ProcessingOptions(unset, detector: calibrated).scoreThreshold == 0.42)
+        #expect(ProcessingOptions(unset, detector: PixelCodeDetector()).scoreThreshold == 0.5)
+        let set = try KaryoConfig.parse("score_threshold = 0.6")
+        #expect(ProcessingOptions(set, detector: calibrated).scoreThreshold == 0.6)
+        #expect(unset.tomlText.contains("# score_threshold = (unset)"))
+        #expect(try KaryoConfig.parse(unset.tomlText).scoreThreshold == nil)
+        #expect(try KaryoConfig.parse(set.tomlText).scoreThreshold == 0.6)
+    }
+
     @Test("the shipped example config is valid")
     func exampleConfig() throws {
         let url = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appending(path: "Samples/config.example.toml")
         let c = try KaryoConfig.load(from: url)
         #expect(c.minImages == 20)
+        #expect(c.scoreThreshold == nil)
     }
 }

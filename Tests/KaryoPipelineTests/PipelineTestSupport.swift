@@ -29,6 +29,7 @@ struct PixelCodeDetector: Detector {
     let modelName: String? = nil
     let modelSHA256: String? = nil
     var delay: Duration = .zero
+    var countThreshold = 0.5
 
     func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
         if delay > .zero {

@@ -27,8 +27,9 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Model directory (config.json + model.safetensors) for `deepace`. Key `model`.
     /// Default: the shipped model next to this binary (`ModelLocation`), else the installed location.
     public var model = ModelLocation.defaultDirectory() ?? ModelLocation.installedDefault
-    /// Detections at or above this score are counted. Key `score_threshold`.
-    public var scoreThreshold = 0.5
+    /// Detections at or above this score are counted; nil: the detector's own count threshold (a model's calibrated
+    /// one). Key `score_threshold`.
+    public var scoreThreshold: Double?
     /// Optional regex on the file name with a named group `patient` (and optionally `cell`); empty for the
     /// built-in CytoVision rule. Key `patient_pattern`.
     public var patientPattern = ""
@@ -80,7 +81,10 @@ public struct KaryoConfig: Sendable, Equatable {
         ("state_dir", "where the SQLite queue lives"),
         ("detector", "auto, classical or deepace"),
         ("model", "model directory for deepace"),
-        ("score_threshold", "detections at or above this score are counted (0...1)"),
+        (
+            "score_threshold",
+            "detections at or above this score are counted (0...1); unset: the model's own count threshold"
+        ),
         ("patient_pattern", "regex on the file name with a named group `patient`; empty: CytoVision rule"),
         ("min_images", "a patient is collecting until this many images are counted"),
         ("min_disagreeing", "flag when at least this many images are not expected_count"),
@@ -265,7 +269,9 @@ extension KaryoConfig {
                 add("state_dir", "is inside watch root `\(root.path)`")
             }
         }
-        if !(0...1).contains(scoreThreshold) { add("score_threshold", "\(scoreThreshold) is not within 0...1") }
+        if let scoreThreshold, !(0...1).contains(scoreThreshold) {
+            add("score_threshold", "\(scoreThreshold) is not within 0...1")
+        }
         if uncertainScoreBand.lowerBound < 0 || uncertainScoreBand.upperBound > 1 {
             add("uncertain_score_band", "must lie within 0...1")
         }
@@ -426,7 +432,7 @@ extension KaryoConfig {
             "state_dir": q(stateDir.path),
             "detector": q(detector.rawValue),
             "model": q(model.path),
-            "score_threshold": "\(scoreThreshold)",
+            "score_threshold": scoreThreshold.map { "\($0)" } ?? "",
             "patient_pattern": q(patientPattern),
             "min_images": "\(minImages)",
             "min_disagreeing": "\(minDisagreeing)",
@@ -440,6 +446,10 @@ extension KaryoConfig {
             "rescan_interval_seconds": "\(rescanIntervalSeconds)",
             "log_level": q(logLevel),
         ]
-        return Self.keys.map { "# \($0.meaning)\n\($0.key) = \(values[$0.key]!)" }.joined(separator: "\n")
+        return Self.keys.map { entry in
+            let value = values[entry.key]!
+            return value.isEmpty
+                ? "# \(entry.meaning)\n# \(entry.key) = (unset)" : "# \(entry.meaning)\n\(entry.key) = \(value)"
+        }.joined(separator: "\n")
     }
 }

@@ -77,10 +77,10 @@ public struct ProcessingOptions: Sendable, Equatable {
         self.expectedCount = expectedCount
     }
 
-    /// The options of a configuration.
-    public init(_ config: KaryoConfig) {
+    /// The options of a configuration for `detector`: the configured score threshold, else the detector's own.
+    public init(_ config: KaryoConfig, detector: any Detector) {
         self.init(
-            scoreThreshold: config.scoreThreshold, uncertainBand: config.uncertainScoreBand,
+            scoreThreshold: config.scoreThreshold ?? detector.countThreshold, uncertainBand: config.uncertainScoreBand,
             drawBelowThreshold: config.drawBelowThreshold, expectedCount: config.expectedCount)
     }
 }

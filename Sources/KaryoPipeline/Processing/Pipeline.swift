@@ -69,7 +69,7 @@ public final class Pipeline: Sendable {
         self.logger = logger
         stateLock = try StateLock(directory: config.stateDir)
         queue = try JobQueue(url: config.databaseURL)
-        processor = ImageProcessor(detector: detector, options: ProcessingOptions(config))
+        processor = ImageProcessor(detector: detector, options: ProcessingOptions(config, detector: detector))
         mapper = try PatientMapper(pattern: config.patientPattern)
         quarantine = Quarantine(folder: config.quarantineRoot)
         try recover()
