@@ -68,11 +68,7 @@ public struct DeepACEDetector: Detector {
                     y2: Double(d.box.y2) / sy),
                 score: Double(d.score), embedding: Double(d.embedding))
         }
-        let input = network.config.input
-        let scale = WorkingScaleUsed(
-            rule: input.working_scale, measuredWidth: prepared.scale.measuredWidth,
-            targetWidth: input.working_scale == "chromosome-width" ? input.target_chromosome_width : nil,
-            factor: prepared.scale.factor, clamped: prepared.scale.clamped)
+        let scale = prepared.scale
         guard dropsDetectionsAtFrame else { return DetectorOutput(detections: mapped, workingScale: scale) }
         clock = StageClock()
         let kept = Self.clearOfFrame(

@@ -1,4 +1,5 @@
 import KaryoImage
+import KaryoNet
 
 /// One detected chromosome: its box in source pixels, the detector's confidence, and (DeepACEv2 only)
 /// the Template Module's 1-d embedding.
@@ -11,44 +12,6 @@ public struct Detection: Sendable, Equatable, Codable {
         self.box = box
         self.score = score
         self.embedding = embedding
-    }
-}
-
-/// The working scale an image was detected at (Training/MODEL.md step 2), recorded in its result.
-public struct WorkingScaleUsed: Sendable, Equatable, Codable {
-    /// The model's rule: `chromosome-width` (resize so the measured width becomes the trained one) or `fixed`.
-    public var rule: String
-    /// The typical chromosome width measured in the source image, px; nil when not measured or unmeasurable.
-    public var measuredWidth: Double?
-    /// The chromosome width the model was trained at, px; nil for a fixed rule.
-    public var targetWidth: Double?
-    /// The resize factor applied to the source image.
-    public var factor: Double
-    /// Whether the factor was held at the model's lower or upper limit.
-    public var clamped: Bool
-
-    public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
-        self.rule = rule
-        self.measuredWidth = measuredWidth
-        self.targetWidth = targetWidth
-        self.factor = factor
-        self.clamped = clamped
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case rule, factor, clamped
-        case measuredWidth = "measured_chromosome_width_px"
-        case targetWidth = "target_chromosome_width_px"
-    }
-
-    /// Encodes with explicit nulls, so every field is always present.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(rule, forKey: .rule)
-        try c.encode(measuredWidth, forKey: .measuredWidth)
-        try c.encode(targetWidth, forKey: .targetWidth)
-        try c.encode(factor, forKey: .factor)
-        try c.encode(clamped, forKey: .clamped)
     }
 }
 

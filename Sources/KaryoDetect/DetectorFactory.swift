@@ -15,12 +15,8 @@ public enum DetectorFactory {
             return ClassicalDetector()
         case .deepace:
             guard let directory = model ?? ModelLocation.defaultDirectory() else {
-                let searched = ModelLocation.candidates(
-                    executable: CommandLine.arguments.first ?? "",
-                    currentDirectory: FileManager.default.currentDirectoryPath)
                 throw DetectorError.modelUnavailable(
-                    "no model given and none found in \(searched.map(\.path).joined(separator: ", ")); pass --model DIR"
-                )
+                    "no model given and none found in \(ModelLocation.searchedPlaces); pass --model DIR")
             }
             return try DeepACEDetector(modelDirectory: directory)
         }

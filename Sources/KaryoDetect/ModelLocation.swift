@@ -45,6 +45,13 @@ public enum ModelLocation {
         }
     }
 
+    /// The folders `defaultDirectory()` searches, for a message saying where no model was found.
+    public static var searchedPlaces: String {
+        candidates(
+            executable: CommandLine.arguments.first ?? "", currentDirectory: FileManager.default.currentDirectoryPath
+        ).map(\.path).joined(separator: ", ")
+    }
+
     /// Where an installation keeps the model: `/usr/local/share/karyocount/models/default`.
     public static var installedDefault: URL { URL(filePath: defaultPrefix).appending(path: installedPath) }
 }

@@ -100,7 +100,7 @@ public struct DeepACENetwork: Sendable {
         public var width: Int
         public var height: Int
         /// The working-scale factor f and how it was chosen.
-        public var scale: ScaleChoice
+        public var scale: WorkingScaleUsed
         /// The working-scale factor f.
         public var factor: Double { scale.factor }
         /// Multiply source coordinates by these to get working-scale coordinates (`W1 / W0`, `H1 / H0`).
@@ -108,34 +108,33 @@ public struct DeepACENetwork: Sendable {
         public var scaleY: Double
     }
 
-    /// How an image was brought to the working scale (MODEL.md step 2).
-    public struct ScaleChoice: Sendable, Equatable {
-        /// The typical chromosome width measured in the source image, px; nil when the rule does not measure it or
-        /// the image gives no measurement.
-        public var measuredWidth: Double?
-        /// The resize factor f applied to the source image.
-        public var factor: Double
-        /// Whether the measured factor was held at the model's `min_factor` or `max_factor`.
-        public var clamped: Bool
-    }
-
     /// The working-scale factor for an image of 0...255 values (MODEL.md step 2), with the width it was measured
     /// from.
-    public func workingScale(_ pixels: [Float], width: Int, height: Int) -> ScaleChoice {
+    public func workingScale(_ pixels: [Float], width: Int, height: Int) -> WorkingScaleUsed {
         let input = config.input
-        guard input.working_scale == "chromosome-width", let target = input.target_chromosome_width,
+        let byWidth = input.working_scale == "chromosome-width"
+        let targetWidth = byWidth ? input.target_chromosome_width : nil
+        guard byWidth, let target = targetWidth,
             let measured = WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
-        else { return ScaleChoice(measuredWidth: nil, factor: input.scale, clamped: false) }
+        else {
+            return WorkingScaleUsed(
+                rule: input.working_scale, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
+                clamped: false)
+        }
         let raw = target / measured
         let held = min(max(raw, input.min_factor ?? 0.5), input.max_factor ?? 3.0)
-        return ScaleChoice(measuredWidth: measured, factor: held * input.scale, clamped: held != raw)
+        return WorkingScaleUsed(
+            rule: input.working_scale, measuredWidth: measured, targetWidth: target, factor: held * input.scale,
+            clamped: held != raw)
     }
 
     /// Resizes to the working scale, pads to `pad_multiple` with `pad_value`, and normalizes (MODEL.md steps 2-4).
     /// `factor` overrides the working-scale rule when given.
     public func prepare(_ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil) -> PreparedInput {
         let scale =
-            factor.map { ScaleChoice(measuredWidth: nil, factor: $0, clamped: false) }
+            factor.map {
+                WorkingScaleUsed(rule: "fixed", measuredWidth: nil, targetWidth: nil, factor: $0, clamped: false)
+            }
             ?? workingScale(pixels, width: w0, height: h0)
         let f = scale.factor
         let h1 = max(1, Int((Double(h0) * f + 0.5).rounded(.down)))

@@ -1,6 +1,45 @@
 import Foundation
 import KaryoImage
 
+/// How an image was brought to the working scale (Training/MODEL.md step 2), recorded in its result.
+public struct WorkingScaleUsed: Sendable, Equatable, Codable {
+    /// The model's rule: `chromosome-width` (resize so the measured width becomes the trained one) or `fixed` (also
+    /// for a factor given by the caller).
+    public var rule: String
+    /// The typical chromosome width measured in the source image, px; nil when not measured or unmeasurable.
+    public var measuredWidth: Double?
+    /// The chromosome width the model was trained at, px; nil for a fixed rule.
+    public var targetWidth: Double?
+    /// The resize factor applied to the source image.
+    public var factor: Double
+    /// Whether the factor was held at the model's lower or upper limit.
+    public var clamped: Bool
+
+    public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
+        self.rule = rule
+        self.measuredWidth = measuredWidth
+        self.targetWidth = targetWidth
+        self.factor = factor
+        self.clamped = clamped
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rule, factor, clamped
+        case measuredWidth = "measured_chromosome_width_px"
+        case targetWidth = "target_chromosome_width_px"
+    }
+
+    /// Encodes with explicit nulls, so every field is always present.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rule, forKey: .rule)
+        try c.encode(measuredWidth, forKey: .measuredWidth)
+        try c.encode(targetWidth, forKey: .targetWidth)
+        try c.encode(factor, forKey: .factor)
+        try c.encode(clamped, forKey: .clamped)
+    }
+}
+
 /// The working-scale rule of Training/MODEL.md step 2: how much to resize an image so its chromosomes have the
 /// width the model was trained on, and the resize itself.
 public enum WorkingScale {

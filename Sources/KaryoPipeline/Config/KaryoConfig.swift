@@ -26,7 +26,7 @@ public struct KaryoConfig: Sendable, Equatable {
     public var detector: DetectorChoice = .auto
     /// Model directory (config.json + model.safetensors) for `deepace`. Key `model`.
     /// Default: the shipped model next to this binary (`ModelLocation`), else the installed location.
-    public var model = ModelLocation.defaultDirectory() ?? ModelLocation.installedDefault
+    public var model = KaryoConfig.shippedModel
     /// Detections at or above this score are counted; nil: the detector's own count threshold (a model's calibrated
     /// one). Key `score_threshold`.
     public var scoreThreshold: Double?
@@ -73,6 +73,9 @@ public struct KaryoConfig: Sendable, Equatable {
     public var quarantineRoot: URL { outputRoot.appending(path: "quarantine") }
     /// `output_root/summaries`.
     public var summariesRoot: URL { outputRoot.appending(path: "summaries") }
+
+    /// The `model` default, looked up once per process.
+    private static let shippedModel = ModelLocation.defaultDirectory() ?? ModelLocation.installedDefault
 
     /// Every key this version understands, with its meaning and default, in file order.
     public static let keys: [(key: String, meaning: String)] = [

@@ -1,6 +1,7 @@
 import Foundation
 import KaryoDetect
 import KaryoImage
+import KaryoNet
 
 /// One image's result: `results/<patient>/<stem>.json`, schema `karyocount.result/1` (DESIGN.md, Outputs).
 public struct ResultRecord: Sendable, Equatable, Codable {

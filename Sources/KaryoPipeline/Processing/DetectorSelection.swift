@@ -12,10 +12,7 @@ public enum DetectorSelection {
     ) throws(PipelineError) -> any Detector {
         guard let model = model ?? ModelLocation.defaultDirectory() else {
             if choice == .classical { return ClassicalDetector() }
-            let searched = ModelLocation.candidates(
-                executable: CommandLine.arguments.first ?? "",
-                currentDirectory: FileManager.default.currentDirectoryPath)
-            let places = searched.map(\.path).joined(separator: ", ")
+            let places = ModelLocation.searchedPlaces
             guard choice == .auto else {
                 throw PipelineError(
                     .detectFailed, file: "model", detail: "no model given and none found in \(places); pass --model DIR"
