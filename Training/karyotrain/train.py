@@ -74,8 +74,9 @@ def init_config(trained: dict, run: dict) -> dict:
 def main(argv) -> int:
     ap = argparse.ArgumentParser(prog="python -m karyotrain train")
     ap.add_argument("--config", required=True)
-    ap.add_argument("--budget-seconds", type=float, required=True, help="the run's wall-clock training time in all: a resumed run (same --out) trains "
-                         "what is left of it, on the same learning-rate schedule")
+    ap.add_argument("--budget-seconds", type=float, required=True,
+                    help="the run's wall-clock training time in all: a resumed run (same --out) trains what is left "
+                         "of it, on the same learning-rate schedule")
     ap.add_argument("--out", required=True)
     ap.add_argument("--workers", type=int, default=None, help="data loader worker processes")
     ap.add_argument("--device", default="auto")
