@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Thin system-library targets: module maps over Debian's -dev packages, nothing else.
@@ -57,10 +61,21 @@ let package = Package(
                 "CInotifyTools",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The review station: the web pages and JSON API a cytologist checks and corrects counts with.
+        .target(
+            name: "KaryoReview",
+            dependencies: [
+                "KaryoPipeline", "KaryoImage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "karyocount",
             dependencies: [
-                "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoEval", "KaryoPipeline", "KaryoWatch",
+                "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoEval", "KaryoPipeline", "KaryoWatch", "KaryoReview",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -79,6 +94,12 @@ let package = Package(
             dependencies: [
                 "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "KaryoReviewTests",
+            dependencies: [
+                "KaryoReview", "KaryoPipeline", "KaryoImage", "KaryoTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoTestSupport"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.

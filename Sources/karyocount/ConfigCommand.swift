@@ -49,8 +49,9 @@ struct ConfigCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every configuration key and its meaning.")
 
         func run() async throws {
-            let width = KaryoConfig.keys.map(\.key.count).max() ?? 0
-            for (key, meaning) in KaryoConfig.keys {
+            let all = KaryoConfig.keys + KaryoConfig.reviewKeys.map { ("review.\($0.key)", $0.meaning) }
+            let width = all.map(\.key.count).max() ?? 0
+            for (key, meaning) in all {
                 print(key.padding(toLength: width + 2, withPad: " ", startingAt: 0) + meaning)
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KaryoPipeline
+import KaryoReview
 import KaryoWatch
 import Logging
 
@@ -48,6 +49,13 @@ struct WatchCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        let review: ReviewServer?
+        do {
+            review = settings.review.enabled && !once ? try ReviewServer(pipeline: pipeline) : nil
+        } catch {
+            logger.critical("cannot start the review station: \(error)")
+            throw ExitCode(1)
+        }
         let notifier = ServiceNotifier(logger: logger)
         let signals = ShutdownSignals(logger: logger)
         let stop = StopSignal()
@@ -89,6 +97,18 @@ struct WatchCommand: AsyncParsableCommand {
                 })
         }
 
+        let reviewTask = Task {
+            guard let review else { return }
+            do {
+                try await review.serve(logger: logger) { address in
+                    logger.notice("review station at \(address)/", metadata: ["address": "\(address)"])
+                }
+            } catch  where !Task.isCancelled {
+                logger.error(
+                    "the review station cannot serve \(settings.review.listen); counting goes on: \(error)")
+            } catch {}
+        }
+
         let summary: RunSummary
         if once {
             await intake.value
@@ -108,6 +128,8 @@ struct WatchCommand: AsyncParsableCommand {
             watcher.stop()
             await intake.value
         }
+        reviewTask.cancel()
+        await reviewTask.value
         signalTask.cancel()
         signals.cancel()
         notifier.stopping()

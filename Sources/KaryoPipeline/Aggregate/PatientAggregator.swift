@@ -4,23 +4,43 @@ public struct ImageCount: Sendable, Equatable, Codable {
     public var stem: String
     /// CytoVision cell number, when the name carries one.
     public var cell: String?
-    /// Chromosomes counted (detections at or above the score threshold).
+    /// The image's count: the cytologist's reviewed count when there is one, else the detector's.
     public var count: Int
-    /// False when any detection scored inside the uncertain band.
+    /// The detector's count (detections at or above the score threshold).
+    public var detectorCount: Int
+    /// Whether `count` is a cytologist's reviewed count.
+    public var reviewed: Bool
+    /// False when the count is the detector's and a detection scored inside the uncertain band; a reviewed count is
+    /// confident.
     public var confident: Bool
 
-    public init(stem: String, cell: String?, count: Int, confident: Bool) {
+    /// An image as the detector counted it, overridden by `reviewedCount` when a cytologist has reviewed it.
+    public init(stem: String, cell: String?, count: Int, confident: Bool, reviewedCount: Int? = nil) {
         self.stem = stem
         self.cell = cell
-        self.count = count
-        self.confident = confident
+        self.detectorCount = count
+        self.count = reviewedCount ?? count
+        self.reviewed = reviewedCount != nil
+        self.confident = reviewedCount != nil || confident
     }
 
     /// The cell this image shows, for clone counting: the cell number, else the stem.
     var cellKey: String { cell ?? stem }
 
     enum CodingKeys: String, CodingKey {
-        case stem, cell, count, confident
+        case stem, cell, count, confident, reviewed
+        case detectorCount = "detector_count"
+    }
+
+    /// Reads reports stored before reviews existed: their counts are the detector's.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        stem = try c.decode(String.self, forKey: .stem)
+        cell = try c.decodeIfPresent(String.self, forKey: .cell)
+        count = try c.decode(Int.self, forKey: .count)
+        confident = try c.decode(Bool.self, forKey: .confident)
+        detectorCount = try c.decodeIfPresent(Int.self, forKey: .detectorCount) ?? count
+        reviewed = try c.decodeIfPresent(Bool.self, forKey: .reviewed) ?? false
     }
 }
 
@@ -101,6 +121,10 @@ public struct PatientReport: Sendable, Equatable, Codable {
     public var cloneEvidence: [CloneEvidence]
     /// Every counted image with its count (sorted by cell, then stem).
     public var cells: [ImageCount]
+    /// Images whose count a cytologist has reviewed.
+    public var imagesReviewed: Int {
+        cells.filter(\.reviewed).count
+    }
     /// Stems of images with a detection inside the uncertain band: worth a look.
     public var lowConfidenceImages: [String]
     /// What the tool cannot tell.
@@ -112,6 +136,7 @@ public struct PatientReport: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case schema, patient, state, histogram, distribution, disagreeing, flag, cells, limitation
         case imagesCounted = "images_counted"
+        case imagesReviewed = "images_reviewed"
         case minImages = "min_images"
         case minDisagreeing = "min_disagreeing"
         case expectedCount = "expected_count"
@@ -119,6 +144,52 @@ public struct PatientReport: Sendable, Equatable, Codable {
         case reviewNotes = "review_notes"
         case cloneEvidence = "clone_evidence"
         case lowConfidenceImages = "low_confidence_images"
+    }
+}
+
+extension PatientReport {
+    /// `images_reviewed` is written for readers of patient.json and derived from `cells` when read back.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schema = try c.decode(String.self, forKey: .schema)
+        patient = try c.decode(String.self, forKey: .patient)
+        state = try c.decode(State.self, forKey: .state)
+        imagesCounted = try c.decode(Int.self, forKey: .imagesCounted)
+        minImages = try c.decode(Int.self, forKey: .minImages)
+        minDisagreeing = try c.decode(Int.self, forKey: .minDisagreeing)
+        expectedCount = try c.decode(Int.self, forKey: .expectedCount)
+        histogram = try c.decode([String: Int].self, forKey: .histogram)
+        modalCount = try c.decodeIfPresent(Int.self, forKey: .modalCount)
+        distribution = try c.decode(String.self, forKey: .distribution)
+        disagreeing = try c.decode(Int.self, forKey: .disagreeing)
+        flag = try c.decodeIfPresent(Flag.self, forKey: .flag)
+        reviewNotes = try c.decode([String].self, forKey: .reviewNotes)
+        cloneEvidence = try c.decode([CloneEvidence].self, forKey: .cloneEvidence)
+        cells = try c.decode([ImageCount].self, forKey: .cells)
+        lowConfidenceImages = try c.decode([String].self, forKey: .lowConfidenceImages)
+        limitation = try c.decode(String.self, forKey: .limitation)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encode(patient, forKey: .patient)
+        try c.encode(state, forKey: .state)
+        try c.encode(imagesCounted, forKey: .imagesCounted)
+        try c.encode(imagesReviewed, forKey: .imagesReviewed)
+        try c.encode(minImages, forKey: .minImages)
+        try c.encode(minDisagreeing, forKey: .minDisagreeing)
+        try c.encode(expectedCount, forKey: .expectedCount)
+        try c.encode(histogram, forKey: .histogram)
+        try c.encode(modalCount, forKey: .modalCount)
+        try c.encode(distribution, forKey: .distribution)
+        try c.encode(disagreeing, forKey: .disagreeing)
+        try c.encode(flag, forKey: .flag)
+        try c.encode(reviewNotes, forKey: .reviewNotes)
+        try c.encode(cloneEvidence, forKey: .cloneEvidence)
+        try c.encode(cells, forKey: .cells)
+        try c.encode(lowConfidenceImages, forKey: .lowConfidenceImages)
+        try c.encode(limitation, forKey: .limitation)
     }
 }
 
@@ -166,6 +237,10 @@ public enum PatientAggregator {
         var notes: [String] = []
         if state == .collecting {
             notes.append("collecting: \(n) of \(settings.minImages) images counted")
+        }
+        let reviewed = images.filter(\.reviewed).count
+        if reviewed > 0 {
+            notes.append("\(reviewed) of \(n) counts reviewed by a cytologist")
         }
         if let flag {
             notes.append("flag \(flag.name): \(flag.reason); a call for review, not a diagnosis")

@@ -53,14 +53,16 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Seconds a failed image waits before its 1st, 2nd, ... retry (the last entry repeats), so that a transient
     /// cause can clear. Key `retry_delays_seconds`.
     public var retryDelaysSeconds = RetryPolicy.defaultDelaysSeconds
-    /// Draw detections below the score threshold in a second colour on annotated images.
+    /// Also draw detections below the score threshold (thin, unlabelled, in a second colour) on annotated images.
     /// Key `draw_below_threshold`.
-    public var drawBelowThreshold = true
+    public var drawBelowThreshold = false
     /// Full rescan of the roots every this many seconds (0 = only at start and after an overflow); set it for
     /// network mounts, which inotify cannot see. Key `rescan_interval_seconds`.
     public var rescanIntervalSeconds = 0.0
     /// swift-log level: trace, debug, info, notice, warning, error, critical. Key `log_level`.
     public var logLevel = "info"
+    /// The review station the daemon serves. Table `[review]`.
+    public var review = ReviewSettings()
 
     /// The defaults of every key.
     public init() {}
@@ -101,6 +103,59 @@ public struct KaryoConfig: Sendable, Equatable {
         ("rescan_interval_seconds", "periodic full rescan of the roots (0 = off)"),
         ("log_level", "trace, debug, info, notice, warning, error or critical"),
     ]
+
+    /// The keys of the `[review]` table, in file order.
+    public static let reviewKeys: [(key: String, meaning: String)] = [
+        ("enabled", "serve the review station from the daemon"),
+        ("listen", "host:port of the review station; anything but loopback needs users_file"),
+        ("users_file", "file of `name:bcrypt-hash` lines (`karyocount review hash-password`); empty: no sign-in"),
+    ]
+}
+
+/// Where and how the daemon serves the review station (`[review]` in the configuration).
+public struct ReviewSettings: Sendable, Equatable {
+    /// Serve the review station. Key `review.enabled`.
+    public var enabled = true
+    /// `host:port` to listen on (`[::1]:8470` for IPv6). Key `review.listen`.
+    public var listen = "127.0.0.1:8470"
+    /// The users who may sign in, one `name:bcrypt-hash` per line; nil: no sign-in (loopback only).
+    /// Key `review.users_file`.
+    public var usersFile: URL?
+
+    public init() {}
+
+    /// `listen` split into host and port; nil when it is not `host:port` with a port in 1...65535.
+    public var endpoint: (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    /// Whether `listen` binds to this machine only, where the lab's operating-system login is the sign-in.
+    public var isLoopback: Bool {
+        guard let host = endpoint?.host else { return false }
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Problems of the values alone, each with its key.
+    public func validationProblems() -> [ConfigProblem] {
+        guard enabled else { return [] }
+        if endpoint == nil {
+            return [ConfigProblem(key: "review.listen", message: "`\(listen)` is not host:port (e.g. 127.0.0.1:8470)")]
+        }
+        if !isLoopback && usersFile == nil {
+            return [
+                ConfigProblem(
+                    key: "review.users_file",
+                    message: "the review station listens on \(listen), beyond this machine: name a users_file so "
+                        + "that only signed-in cytologists can change counts")
+            ]
+        }
+        return []
+    }
 }
 
 /// One thing wrong with a configuration, tied to the key it concerns.
@@ -211,10 +266,18 @@ extension KaryoConfig {
         var config = KaryoConfig()
         config.read(with: &reader)
         var problems = reader.problems
-        let known = Set(keys.map(\.key))
+        let known = Set(keys.map(\.key) + ["review"])
         for key in table.keys.sorted() where !known.contains(key) {
             problems.append(
                 ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
+        }
+        if let review = table["review"]?.table {
+            let knownReview = Set(reviewKeys.map(\.key))
+            for key in review.keys.sorted() where !knownReview.contains(key) {
+                problems.append(
+                    ConfigProblem(
+                        key: "review.\(key)", message: "unknown key (`karyocount config keys` lists the known ones)"))
+            }
         }
         problems += config.validationProblems()
         return (config, problems)
@@ -254,6 +317,16 @@ extension KaryoConfig {
         if let b = r.bool("draw_below_threshold") { drawBelowThreshold = b }
         if let d = r.number("rescan_interval_seconds") { rescanIntervalSeconds = d }
         if let s = r.string("log_level") { logLevel = s }
+        guard let v = r.table["review"] else { return }
+        guard let table = v.table else {
+            r.problems.append(ConfigProblem(key: "review", message: "must be a table `[review]` (got \(v.type))"))
+            return
+        }
+        var sub = TableReader(table: table, base: r.base, prefix: "review.")
+        if let b = sub.bool("enabled") { review.enabled = b }
+        if let s = sub.string("listen") { review.listen = s }
+        if let s = sub.string("users_file") { review.usersFile = s.isEmpty ? nil : sub.resolve(s) }
+        r.problems += sub.problems
     }
 
     /// Problems that the values alone reveal (ranges, paths, the pattern); no filesystem access.
@@ -299,7 +372,7 @@ extension KaryoConfig {
         if !levels.contains(logLevel) {
             add("log_level", "`\(logLevel)` is not one of \(levels.joined(separator: ", "))")
         }
-        return p
+        return p + review.validationProblems()
     }
 
     /// Problems only the machine reveals: missing or unreadable watch roots, an output or state folder that cannot
@@ -320,6 +393,9 @@ extension KaryoConfig {
             if !fm.isWritableFile(atPath: existing.path) {
                 p.append(ConfigProblem(key: key, message: "`\(existing.path)` is not writable by this user"))
             }
+        }
+        if review.enabled, let users = review.usersFile, !fm.isReadableFile(atPath: users.path) {
+            p.append(ConfigProblem(key: "review.users_file", message: "`\(users.path)` cannot be read"))
         }
         let modelConfig = model.appending(path: "config.json")
         if detector == .deepace && !fm.fileExists(atPath: modelConfig.path) {
@@ -348,6 +424,8 @@ extension KaryoConfig {
 private struct TableReader {
     let table: TOMLTable
     let base: URL
+    /// Prepended to keys in problems (`review.` inside `[review]`).
+    var prefix = ""
     var problems: [ConfigProblem] = []
 
     /// An absolute path as is; a relative one against the config file's folder.
@@ -359,14 +437,14 @@ private struct TableReader {
     mutating func string(_ key: String) -> String? {
         guard let v = table[key] else { return nil }
         if let s = v.string { return s }
-        problems.append(ConfigProblem(key: key, message: "must be a string (got \(v.type))"))
+        problems.append(ConfigProblem(key: prefix + key, message: "must be a string (got \(v.type))"))
         return nil
     }
 
     mutating func int(_ key: String) -> Int? {
         guard let v = table[key] else { return nil }
         if let i = v.int { return i }
-        problems.append(ConfigProblem(key: key, message: "must be an integer (got \(v.type))"))
+        problems.append(ConfigProblem(key: prefix + key, message: "must be an integer (got \(v.type))"))
         return nil
     }
 
@@ -374,27 +452,27 @@ private struct TableReader {
         guard let v = table[key] else { return nil }
         if let d = v.double { return d }
         if let i = v.int { return Double(i) }
-        problems.append(ConfigProblem(key: key, message: "must be a number (got \(v.type))"))
+        problems.append(ConfigProblem(key: prefix + key, message: "must be a number (got \(v.type))"))
         return nil
     }
 
     mutating func bool(_ key: String) -> Bool? {
         guard let v = table[key] else { return nil }
         if let b = v.bool { return b }
-        problems.append(ConfigProblem(key: key, message: "must be true or false (got \(v.type))"))
+        problems.append(ConfigProblem(key: prefix + key, message: "must be true or false (got \(v.type))"))
         return nil
     }
 
     mutating func stringArray(_ key: String) -> [String]? {
         guard let v = table[key] else { return nil }
         guard let array = v.array else {
-            problems.append(ConfigProblem(key: key, message: "must be an array of strings (got \(v.type))"))
+            problems.append(ConfigProblem(key: prefix + key, message: "must be an array of strings (got \(v.type))"))
             return nil
         }
         var out: [String] = []
         for element in array {
             guard let s = element.string else {
-                problems.append(ConfigProblem(key: key, message: "must be an array of strings"))
+                problems.append(ConfigProblem(key: prefix + key, message: "must be an array of strings"))
                 return nil
             }
             out.append(s)
@@ -405,7 +483,7 @@ private struct TableReader {
     mutating func numberArray(_ key: String) -> [Double]? {
         guard let v = table[key] else { return nil }
         guard let array = v.array else {
-            problems.append(ConfigProblem(key: key, message: "must be an array of numbers (got \(v.type))"))
+            problems.append(ConfigProblem(key: prefix + key, message: "must be an array of numbers (got \(v.type))"))
             return nil
         }
         var out: [Double] = []
@@ -415,7 +493,7 @@ private struct TableReader {
             } else if let i = element.int {
                 out.append(Double(i))
             } else {
-                problems.append(ConfigProblem(key: key, message: "must be an array of numbers"))
+                problems.append(ConfigProblem(key: prefix + key, message: "must be an array of numbers"))
                 return nil
             }
         }
@@ -449,10 +527,15 @@ extension KaryoConfig {
             "rescan_interval_seconds": "\(rescanIntervalSeconds)",
             "log_level": q(logLevel),
         ]
-        return Self.keys.map { entry in
-            let value = values[entry.key]!
-            return value.isEmpty
+        let reviewValues: [String: String] = [
+            "enabled": "\(review.enabled)", "listen": q(review.listen), "users_file": q(review.usersFile?.path ?? ""),
+        ]
+        func line(_ entry: (key: String, meaning: String), _ value: String) -> String {
+            value.isEmpty
                 ? "# \(entry.meaning)\n# \(entry.key) = (unset)" : "# \(entry.meaning)\n\(entry.key) = \(value)"
-        }.joined(separator: "\n")
+        }
+        return
+            (Self.keys.map { line($0, values[$0.key]!) } + ["\n[review]"]
+            + Self.reviewKeys.map { line($0, reviewValues[$0.key]!) }).joined(separator: "\n")
     }
 }

@@ -1,8 +1,10 @@
 import Foundation
 import KaryoImage
 
-/// Draws the annotated picture of a result: every counted box with its score, boxes below the threshold in a
-/// second colour (optional), and a corner banner with the count, patient/cell and detector.
+/// Draws the annotated picture of a result, by the review station's drawing rules: every counted box thin and
+/// numbered (the number of the box in the result's `chromosomes`, 1-based, as the review station shows it), boxes
+/// below the threshold only when asked for (thinner, unlabelled, in a second colour, under the counted ones), and a
+/// corner banner with the count, patient/cell and detector.
 public enum Annotator {
     /// Colour of counted boxes.
     public static let countedColor = RGBColor.green
@@ -12,21 +14,17 @@ public enum Annotator {
     /// The annotated picture of `record` over its grey image.
     public static func render(_ image: GrayImage, record: ResultRecord, options: ProcessingOptions) -> RGBImage {
         var picture = RGBImage(image)
-        // Text scale grows with the image so labels stay legible on 1600x1200 exports.
+        // Scale grows with the image so numbers stay legible on 1600x1200 exports; lines stay thin.
         let s = max(1, min(image.width, image.height) / 400)
+        let line = max(1, s / 2)
         if options.drawBelowThreshold {
-            for c in record.belowThreshold {
-                picture.drawBox(c.box, color: belowColor, thickness: s)
-            }
+            for c in record.belowThreshold { picture.drawBox(c.box, color: belowColor, thickness: 1) }
         }
-        for c in record.chromosomes {
-            picture.drawBox(c.box, color: countedColor, thickness: s + 1)
+        for c in record.chromosomes { picture.drawBox(c.box, color: countedColor, thickness: line) }
+        // Numbers after all boxes, so no box line crosses a number.
+        for (i, c) in record.chromosomes.enumerated() {
+            number(&picture, i + 1, box: c.box, scale: max(1, s - 1))
         }
-        // Score labels after all boxes, so no box line crosses a label.
-        if options.drawBelowThreshold {
-            for c in record.belowThreshold { label(&picture, c, color: belowColor, scale: s) }
-        }
-        for c in record.chromosomes { label(&picture, c, color: countedColor, scale: s) }
 
         var lines = [
             "patient \(record.patient)" + (record.cell.map { "  cell \($0)" } ?? ""),
@@ -49,11 +47,13 @@ public enum Annotator {
         return picture
     }
 
-    private static func label(_ picture: inout RGBImage, _ c: ResultRecord.Chromosome, color: RGBColor, scale: Int) {
-        let text = String(format: "%.2f", c.score)
+    /// The box's number just above its top-left corner (inside the box when the box touches the top edge).
+    private static func number(_ picture: inout RGBImage, _ n: Int, box: BoundingBox, scale: Int) {
+        let text = "\(n)"
         let height = BitmapFont.size(of: text, scale: scale).height + 2 * scale
+        let top = Int(box.y1.rounded())
         picture.drawLabel(
-            text, x: Int(c.box.x1.rounded()), y: Int(c.box.y1.rounded()) - height, scale: scale, color: .black,
-            background: color)
+            text, x: Int(box.x1.rounded()), y: top >= height ? top - height : top, scale: scale, color: .black,
+            background: countedColor)
     }
 }

@@ -58,6 +58,13 @@ public struct ResultPlacement: Sendable, Equatable {
     public var jsonURL: URL { folder.appending(path: stem + ".json") }
     /// `<folder>/<stem>.annotated.png`.
     public var pngURL: URL { folder.appending(path: stem + ".annotated.png") }
+    /// `<folder>/<stem>.view.png`: the image as decoded, 8-bit grey, what the review station draws boxes over.
+    public var viewURL: URL { folder.appending(path: stem + ".view.png") }
+    /// `<folder>/<stem>.thumb.png`: the image at `thumbnailWidth`, for the review station's patient page.
+    public var thumbnailURL: URL { folder.appending(path: stem + ".thumb.png") }
+
+    /// Width of `<stem>.thumb.png` in pixels.
+    public static let thumbnailWidth = 240
 }
 
 /// Counting settings shared by the daemon and `karyocount count`.
@@ -68,7 +75,7 @@ public struct ProcessingOptions: Sendable, Equatable {
     public var expectedCount: Int
 
     public init(
-        scoreThreshold: Double = 0.5, uncertainBand: ClosedRange<Double> = 0.3...0.7, drawBelowThreshold: Bool = true,
+        scoreThreshold: Double = 0.5, uncertainBand: ClosedRange<Double> = 0.3...0.7, drawBelowThreshold: Bool = false,
         expectedCount: Int = 46
     ) {
         self.scoreThreshold = scoreThreshold
@@ -132,10 +139,11 @@ public struct ImageProcessor: Sendable {
         return LoadedImage(source: source, sha256: sha, decoded: decoded, timings: timings)
     }
 
-    /// Detects, then writes `<stem>.json` and `<stem>.annotated.png` atomically (PNG first, so a JSON always has
-    /// its picture). Returns the record written.
+    /// Detects, then writes `<stem>.annotated.png`, with `reviewImages` also `<stem>.view.png` and
+    /// `<stem>.thumb.png` (what the review station shows), and last `<stem>.json`, each atomically, so a JSON always
+    /// has its pictures. Returns the record written.
     public func finish(
-        _ loaded: LoadedImage, placement: ResultPlacement, now: Date = Date()
+        _ loaded: LoadedImage, placement: ResultPlacement, reviewImages: Bool = false, now: Date = Date()
     ) throws(StageFailure) -> ResultRecord {
         let clock = ContinuousClock()
         var timings = loaded.timings
@@ -154,8 +162,12 @@ public struct ImageProcessor: Sendable {
         var record = makeRecord(loaded, output: output, placement: placement, now: now)
         let picture = Annotator.render(loaded.decoded.image, record: record, options: options)
         do {
-            let png = try PNGEncoder.encode(picture)
-            try AtomicFile.write(png, to: placement.pngURL)
+            try AtomicFile.write(try PNGEncoder.encode(picture), to: placement.pngURL)
+            if reviewImages {
+                try AtomicFile.write(try PNGEncoder.encode(loaded.decoded.image), to: placement.viewURL)
+                try AtomicFile.write(
+                    try PNGEncoder.encode(Self.thumbnail(loaded.decoded.image)), to: placement.thumbnailURL)
+            }
             timings["write"] = Self.ms(since: start, clock)
             timings["total"] = timings.filter { ["read", "hash", "decode", "detect", "write"].contains($0.key) }
                 .values.reduce(0, +)
@@ -168,6 +180,15 @@ public struct ImageProcessor: Sendable {
                 stage: .write, error: PipelineError(.writeFailed, file: placement.pngURL.path, detail: "\(error)"))
         }
         return record
+    }
+
+    /// The image at `ResultPlacement.thumbnailWidth`, halved step by step so that no pixel is skipped.
+    static func thumbnail(_ image: GrayImage) -> GrayImage {
+        var small = image
+        let target = Double(ResultPlacement.thumbnailWidth)
+        while Double(small.width) / 2 >= target && small.height >= 4 { small = small.resized(scale: 0.5) }
+        let factor = target / Double(small.width)
+        return factor < 1 && Int(Double(small.height) * factor) > 0 ? small.resized(scale: factor) : small
     }
 
     func makeRecord(

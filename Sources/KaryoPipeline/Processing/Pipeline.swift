@@ -322,11 +322,11 @@ public final class Pipeline: Sendable {
             } catch {
                 throw StageFailure(stage: .write, error: error)
             }
-            let record = try processor.finish(loaded, placement: placement)
+            let record = try processor.finish(loaded, placement: placement, reviewImages: true)
             let entry = ResultIndexEntry(
                 sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: record.count,
                 confident: record.isConfident, detector: record.detector, resultPath: placement.jsonURL.path,
-                processedAt: Date())
+                processedAt: Date(), warnings: record.warnings)
             do {
                 let update = try queue.markDone(job, result: entry, settings: AggregatorSettings(config))
                 logger.info(
@@ -394,7 +394,7 @@ public final class Pipeline: Sendable {
     }
 
     /// Writes the latest stored aggregate to `results/<patient>/patient.json` (atomically, one writer at a time).
-    func writePatientFile(_ patient: String) {
+    public func writePatientFile(_ patient: String) {
         patientFileLock.withLock { _ in
             do {
                 guard let (row, version) = try queue.patientForWriting(patient) else { return }

@@ -65,10 +65,12 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
     public var processedAt: Date
     /// `YYYY-MM-DD` (UTC) of `processedAt`, what summaries select on.
     public var processedDay: String
+    /// The result's warnings, for the review station's patient page.
+    public var warnings: [String]
 
     public init(
         sha256: String, patient: String, cell: String?, stem: String, count: Int, confident: Bool, detector: String,
-        resultPath: String, processedAt: Date
+        resultPath: String, processedAt: Date, warnings: [String] = []
     ) {
         self.sha256 = sha256
         self.patient = patient
@@ -80,13 +82,16 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
         self.resultPath = resultPath
         self.processedAt = processedAt
         self.processedDay = JobQueue.day(of: processedAt)
+        self.warnings = warnings
     }
 
-    /// The aggregator's view of this row.
-    public var imageCount: ImageCount { ImageCount(stem: stem, cell: cell, count: count, confident: confident) }
+    /// The aggregator's view of this row, with the cytologist's count when the image was reviewed.
+    public func imageCount(reviewedCount: Int? = nil) -> ImageCount {
+        ImageCount(stem: stem, cell: cell, count: count, confident: confident, reviewedCount: reviewedCount)
+    }
 
     enum CodingKeys: String, CodingKey {
-        case sha256, patient, cell, stem, count, confident, detector
+        case sha256, patient, cell, stem, count, confident, detector, warnings
         case resultPath = "result_path"
         case processedAt = "processed_at"
         case processedDay = "processed_day"
@@ -259,6 +264,10 @@ public final class JobQueue: Sendable {
         m.registerMigration("job-suspect") { db in
             try db.alter(table: "job") { t in t.add(column: "suspect", .boolean).notNull().defaults(to: false) }
         }
+        m.registerMigration("result-warnings") { db in
+            try db.alter(table: "result") { t in t.add(column: "warnings", .text).notNull().defaults(to: "[]") }
+        }
+        m.registerMigration("review-ledger", migrate: ReviewLedger.createTables)
         return m
     }
 
@@ -529,8 +538,9 @@ public final class JobQueue: Sendable {
     private static func computeReport(
         _ db: Database, patient: String, settings: AggregatorSettings
     ) throws -> PatientReport {
+        let reviewed = try ReviewLedger.latestReviewedCounts(db, patient: patient)
         let images = try ResultIndexEntry.filter(sql: "patient = ?", arguments: [patient]).fetchAll(db)
-            .map(\.imageCount)
+            .map { $0.imageCount(reviewedCount: reviewed[$0.sha256]) }
         return PatientAggregator.report(patient: patient, images: images, settings: settings)
     }
 
@@ -644,7 +654,7 @@ public final class JobQueue: Sendable {
         return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
     }
 
-    private static func patientRow(_ row: Row) throws -> PatientRow {
+    static func patientRow(_ row: Row) throws -> PatientRow {
         let json: String = row["report"]
         return PatientRow(
             patient: row["patient"], report: try KaryoJSON.decode(PatientReport.self, from: Data(json.utf8)),
