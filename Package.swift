@@ -85,9 +85,12 @@ let package = Package(
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoNet"]),
-        // Helpers shared by the test targets (log capture); linked by tests only.
+        // Helpers shared by the test targets (log capture, temp folders, pipeline fixtures); linked by tests only.
         .target(
-            name: "KaryoTestSupport", dependencies: [.product(name: "Logging", package: "swift-log")],
+            name: "KaryoTestSupport",
+            dependencies: [
+                "KaryoPipeline", "KaryoDetect", "KaryoImage", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/KaryoTestSupport"),
         .testTarget(
             name: "KaryoPipelineTests",
@@ -99,6 +102,8 @@ let package = Package(
             name: "KaryoReviewTests",
             dependencies: [
                 "KaryoReview", "KaryoPipeline", "KaryoImage", "KaryoTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoTestSupport"]),

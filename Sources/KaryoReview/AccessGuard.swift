@@ -51,13 +51,14 @@ struct AccessGuard: RouterMiddleware {
         return try await next(request, context)
     }
 
-    /// Whether `authority` (`host:port`) names the listening address or this machine's loopback names.
+    /// Whether `authority` names the listening address or one of this machine's loopback names, with the
+    /// station's port or none (a page elsewhere that rebinds its own name to 127.0.0.1 still sends its own name).
     func isThisMachine(_ authority: String) -> Bool {
         guard let (listenHost, port) = settings.endpoint else { return false }
         let names = Set([listenHost, "127.0.0.1", "localhost", "::1"])
         return names.contains { name in
             let host = name.contains(":") ? "[\(name)]" : name
-            return authority == "\(host):\(port)"
+            return authority == host || authority == "\(host):\(port)"
         }
     }
 

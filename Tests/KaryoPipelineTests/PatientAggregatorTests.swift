@@ -1,4 +1,5 @@
 import Foundation
+import KaryoTestSupport
 import Testing
 
 @testable import KaryoPipeline

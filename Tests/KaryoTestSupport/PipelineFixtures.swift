@@ -4,13 +4,13 @@ import KaryoImage
 import KaryoTestSupport
 import Logging
 
-@testable import KaryoPipeline
+import KaryoPipeline
 
 /// A `Pipeline` on `config`'s state, as a restarted daemon would open it. In a test, the pipeline of a simulated
 /// earlier run may still be deallocating on another thread (a finished task can release its last reference a moment
 /// after `processPending` returns), holding the state lock that a real process would have dropped at exit: wait for
 /// that, up to 5 s, rather than fail.
-func openPipeline(config: KaryoConfig, detector: any Detector, logger: Logger) throws -> Pipeline {
+public func openPipeline(config: KaryoConfig, detector: any Detector, logger: Logger) throws -> Pipeline {
     let deadline = Date().addingTimeInterval(5)
     while true {
         do {
@@ -24,14 +24,19 @@ func openPipeline(config: KaryoConfig, detector: any Detector, logger: Logger) t
 
 /// A detector for tests: the first pixel's 8-bit level is the number of chromosomes; when the second pixel is
 /// bright, one more detection is added with an uncertain score (0.5). Boxes are laid out on a grid.
-struct PixelCodeDetector: Detector {
-    let name = "pixelcode"
-    let modelName: String? = nil
-    let modelSHA256: String? = nil
-    var delay: Duration = .zero
-    var countThreshold = 0.5
+public struct PixelCodeDetector: Detector {
+    public let name = "pixelcode"
+    public let modelName: String? = nil
+    public let modelSHA256: String? = nil
+    public var delay: Duration = .zero
+    public var countThreshold = 0.5
 
-    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+    public init(delay: Duration = .zero, countThreshold: Double = 0.5) {
+        self.delay = delay
+        self.countThreshold = countThreshold
+    }
+
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
         if delay > .zero {
             Thread.sleep(
                 forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
@@ -52,17 +57,18 @@ struct PixelCodeDetector: Detector {
 }
 
 /// A detector that always fails.
-struct FailingDetector: Detector {
-    let name = "failing"
-    let modelName: String? = nil
-    let modelSHA256: String? = nil
-    struct Boom: Error {}
-    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput { throw Boom() }
+public struct FailingDetector: Detector {
+    public let name = "failing"
+    public let modelName: String? = nil
+    public let modelSHA256: String? = nil
+    public struct Boom: Error {}
+    public init() {}
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput { throw Boom() }
 }
 
 /// PNG bytes of a 100x64 image whose first pixel encodes `count` (see `PixelCodeDetector`); `salt` makes
 /// otherwise equal images differ.
-func codedPNG(count: Int, uncertain: Bool = false, salt: Int = 0) -> Data {
+public func codedPNG(count: Int, uncertain: Bool = false, salt: Int = 0) -> Data {
     var image = GrayImage(width: 100, height: 64, value: 0.2)
     for y in 0..<64 {
         for x in 0..<100 where (x / 9 + y / 9).isMultiple(of: 2) { image[x, y] = 0.8 }
@@ -75,7 +81,7 @@ func codedPNG(count: Int, uncertain: Bool = false, salt: Int = 0) -> Data {
 }
 
 /// The broken inputs every pipeline must survive.
-func brokenInputs() -> [(name: String, data: Data)] {
+public func brokenInputs() -> [(name: String, data: Data)] {
     let good = codedPNG(count: 46)
     return [
         ("truncated.001.O.png", good.prefix(good.count / 2)),
@@ -86,7 +92,7 @@ func brokenInputs() -> [(name: String, data: Data)] {
 }
 
 /// A config rooted in a temp folder, with a single drop root.
-func testConfig(_ dir: TempDir, maxAttempts: Int = 3, workers: Int = 1) -> KaryoConfig {
+public func testConfig(_ dir: TempDir, maxAttempts: Int = 3, workers: Int = 1) -> KaryoConfig {
     var c = KaryoConfig()
     c.watchRoots = [dir.path("drop")]
     c.outputRoot = dir.path("out")

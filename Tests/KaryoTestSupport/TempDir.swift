@@ -1,22 +1,22 @@
 import Foundation
 
 /// A fresh temporary folder, removed when the value is dropped.
-final class TempDir {
-    let url: URL
+public final class TempDir {
+    public let url: URL
 
-    init() {
-        url = FileManager.default.temporaryDirectory.appending(path: "karyo-pipeline-tests-\(UUID().uuidString)")
+    public init() {
+        url = FileManager.default.temporaryDirectory.appending(path: "karyo-tests-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(at: url) }
 
     /// A path inside the folder.
-    func path(_ relative: String) -> URL { url.appending(path: relative) }
+    public func path(_ relative: String) -> URL { url.appending(path: relative) }
 
     /// Writes `data` at `relative`, creating folders.
     @discardableResult
-    func write(_ relative: String, _ data: Data) -> URL {
+    public func write(_ relative: String, _ data: Data) -> URL {
         let u = path(relative)
         try! FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
         try! data.write(to: u)
@@ -24,7 +24,7 @@ final class TempDir {
     }
 
     /// Every file below the folder, relative paths, sorted.
-    func files() -> [String] {
+    public func files() -> [String] {
         let e = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey])!
         var out: [String] = []
         for case let u as URL in e where (try? u.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
