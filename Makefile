@@ -1,20 +1,22 @@
 # KaryoCount: the README's two commands are `make demo` and `make test`.
 SHELL := /bin/bash
 APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libinotifytools0-dev libsqlite3-dev pkg-config \
-	python3-pip systemd
+	python3-pip systemd chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps pydeps build release demo test lint swift-test py-test bench clean
+.PHONY: deps pydeps build release demo test lint swift-test py-test browser-test bench clean
 
 ## Install the Debian 12 system packages the build needs.
 deps:
 	$(SUDO) apt-get update -qq
 	$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES)
 
-## Install the Python packages Training/ needs (CPU PyTorch from a local wheel when one exists).
+## Install the Python packages Training/ and the browser test need (CPU PyTorch from a local wheel when one exists).
 pydeps:
 	bash Training/install-deps.sh
+	PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+		selenium==4.51.0
 
 build:
 	swift build $(SWIFT_BUILD_FLAGS)
@@ -22,17 +24,21 @@ build:
 release:
 	swift build -c release $(SWIFT_BUILD_FLAGS)
 
-## Install, build, and run the daemon's whole job once on the bundled sample drop folder.
+## Install, build, run the daemon's whole job once on the bundled sample drop folder, then keep the daemon
+## running with its review station until Ctrl-C.
 demo: deps release
 	rm -rf out/demo
 	.build/release/karyocount watch --config Deploy/demo.toml --once
 	.build/release/karyocount summary --config Deploy/demo.toml --date today
 	.build/release/karyocount status --config Deploy/demo.toml
 	@echo "Results: out/demo/results/<patient>/ (JSON + annotated PNG, patient.json); summaries: out/demo/summaries/"
+	@echo "Review station: http://127.0.0.1:8470/ (review the demo's cells there; Ctrl-C stops the daemon)"
+	.build/release/karyocount watch --config Deploy/demo.toml
 
 lint:
 	swift format lint --strict -r Sources Tests Package.swift
 	cd Training && python3 -m ruff check .
+	python3 -m ruff check --config Training/ruff.toml Tests/Browser
 
 swift-test:
 	swift build $(SWIFT_BUILD_FLAGS)  # the daemon tests run the built karyocount binary
@@ -43,8 +49,12 @@ swift-test:
 py-test:
 	cd Training && python3 -m pytest -q
 
+## The review station in headless Chromium against the built daemon (after swift-test, which builds it).
+browser-test:
+	python3 -m pytest -q -p no:cacheprovider Tests/Browser
+
 ## Run every test: lint, the Swift suites, and the Training/ suite.
-test: deps pydeps lint swift-test py-test
+test: deps pydeps lint swift-test browser-test py-test
 
 bench: release
 	.build/release/karyocount bench

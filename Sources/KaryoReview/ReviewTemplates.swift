@@ -221,13 +221,19 @@ enum ReviewTemplates {
               stroke: colour, 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke',
               'stroke-dasharray': dash || 'none'});
           }
+          function area(b) { return (b[2] - b[0]) * (b[3] - b[1]); }
           function render() {
             layer.textContent = '';
-            boxes.forEach(function (b, i) {
+            // Largest first, so a box inside another stays on top and clickable; numbers follow the list.
+            var order = boxes.map(function (b, i) { return i; });
+            order.sort(function (i, j) { return area(boxes[j]) - area(boxes[i]); });
+            order.forEach(function (i) {
+              var b = boxes[i];
               var g = el('g', {'class': 'box', 'data-index': i});
               g.appendChild(rect(b, '#39d353'));
               var t = el('text', {x: b[0], y: Math.max(label, b[1] - 2), fill: '#39d353', 'font-size': label,
-                'font-family': 'sans-serif', 'paint-order': 'stroke', stroke: '#000', 'stroke-width': 3});
+                'font-family': 'sans-serif', 'paint-order': 'stroke', stroke: '#000', 'stroke-width': 3,
+                'pointer-events': 'none'});
               t.textContent = String(i + 1);
               g.appendChild(t);
               g.style.cursor = frozen ? 'default' : 'pointer';

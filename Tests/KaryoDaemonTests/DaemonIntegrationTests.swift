@@ -288,13 +288,14 @@ struct DaemonIntegrationTests {
         #expect(ws.log().contains("watch_roots"), "\(ws.log())")
     }
 
-    /// Every non-hidden result JSON parses and every annotated PNG is complete; nothing else sits under results/.
+    /// Every non-hidden result JSON parses and every picture (annotated, view, thumbnail) is a complete PNG; nothing
+    /// else sits under results/.
     private func checkResultsComplete(_ ws: Workspace) throws {
         for file in ws.files(under: ws.output + "/results") where !ws.isHidden(file) {
             let url = URL(fileURLWithPath: ws.output + "/results/" + file)
             if file.hasSuffix(".json") {
                 #expect((try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) != nil, "half-written \(file)")
-            } else if file.hasSuffix(".annotated.png") {
+            } else if [".annotated.png", ".view.png", ".thumb.png"].contains(where: { file.hasSuffix($0) }) {
                 #expect(isCompletePNG(try Data(contentsOf: url)), "half-written \(file)")
             } else {
                 Issue.record("unexpected file under results/: \(file)")

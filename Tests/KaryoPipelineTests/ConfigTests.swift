@@ -169,6 +169,31 @@ struct ConfigTests {
         #expect(try KaryoConfig.parse(set.tomlText).scoreThreshold == 0.6)
     }
 
+    @Test("[review]: loopback by default; beyond loopback only with a users file; unknown keys named")
+    func reviewTable() throws {
+        let defaults = try KaryoConfig.parse("")
+        #expect(defaults.review.listen == "127.0.0.1:8470" && defaults.review.isLoopback && defaults.review.enabled)
+        let problems = { (text: String) -> [String] in
+            do throws(ConfigError) {
+                _ = try KaryoConfig.parse(text)
+                return []
+            } catch {
+                return error.problems.map(\.key)
+            }
+        }
+        #expect(problems("[review]\nlisten = \"0.0.0.0:8470\"") == ["review.users_file"])
+        #expect(problems("[review]\nlisten = \"0.0.0.0:8470\"\nusers_file = \"/etc/karyocount/users\"") == [])
+        #expect(problems("[review]\nlisten = \"127.0.0.1\"") == ["review.listen"])
+        #expect(problems("[review]\nlisten = 8470") == ["review.listen"])
+        #expect(problems("[review]\nport = 1") == ["review.port"])
+        #expect(problems("review = 1") == ["review"])
+        #expect(problems("[review]\nenabled = false\nlisten = \"0.0.0.0:1\"") == [])
+        var ipv6 = KaryoConfig()
+        ipv6.review.listen = "[::1]:9000"
+        #expect(ipv6.review.endpoint?.host == "::1" && ipv6.review.endpoint?.port == 9000 && ipv6.review.isLoopback)
+        #expect(try KaryoConfig.parse(ipv6.tomlText).review == ipv6.review)
+    }
+
     @Test("the shipped example config is valid")
     func exampleConfig() throws {
         let url = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,6 @@
 import Foundation
-import KaryoTestSupport
 import GRDB
+import KaryoTestSupport
 import Testing
 
 @testable import KaryoPipeline

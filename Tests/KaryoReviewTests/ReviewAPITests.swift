@@ -226,8 +226,11 @@ struct ReviewAPITests {
         }
         let reviews = try station.pipeline.queue.reviews(sha256: id)
         #expect(reviews.map(\.count) == [46, 45, 46])
-        #expect(reviews.map(\.changes).prefix(2) == ["count 45 -> 46; count typed, boxes not corrected",
-            "count 46 -> 45; count typed, boxes not corrected"])
+        #expect(
+            reviews.map(\.changes).prefix(2) == [
+                "count 45 -> 46; count typed, boxes not corrected",
+                "count 46 -> 45; count typed, boxes not corrected",
+            ])
         let pool = station.pipeline.queue.pool
         #expect(throws: (any Error).self) { try pool.write { try $0.execute(sql: "UPDATE review SET count = 1") } }
         #expect(throws: (any Error).self) { try pool.write { try $0.execute(sql: "DELETE FROM review") } }
@@ -275,8 +278,10 @@ struct ReviewAPITests {
                 ([.contentType: "application/json"], .forbidden),
                 ([.contentType: "application/json", ReviewServer.csrfHeader: "0000"], .forbidden),
                 (changeHeaders(token) + [HTTPField(name: .origin, value: "http://evil.example")], .forbidden),
-                (changeHeaders(token) + [HTTPField(name: HTTPField.Name("Sec-Fetch-Site")!, value: "cross-site")],
-                    .forbidden),
+                (
+                    changeHeaders(token) + [HTTPField(name: HTTPField.Name("Sec-Fetch-Site")!, value: "cross-site")],
+                    .forbidden
+                ),
                 ([.contentType: "text/plain", ReviewServer.csrfHeader: token], .unsupportedMediaType),
             ]
             for (headers, status) in refused {
@@ -328,7 +333,8 @@ struct ReviewAPITests {
             try await client.execute(uri: "/", method: .get, headers: HTTPFields([basic("ada", "wrong")])) { response in
                 #expect(response.status == .unauthorized)
             }
-            try await client.execute(uri: "/", method: .get, headers: HTTPFields([basic("ada", "s3cret")])) { response in
+            try await client.execute(uri: "/", method: .get, headers: HTTPFields([basic("ada", "s3cret")])) {
+                response in
                 #expect(response.status == .ok)
             }
             try await client.execute(
@@ -373,7 +379,8 @@ struct ReviewAPITests {
         _ = try queue.recordReview(
             sha256: try station.cellID("J9", stem: "J9.001.A"),
             ReviewSubmission(
-                count: nil, boxes: [BoundingBox(x1: 10, y1: 12, x2: 20, y2: 30), BoundingBox(x1: 40, y1: 5, x2: 48, y2: 9)],
+                count: nil,
+                boxes: [BoundingBox(x1: 10, y1: 12, x2: 20, y2: 30), BoundingBox(x1: 40, y1: 5, x2: 48, y2: 9)],
                 reviewer: "Dr. Ada"), detectorBoxes: [], settings: settings)
         _ = try queue.recordReview(
             sha256: try station.cellID("J9", stem: "J9.002.A"),

@@ -1,10 +1,9 @@
 import Foundation
 import KaryoDetect
 import KaryoImage
+import KaryoPipeline
 import KaryoTestSupport
 import Logging
-
-import KaryoPipeline
 
 /// A `Pipeline` on `config`'s state, as a restarted daemon would open it. In a test, the pipeline of a simulated
 /// earlier run may still be deallocating on another thread (a finished task can release its last reference a moment
@@ -63,7 +62,9 @@ public struct FailingDetector: Detector {
     public let modelSHA256: String? = nil
     public struct Boom: Error {}
     public init() {}
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput { throw Boom() }
+    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+        throw Boom()
+    }
 }
 
 /// PNG bytes of a 100x64 image whose first pixel encodes `count` (see `PixelCodeDetector`); `salt` makes
