@@ -51,7 +51,7 @@ struct ReviewPages: Sendable {
             "patient",
             [
                 "title": "Patient \(s.patient)", "csrf": csrfToken, "name": s.patient,
-                "api": "/api/patients/" + Self.encode(s.patient), "report": Self.patientPath(s.patient) + "/report",
+                "api": "/api" + Self.patientPath(s.patient), "report": Self.patientPath(s.patient) + "/report",
                 "state": s.state, "flagged": s.flagged, "flagReason": s.flagReason ?? "",
                 "distribution": s.distribution, "counted": s.imagesCounted, "reviewed": s.imagesReviewed,
                 "notes": detail.report.reviewNotes, "cells": cells, "signedOff": s.signedOffBy != nil,
@@ -122,14 +122,7 @@ struct ReviewPages: Sendable {
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    /// `/patients/<name>` with the name percent-encoded as one path segment.
-    static func patientPath(_ name: String) -> String { "/patients/" + encode(name) }
-
-    static func encode(_ segment: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "/?#%;")
-        return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
-    }
+    static func patientPath(_ name: String) -> String { ReviewSettings.patientPath(name) }
 }
 
 /// What the cell page's script reads from its `data-cell` attribute.

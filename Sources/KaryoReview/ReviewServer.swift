@@ -43,12 +43,6 @@ public struct ReviewServer: Sendable {
         pages = try ReviewPages()
     }
 
-    /// The address pages link to, e.g. `http://127.0.0.1:8470`.
-    public var baseURL: String {
-        guard let (host, port) = settings.endpoint else { return "" }
-        return "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
-    }
-
     /// The routes, behind the access rules.
     public func router() -> Router<ReviewRequestContext> {
         let router = Router(context: ReviewRequestContext.self)
@@ -122,7 +116,7 @@ public struct ReviewServer: Sendable {
         guard let (host, port) = settings.endpoint else {
             throw ReviewRefusal(.invalid, "review.listen `\(settings.listen)` is not host:port")
         }
-        let address = baseURL
+        let address = settings.baseURL ?? settings.listen
         let app = Application(
             router: router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "KaryoCount"),

@@ -36,7 +36,7 @@ struct SummaryCommand: AsyncParsableCommand {
     func run() async throws {
         let (c, queue) = try openExistingQueue(configPath: config)
         let day = Self.day(date)!
-        let summary = try DailySummary.build(from: queue, day: day)
+        let summary = try DailySummary.build(from: queue, day: day, review: c.review)
         let urls = try summary.write(to: c.summariesRoot)
         print(
             "\(day): \(summary.imagesCounted) images, \(summary.patients.count) patients, "

@@ -47,6 +47,11 @@ struct SummaryTests {
         let csv = summary.csv.split(separator: "\n")
         #expect(csv.count == 4)
         #expect(csv[2].hasPrefix("\(day),FLAGGED1,assessed,yes,20 of 23 images are not 46: 47 x 20,23,23,47,"))
+        #expect(csv[2].hasSuffix(",0,http://127.0.0.1:8470/patients/FLAGGED1/report"))
+        #expect(flagged.reportURL == "http://127.0.0.1:8470/patients/FLAGGED1/report" && flagged.imagesReviewed == 0)
+        var off = ReviewSettings()
+        off.enabled = false
+        #expect(try DailySummary.build(from: pipeline.queue, day: day, review: off).patients[1].reportURL == nil)
         #expect(try DailySummary.build(from: pipeline.queue, day: "1999-01-01").patients.isEmpty)
     }
 

@@ -65,9 +65,15 @@ def load_grey(path: Path) -> np.ndarray:
     return np.array(Image.open(path).convert("L"))
 
 
+def voc_image(root: Path, ident: str) -> Path:
+    """images/ID.jpg (the public sets), else images/ID.png (what `karyocount review export-labels` writes)."""
+    jpg = root / "images" / f"{ident}.jpg"
+    return jpg if jpg.exists() else root / "images" / f"{ident}.png"
+
+
 def load_voc_sample(root: Path, ident: str):
     """(grey uint8 image, boxes, class names) of one VOC image."""
-    image = load_grey(root / "images" / f"{ident}.jpg")
+    image = load_grey(voc_image(root, ident))
     boxes, names = read_voc(root / "annotations" / f"{ident}.xml")
     return image, boxes, names
 
@@ -110,7 +116,7 @@ def rotate90(image: np.ndarray, boxes: np.ndarray, k: int):
 
 
 class VOCSpreads(torch.utils.data.Dataset):
-    """Real annotated spreads of a Pascal VOC folder (images/ID.jpg, annotations/ID.xml), the IDs of one list file.
+    """Real annotated spreads of a Pascal VOC folder (images/ID.jpg or .png, annotations/ID.xml), the IDs of one list file.
     Item i is image perm[i mod n] of a per-pass shuffle, augmented when asked."""
 
     def __init__(self, cfg: dict, root, listing: str, augment: bool = True, seed: int = 0):

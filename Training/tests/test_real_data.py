@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from karyotrain import config
-from karyotrain.data import MixedSpreads, VOCSpreads, photometric, read_voc, rotate90
+from karyotrain.data import MixedSpreads, VOCSpreads, load_voc_sample, photometric, read_voc, rotate90
 from karyotrain.evaluate import count_report
 
 
@@ -36,6 +36,24 @@ def test_voc_inclusive_pixels_become_exclusive_boxes(tmp_path):
     write_voc(tmp_path, "1", image, boxes)
     b, names = read_voc(tmp_path / "annotations" / "1.xml")
     assert names == ["A1"] * 3
+    assert b.tolist() == [[20, 30, 30, 90], [100, 40, 160, 52], [200, 120, 212, 180]]
+
+
+def test_reviewed_cells_exported_by_the_review_station_load(tmp_path):
+    """`karyocount review export-labels` writes images/ID.png (grey) and one `chromosome` object per box."""
+    image, boxes = bars_image()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    Image.fromarray(image).save(tmp_path / "images" / "P1__P1.001.A.png")
+    objects = "".join(
+        f" <object>\n  <name>chromosome</name>\n  <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax>"
+        f"<ymax>{y2}</ymax></bndbox>\n </object>\n" for x1, y1, x2, y2 in boxes)
+    (tmp_path / "annotations" / "P1__P1.001.A.xml").write_text(
+        "<annotation>\n <filename>P1__P1.001.A.png</filename>\n <size><width>300</width><height>200</height>"
+        f"<depth>1</depth></size>\n{objects}</annotation>\n")
+    grey, b, names = load_voc_sample(tmp_path, "P1__P1.001.A")
+    assert grey.shape == (200, 300) and (grey == image).all()
+    assert names == ["chromosome"] * 3
     assert b.tolist() == [[20, 30, 30, 90], [100, 40, 160, 52], [200, 120, 212, 180]]
 
 

@@ -134,6 +134,24 @@ public struct ReviewSettings: Sendable, Equatable {
         return host.isEmpty ? nil : (host, port)
     }
 
+    /// The station's address, e.g. `http://127.0.0.1:8470`; nil when `listen` is not `host:port`.
+    public var baseURL: String? {
+        endpoint.map { "http://\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }
+    }
+
+    /// `/patients/<name>`, the name percent-encoded as one path segment.
+    public static func patientPath(_ name: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#%;")
+        return "/patients/" + (name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name)
+    }
+
+    /// The printable report of a patient, where the nightly summary links to; nil when the station is off.
+    public func reportURL(patient: String) -> String? {
+        guard enabled, let baseURL else { return nil }
+        return baseURL + Self.patientPath(patient) + "/report"
+    }
+
     /// Whether `listen` binds to this machine only, where the lab's operating-system login is the sign-in.
     public var isLoopback: Bool {
         guard let host = endpoint?.host else { return false }

@@ -28,9 +28,15 @@ public struct DailySummary: Sendable, Equatable, Codable {
         public var histogram: [String: Int]
         public var cloneEvidence: [String]
         public var lowConfidenceImages: Int
+        /// Images whose count a cytologist has reviewed.
+        public var imagesReviewed: Int
+        /// The patient's printable report on the review station; nil when the station is off.
+        public var reportURL: String?
 
         enum CodingKeys: String, CodingKey {
             case patient, state, flagged, distribution, histogram
+            case imagesReviewed = "images_reviewed"
+            case reportURL = "report_url"
             case flagReason = "flag_reason"
             case imagesToday = "images_today"
             case imagesTotal = "images_total"
@@ -54,6 +60,8 @@ public struct DailySummary: Sendable, Equatable, Codable {
             try c.encode(histogram, forKey: .histogram)
             try c.encode(cloneEvidence, forKey: .cloneEvidence)
             try c.encode(lowConfidenceImages, forKey: .lowConfidenceImages)
+            try c.encode(imagesReviewed, forKey: .imagesReviewed)
+            try c.encode(reportURL, forKey: .reportURL)
         }
     }
 
@@ -77,8 +85,11 @@ public struct DailySummary: Sendable, Equatable, Codable {
         case patientsFlagged = "patients_flagged"
     }
 
-    /// Builds the summary of `day` (`YYYY-MM-DD`, UTC) from the queue's results index and patient aggregates.
-    public static func build(from queue: JobQueue, day: String) throws(PipelineError) -> DailySummary {
+    /// Builds the summary of `day` (`YYYY-MM-DD`, UTC) from the queue's results index and patient aggregates;
+    /// each patient links to its report on the review station `review` describes.
+    public static func build(
+        from queue: JobQueue, day: String, review: ReviewSettings = ReviewSettings()
+    ) throws(PipelineError) -> DailySummary {
         let results = try queue.results(onDay: day)
         var perPatient: [String: Int] = [:]
         for r in results { perPatient[r.patient, default: 0] += 1 }
@@ -93,7 +104,8 @@ public struct DailySummary: Sendable, Equatable, Codable {
                     expectedCount: r.expectedCount,
                     distribution: r.distribution, histogram: r.histogram,
                     cloneEvidence: r.cloneEvidence.map { "\($0.count) in \($0.cells.count) cells" },
-                    lowConfidenceImages: r.lowConfidenceImages.count))
+                    lowConfidenceImages: r.lowConfidenceImages.count, imagesReviewed: r.imagesReviewed,
+                    reportURL: review.reportURL(patient: name)))
         }
         let failures = try queue.failures(onDay: day).map { Failure(file: $0.path, error: $0.lastError ?? "") }
         return DailySummary(
@@ -105,13 +117,14 @@ public struct DailySummary: Sendable, Equatable, Codable {
     public var csv: String {
         var rows = [
             "date,patient,state,flagged,flag_reason,images_today,images_total,modal_count,distribution,"
-                + "clone_evidence,low_confidence_images"
+                + "clone_evidence,low_confidence_images,images_reviewed,report_url"
         ]
         for p in patients {
             let fields = [
                 date, p.patient, p.state, p.flagged ? "yes" : "no", p.flagReason ?? "", String(p.imagesToday),
                 String(p.imagesTotal), p.modalCount.map(String.init) ?? "", p.distribution,
-                p.cloneEvidence.joined(separator: "; "), String(p.lowConfidenceImages),
+                p.cloneEvidence.joined(separator: "; "), String(p.lowConfidenceImages), String(p.imagesReviewed),
+                p.reportURL ?? "",
             ]
             rows.append(fields.map(Self.csvField).joined(separator: ","))
         }
