@@ -132,6 +132,14 @@ def test_review_a_cell_in_the_browser(station, browser):
      .move_by_offset(40, 30).release().perform())
     wait.until(lambda d: int(d.find_element(By.ID, "count").text) == detected - 1)
 
+    body = browser.find_element(By.TAG_NAME, "body")
+    full = view.get_dom_attribute("viewBox")
+    body.send_keys("+")
+    zoomed = [float(v) for v in view.get_dom_attribute("viewBox").split()]
+    assert zoomed[2] < float(full.split()[2]), "+ zooms in"
+    body.send_keys("0")
+    assert view.get_dom_attribute("viewBox") == full, "0 fits the whole image again"
+
     browser.find_element(By.ID, "reviewer").send_keys("Dr. Browser")
     screenshot(browser, root, "cell")
     browser.find_element(By.ID, "accept").click()
