@@ -13,6 +13,44 @@ struct PipelineRobustnessTests {
         try KaryoJSON.decode(ErrorReport.self, from: Data(contentsOf: dir.path("out/quarantine/\(name).error.json")))
     }
 
+    @Test("two names with the same broken bytes, both queued before either failed, each get their own error record")
+    func copiesOfBrokenInputEachQuarantined() async throws {
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: FailingDetector(), logger: LogCapture().logger)
+        let broken = codedPNG(count: 46)
+        let a = dir.write("drop/P/P.001.A.png", broken)
+        let b = dir.write("drop/P/P.001.A copy.png", broken)
+        try pipeline.enqueue(a, root: dir.path("drop"))
+        #expect(
+            try pipeline.enqueue(b, root: dir.path("drop")) == .duplicate(try #require(pipeline.queue.allJobs().first)))
+        for _ in 0..<10 where try pipeline.queue.allJobs().first?.state != .failed {
+            _ = await pipeline.processPending()
+            try await pipeline.queue.pool.write { try $0.execute(sql: "UPDATE job SET not_before = NULL") }
+        }
+        let first = try errorReport("P.001.A.png")
+        let copy = try errorReport("P.001.A copy.png")
+        #expect(first.file == a.path && copy.file == b.path)
+        #expect(copy.error.contains("the same content as \(a.path)"))
+        #expect(copy.quarantinedCopy == "P.001.A copy.png")
+        #expect(try pipeline.status().refused == 1)
+    }
+
+    @Test("a quarantined input with a very long name keeps its extension")
+    func longNameKeepsExtension() async throws {
+        let pipeline = try openPipeline(
+            config: testConfig(dir), detector: PixelCodeDetector(), logger: LogCapture().logger)
+        let name = String(repeating: "Müller-", count: 30) + "001.A.png"
+        try? pipeline.enqueue(dir.write("drop/\(name)", Data("not an image".utf8)), root: dir.path("drop"))
+        _ = await pipeline.processPending()
+        let quarantined = dir.files().filter { $0.hasPrefix("out/quarantine/") }
+        #expect(quarantined.count == 2, "\(quarantined)")
+        let copy = try #require(quarantined.first { !$0.hasSuffix(".error.json") })
+        #expect(copy.hasSuffix(".png") && copy.utf8.count - "out/quarantine/".count == SafeName.maxBytes)
+        #expect(quarantined.contains(copy + ".error.json"))
+        #expect(SafeName.component(String(repeating: "x", count: 300) + ".tif").hasSuffix("xx.tif"))
+        #expect(SafeName.component(String(repeating: "x", count: 300)).utf8.count == SafeName.maxBytes)
+    }
+
     @Test("a failed detection waits before its retry instead of spending every attempt at once")
     func retryWaits() async throws {
         var config = testConfig(dir)

@@ -7,7 +7,8 @@ public enum SafeName {
     public static let maxBytes = 120
 
     /// A single safe path component for `raw`: path separators, control characters and NUL become `_`, leading
-    /// dots become `_` (no hidden files, no `..`), surrounding spaces are dropped, and an empty result becomes `_`.
+    /// dots become `_` (no hidden files, no `..`), surrounding spaces are dropped, a name over `maxBytes` is shortened
+    /// before its extension, and an empty result becomes `_`.
     public static func component(_ raw: String) -> String {
         var scalars = String.UnicodeScalarView()
         for s in raw.unicodeScalars {
@@ -24,7 +25,14 @@ public enum SafeName {
             let dots = name.prefix { $0 == "." }.count
             name = String(repeating: "_", count: dots) + name.dropFirst(dots)
         }
-        while name.utf8.count > maxBytes { name.removeLast() }
+        if name.utf8.count > maxBytes {
+            // Shortened before its extension, so a quarantined `...png` stays a `.png`.
+            let dot = name.lastIndex(of: ".").flatMap { $0 == name.startIndex ? nil : $0 }
+            let ext = dot.map { String(name[$0...]) }.flatMap { $0.utf8.count <= 16 ? $0 : nil } ?? ""
+            var stem = String(name.dropLast(ext.count))
+            while stem.utf8.count + ext.utf8.count > maxBytes { stem.removeLast() }
+            name = stem + ext
+        }
         return name.isEmpty ? "_" : name
     }
 

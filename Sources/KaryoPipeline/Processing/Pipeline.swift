@@ -364,6 +364,7 @@ public final class Pipeline: Sendable {
             } catch {
                 logger.error("cannot write to the quarantine", metadata: ["error": "\(error)"])
             }
+            quarantineCopies(of: job, failure: failure)
         }
         do {
             switch try queue.fail(job, failure: failure, policy: RetryPolicy(config)) {
@@ -384,6 +385,35 @@ public final class Pipeline: Sendable {
             logger.error("cannot record a failure in the queue", metadata: ["error": "\(error)"])
         }
         return summary
+    }
+
+    /// Copies of a failed job's content found under other names while it was queued: each gets its own record in
+    /// the quarantine, so no dropped file is left without a word.
+    private func quarantineCopies(of job: Job, failure: StageFailure) {
+        let others: [String]
+        do {
+            others = try queue.otherPaths(sha256: job.sha256, except: job.path)
+        } catch {
+            logger.error("cannot look up copies of a failed input", metadata: ["error": "\(error)"])
+            return
+        }
+        for path in others where FileManager.default.fileExists(atPath: path) {
+            let url = URL(filePath: path)
+            let copyFailure = StageFailure(
+                stage: failure.stage,
+                error: PipelineError(
+                    failure.error.code, file: path,
+                    detail: "\(failure.error.detail) (the same content as \(job.path))"))
+            do {
+                guard try queue.recordRefused(path: path, error: copyFailure.error.description) else { continue }
+                let root = config.watchRoots.first { KaryoConfig.isSameOrInside(url, $0) }
+                try quarantine.add(
+                    source: url, root: root, sha256: job.sha256, failure: copyFailure, attempts: job.attempts)
+                logger.error("input quarantined: \(copyFailure)", metadata: ["file": "\(path)"])
+            } catch {
+                logger.error("cannot write to the quarantine", metadata: ["file": "\(path)", "error": "\(error)"])
+            }
+        }
     }
 
     /// `results/<patient>/` names for a job.

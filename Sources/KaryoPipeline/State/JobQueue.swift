@@ -593,6 +593,15 @@ public final class JobQueue: Sendable {
 
     // MARK: - Reading
 
+    /// Paths other than `path` where the same content was found (copies under other names), sorted.
+    public func otherPaths(sha256: String, except path: String) throws(PipelineError) -> [String] {
+        try read { db in
+            try String.fetchAll(
+                db, sql: "SELECT path FROM seen_path WHERE sha256 = ? AND path != ? ORDER BY path",
+                arguments: [sha256, path])
+        }
+    }
+
     /// A job by its content hash.
     public func job(sha256: String) throws(PipelineError) -> Job? {
         try read { db in try Job.fetchOne(db, key: sha256) }
