@@ -188,9 +188,9 @@ struct JobQueueTests {
             let entry = ResultIndexEntry(
                 sha256: sha, patient: "P1", cell: id.cell, stem: id.stem, count: 47, confident: true,
                 detector: "classical", resultPath: "/out/\(i).json", processedAt: Date())
-            let (report, flagRaised) = try q.markDone(job, result: entry, settings: settings)
-            #expect(report.imagesCounted == i)
-            raised.append(flagRaised)
+            let done = try q.markDone(job, result: entry, settings: settings)
+            #expect(done.report.imagesCounted == i)
+            raised.append(done.flagRaised)
         }
         #expect(raised == [false, true, false])
         let row = try #require(try q.patient("P1"))

@@ -39,6 +39,33 @@ struct PipelineTests {
         #expect(status.counts[.failed] == 4 && status.counts[.done] == 1 && status.depth == 0)
     }
 
+    @Test("a cell re-exported with new bytes replaces the older export in the tally; the older result is kept, marked")
+    func reExportSupersedes() async throws {
+        let log = LogCapture()
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: log.logger)
+        try pipeline.enqueue(dir.write("drop/X1/X1.001.A.png", codedPNG(count: 47)), root: dir.path("drop"))
+        try pipeline.enqueue(dir.write("drop/X1/X1.002.A.png", codedPNG(count: 46)), root: dir.path("drop"))
+        _ = await pipeline.processPending()
+        #expect(try pipeline.queue.patient("X1")?.report.histogram == ["46": 1, "47": 1])
+        // The lab fixes the capture of cell 001 and exports it again under the same name.
+        try pipeline.enqueue(dir.write("drop/X1/X1.001.A.png", codedPNG(count: 46, salt: 9)), root: dir.path("drop"))
+        _ = await pipeline.processPending()
+        let report = try #require(try pipeline.queue.patient("X1")?.report)
+        #expect(report.imagesCounted == 2 && report.histogram == ["46": 2])
+        #expect(report.cells.count == 2 && report.cells.allSatisfy { $0.stem != "X1.001.A" })
+        let files = dir.files().filter { $0.hasPrefix("out/results/X1/") && $0.hasSuffix(".json") }.sorted()
+        #expect(files.count == 4, "\(files)")  // two exports of 001, 002, patient.json
+        let older = try KaryoJSON.decode(
+            ResultRecord.self, from: Data(contentsOf: dir.path("out/results/X1/X1.001.A.json")))
+        #expect(older.count == 47)
+        let newer = try #require(try pipeline.queue.results(patient: "X1").first { $0.stem.hasPrefix("X1.001.A-") })
+        #expect(older.supersededBy == newer.sha256)
+        #expect(log.all.contains { $0.contains("a newer export of this cell replaces the earlier one in the tally") })
+        let patientFile = try KaryoJSON.decode(
+            PatientReport.self, from: Data(contentsOf: dir.path("out/results/X1/patient.json")))
+        #expect(patientFile.imagesCounted == 2 && patientFile.histogram == ["46": 2])
+    }
+
     @Test("results: the JSON round-trips and carries every schema field")
     func resultJSON() async throws {
         let config = testConfig(dir)
@@ -64,8 +91,7 @@ struct PipelineTests {
             Set(object.keys) == [
                 "schema", "source", "sha256", "width", "height", "patient", "cell", "detector", "model",
                 "working_scale", "score_threshold", "count", "chromosomes", "below_threshold", "uncertain_detections",
-                "timing_ms",
-                "processed_at", "warnings",
+                "timing_ms", "processed_at", "warnings", "superseded_by",
             ])
         #expect(object["working_scale"] is NSNull)  // a detector that works at the image's own scale
         let first = try #require((object["chromosomes"] as? [[String: Any]])?.first)

@@ -65,6 +65,9 @@ public struct ResultRecord: Sendable, Equatable, Codable {
     public var processedAt: String
     /// Things a reviewer should know (decoder warnings, low contrast, many uncertain detections).
     public var warnings: [String]
+    /// The SHA-256 of a newer export of the same cell that replaced this result in the patient's tally; nil while
+    /// this result counts.
+    public var supersededBy: String?
 
     /// Whether no detection scored inside the uncertain band.
     public var isConfident: Bool { uncertainDetections == 0 }
@@ -77,6 +80,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
         case uncertainDetections = "uncertain_detections"
         case timingMs = "timing_ms"
         case processedAt = "processed_at"
+        case supersededBy = "superseded_by"
     }
 
     /// Encodes with explicit nulls for `cell` and `model`, so every schema field is always present.
@@ -100,6 +104,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
         try c.encode(timingMs, forKey: .timingMs)
         try c.encode(processedAt, forKey: .processedAt)
         try c.encode(warnings, forKey: .warnings)
+        try c.encode(supersededBy, forKey: .supersededBy)
     }
 }
 

@@ -323,10 +323,11 @@ public final class Pipeline: Sendable {
                 throw StageFailure(stage: .write, error: error)
             }
             let record = try processor.finish(loaded, placement: placement, reviewImages: true)
+            let nameStem = mapper.identify(URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }).stem
             let entry = ResultIndexEntry(
                 sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: record.count,
                 confident: record.isConfident, detector: record.detector, resultPath: placement.jsonURL.path,
-                processedAt: Date(), warnings: record.warnings)
+                processedAt: Date(), warnings: record.warnings, nameStem: nameStem)
             do {
                 let update = try queue.markDone(job, result: entry, settings: AggregatorSettings(config))
                 logger.info(
@@ -340,6 +341,7 @@ public final class Pipeline: Sendable {
                         "patient flagged \(flag.name): \(flag.reason)",
                         metadata: ["patient": "\(job.patient)", "distribution": "\(update.report.distribution)"])
                 }
+                for older in update.superseded { markSuperseded(older) }
                 writePatientFile(job.patient)
                 summary.done = 1
             } catch {
@@ -385,6 +387,24 @@ public final class Pipeline: Sendable {
             logger.error("cannot record a failure in the queue", metadata: ["error": "\(error)"])
         }
         return summary
+    }
+
+    /// Marks an older export's result JSON as replaced in the tally (the file stays, with `superseded_by`) and says so.
+    private func markSuperseded(_ older: ResultIndexEntry) {
+        let url = URL(filePath: older.resultPath)
+        logger.notice(
+            "a newer export of this cell replaces the earlier one in the tally",
+            metadata: [
+                "patient": "\(older.patient)", "cell": "\(older.nameStem ?? older.stem)",
+                "replaced": "\(older.stem)", "by": "\(older.supersededBy ?? "")",
+            ])
+        do {
+            var record = try KaryoJSON.decode(ResultRecord.self, from: try Data(contentsOf: url))
+            record.supersededBy = older.supersededBy
+            try AtomicFile.write(try KaryoJSON.encode(record), to: url)
+        } catch {
+            logger.error("cannot mark a replaced result", metadata: ["file": "\(url.path)", "error": "\(error)"])
+        }
     }
 
     /// Copies of a failed job's content found under other names while it was queued: each gets its own record in

@@ -67,10 +67,15 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
     public var processedDay: String
     /// The result's warnings, for the review station's patient page.
     public var warnings: [String]
+    /// The stem the file's name gives (`stem` without the suffix that keeps outputs apart): one cell's exports share
+    /// it. Nil for results counted before it was recorded (their `stem`).
+    public var nameStem: String?
+    /// The result of a newer export of the same cell that replaced this one in the tally; nil while current.
+    public var supersededBy: String?
 
     public init(
         sha256: String, patient: String, cell: String?, stem: String, count: Int, confident: Bool, detector: String,
-        resultPath: String, processedAt: Date, warnings: [String] = []
+        resultPath: String, processedAt: Date, warnings: [String] = [], nameStem: String? = nil
     ) {
         self.sha256 = sha256
         self.patient = patient
@@ -83,6 +88,8 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
         self.processedAt = processedAt
         self.processedDay = JobQueue.day(of: processedAt)
         self.warnings = warnings
+        self.nameStem = nameStem
+        self.supersededBy = nil
     }
 
     /// The aggregator's view of this row, with the cytologist's count when the image was reviewed.
@@ -92,6 +99,8 @@ public struct ResultIndexEntry: Sendable, Equatable, Codable, FetchableRecord, P
 
     enum CodingKeys: String, CodingKey {
         case sha256, patient, cell, stem, count, confident, detector, warnings
+        case nameStem = "name_stem"
+        case supersededBy = "superseded_by"
         case resultPath = "result_path"
         case processedAt = "processed_at"
         case processedDay = "processed_day"
@@ -268,6 +277,12 @@ public final class JobQueue: Sendable {
             try db.alter(table: "result") { t in t.add(column: "warnings", .text).notNull().defaults(to: "[]") }
         }
         m.registerMigration("review-ledger", migrate: ReviewLedger.createTables)
+        m.registerMigration("result-supersede") { db in
+            try db.alter(table: "result") { t in
+                t.add(column: "name_stem", .text)
+                t.add(column: "superseded_by", .text)
+            }
+        }
         return m
     }
 
@@ -492,13 +507,22 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Marks a job done, records its result, and recomputes the patient's aggregate, in one transaction.
-    /// Returns the new report and whether this completion raised the patient's flag for the first time.
+    /// What `markDone` changed: the patient's new report, whether it raised the flag for the first time, and the
+    /// results of the same cell that a newer export now replaces in the tally.
+    public struct Completion: Sendable {
+        public var report: PatientReport
+        public var flagRaised: Bool
+        public var superseded: [ResultIndexEntry]
+    }
+
+    /// Marks a job done, records its result, lets the newest export of each cell (by the time it was first queued)
+    /// stand for it in the tally, and recomputes the patient's aggregate, in one transaction.
     public func markDone(
         _ job: Job, result: ResultIndexEntry, settings: AggregatorSettings, now: Date = Date()
-    ) throws(PipelineError) -> (report: PatientReport, flagRaised: Bool) {
+    ) throws(PipelineError) -> Completion {
         try write { db in
             try result.save(db)
+            let superseded = try Self.supersedeOlderExports(db, of: result)
             try db.execute(
                 sql: """
                     UPDATE job SET state = 'done', last_error = NULL, failure = NULL, decoded_ahead = 0, suspect = 0,
@@ -506,8 +530,35 @@ public final class JobQueue: Sendable {
                     WHERE sha256 = ?
                     """,
                 arguments: [now, job.sha256])
-            return try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
+            let update = try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
+            return Completion(report: update.report, flagRaised: update.flagRaised, superseded: superseded)
         }
+    }
+
+    /// Among the results of `result`'s cell (same patient and name stem), the one whose job was queued last stands;
+    /// the others point at it. Returns the results newly superseded.
+    private static func supersedeOlderExports(
+        _ db: Database, of result: ResultIndexEntry
+    ) throws -> [ResultIndexEntry] {
+        let nameStem = result.nameStem ?? result.stem
+        let exports = try ResultIndexEntry.fetchAll(
+            db,
+            sql: """
+                SELECT result.* FROM result JOIN job ON job.sha256 = result.sha256
+                WHERE result.patient = ? AND COALESCE(result.name_stem, result.stem) = ?
+                ORDER BY job.created_at DESC, job.sha256 DESC
+                """, arguments: [result.patient, nameStem])
+        guard let newest = exports.first else { return [] }
+        var changed: [ResultIndexEntry] = []
+        for var older in exports.dropFirst() where older.supersededBy != newest.sha256 {
+            older.supersededBy = newest.sha256
+            try older.update(db)
+            changed.append(older)
+        }
+        if newest.supersededBy != nil {
+            try db.execute(sql: "UPDATE result SET superseded_by = NULL WHERE sha256 = ?", arguments: [newest.sha256])
+        }
+        return changed
     }
 
     /// Recomputes every patient's aggregate with `settings` (the thresholds may have changed since the results were
@@ -539,8 +590,8 @@ public final class JobQueue: Sendable {
         _ db: Database, patient: String, settings: AggregatorSettings
     ) throws -> PatientReport {
         let reviewed = try ReviewLedger.latestReviewedCounts(db, patient: patient)
-        let images = try ResultIndexEntry.filter(sql: "patient = ?", arguments: [patient]).fetchAll(db)
-            .map { $0.imageCount(reviewedCount: reviewed[$0.sha256]) }
+        let images = try ResultIndexEntry.filter(sql: "patient = ? AND superseded_by IS NULL", arguments: [patient])
+            .fetchAll(db).map { $0.imageCount(reviewedCount: reviewed[$0.sha256]) }
         return PatientAggregator.report(patient: patient, images: images, settings: settings)
     }
 

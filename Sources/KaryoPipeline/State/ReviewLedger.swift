@@ -201,6 +201,10 @@ extension JobQueue {
             guard let result = try ResultIndexEntry.fetchOne(db, key: sha256) else {
                 throw ReviewRefusal(.notFound, "no counted image \(sha256)")
             }
+            if let newer = result.supersededBy {
+                throw ReviewRefusal(
+                    .conflict, "\(result.stem) was replaced in the tally by a newer export of the cell (\(newer))")
+            }
             if let event = try Self.latestSignOff(db, patient: result.patient), event.action == .signOff {
                 throw ReviewRefusal(
                     .conflict, "patient \(result.patient) was signed off by \(event.by); reopen it to change a count")
@@ -251,10 +255,11 @@ extension JobQueue {
         try ledgerRead { db in try ResultIndexEntry.fetchOne(db, key: sha256) }
     }
 
-    /// A patient's counted images, by stem.
+    /// A patient's counted images that stand in the tally (no newer export replaced them), by stem.
     public func results(patient: String) throws -> [ResultIndexEntry] {
         try ledgerRead { db in
-            try ResultIndexEntry.filter(sql: "patient = ?", arguments: [patient]).order(sql: "stem").fetchAll(db)
+            try ResultIndexEntry.filter(sql: "patient = ? AND superseded_by IS NULL", arguments: [patient])
+                .order(sql: "stem").fetchAll(db)
         }
     }
 
