@@ -1,6 +1,6 @@
 # KaryoCount: the README's two commands are `make demo` and `make test`.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libinotifytools0-dev libsqlite3-dev pkg-config \
+APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libinotifytools0-dev libsqlite3-dev pkg-config \
 	python3-pip systemd chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=

@@ -25,6 +25,9 @@ let package = Package(
         .systemLibrary(
             name: "CTIFF", pkgConfig: "libtiff-4",
             providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]),
         // libpng's classic API longjmps on errors; its calls live in this small C target (Debian: libpng-dev).
         .target(
             name: "CPNG",
@@ -37,7 +40,7 @@ let package = Package(
 
         .target(
             name: "KaryoImage",
-            dependencies: ["CTIFF", "CPNG"]),
+            dependencies: ["CTIFF", "CPNG", "CTurboJPEG"]),
         .target(
             name: "KaryoNet",
             dependencies: ["COpenBLAS", "CMalloc", "KaryoImage"]),
@@ -81,7 +84,7 @@ let package = Package(
             ]),
 
         .testTarget(
-            name: "KaryoImageTests", dependencies: ["KaryoImage", "KaryoNet", "CTIFF", "CPNG"]),
+            name: "KaryoImageTests", dependencies: ["KaryoImage", "KaryoNet", "CTIFF", "CPNG", "CTurboJPEG"]),
         .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoNet"]),

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Reads TIFF and PNG files into grey images. The format is found from the content, never the file name.
+/// Reads TIFF, PNG, JPEG and BMP files into grey images. The format is found from the content, never the file name.
 ///
 /// Decoding keeps no shared state (every call has its own libtiff/libpng handle and message buffers), so calls
 /// may run concurrently; nothing is ever printed to stderr: library messages end up in the error or the warnings.
@@ -33,6 +33,10 @@ public enum ImageDecoder {
             return try PNGDecoding.decode(bytes, name: name, limits: limits)
         case .tiff:
             return try TIFFDecoding.decode(bytes, name: name, limits: limits)
+        case .jpeg:
+            return try JPEGDecoding.decode(bytes, name: name, limits: limits)
+        case .bmp:
+            return try BMPDecoding.decode(bytes, name: name, limits: limits)
         case nil:
             if bytes.count < 8 {
                 let prefix = [UInt8](bytes)

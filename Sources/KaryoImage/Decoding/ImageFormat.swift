@@ -2,11 +2,21 @@
 public enum ImageFormat: String, Sendable, Equatable, Hashable, Codable {
     case png
     case tiff
+    case jpeg
+    case bmp
 
     /// The format whose signature `bytes` start with, or nil.
     public static func sniff(_ bytes: UnsafeRawBufferPointer) -> ImageFormat? {
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         if bytes.count >= 8 && bytes.prefix(8).elementsEqual(png) { return .png }
+        if bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF { return .jpeg }
+        // "BM", then a DIB header whose size field is one of the known headers' (12, 40, 52, 56, 64, 108, 124).
+        if bytes.count >= 18 && bytes[0] == 0x42 && bytes[1] == 0x4D
+            && [12, 40, 52, 56, 64, 108, 124].contains(Int(bytes[14]) | Int(bytes[15]) << 8)
+            && bytes[16] == 0 && bytes[17] == 0
+        {
+            return .bmp
+        }
         if bytes.count >= 4 {
             let b = Array(bytes.prefix(4))
             // Classic TIFF (42) and BigTIFF (43), little- and big-endian.
@@ -23,10 +33,9 @@ public enum ImageFormat: String, Sendable, Equatable, Hashable, Codable {
             b.count >= prefix.count && b.prefix(prefix.count).elementsEqual(prefix)
         }
         let ascii = { (s: String) in starts(Array(s.utf8)) }
-        if starts([0xFF, 0xD8, 0xFF]) { return "JPEG data (FF D8 FF)" }
         if starts([0x89, 0x50, 0x4E, 0x47]) { return "a damaged PNG signature (\(hex(b.prefix(8))))" }
         if ascii("GIF87a") || ascii("GIF89a") { return "GIF data" }
-        if ascii("BM") && b.count >= 14 { return "BMP data (\"BM\")" }
+        if ascii("BM") && b.count >= 14 { return "a damaged BMP header (\"BM\")" }
         if ascii("%PDF") { return "a PDF document (\"%PDF\")" }
         if starts([0x50, 0x4B, 0x03, 0x04]) { return "a ZIP archive (\"PK\")" }
         if ascii("RIFF") && b.count >= 12 && Array(b[8..<12]) == Array("WEBP".utf8) { return "WebP data" }
