@@ -7,7 +7,7 @@ import Logging
 struct CountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "count",
-        abstract: "Count chromosomes in TIFF/PNG metaphase images; write <stem>.json and <stem>.annotated.png.",
+        abstract: "Count chromosomes in TIFF, PNG, JPEG or BMP images; write <stem>.json and <stem>.annotated.png.",
         discussion: """
             Each image gets <stem>.json (schema karyocount.result/1) and <stem>.annotated.png in --out; a file that \
             cannot be counted gets <stem>.error.json and a message on stderr, and the exit status is 1. Folders are \

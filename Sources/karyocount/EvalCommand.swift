@@ -21,7 +21,7 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Folder (or file) of karyocount result JSON; with --images, where new results are written.")
     var pred: String?
 
-    @Option(help: "Folder of TIFF/PNG images to run the detector on instead of reading --pred.")
+    @Option(help: "Folder of TIFF, PNG, JPEG or BMP images to run the detector on instead of reading --pred.")
     var images: String?
 
     @Option(help: "Detector to run on --images: classical or deepace.")
