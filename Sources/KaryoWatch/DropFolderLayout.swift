@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// A file the watcher has announced: finished (stable for the configured time) and inside a watch root.
@@ -16,6 +17,61 @@ public struct ReadyFile: Sendable, Hashable {
     public let device: UInt64
     /// See `device`.
     public let inode: UInt64
+}
+
+/// A file or folder in a drop folder whose name is not valid UTF-8 (a Latin-1 name from a Windows or CIFS share):
+/// it cannot be opened by a String path, so it is reported instead of taken.
+public struct UndecodableName: Sendable, Hashable {
+    /// The folder holding it (canonical).
+    public let folder: String
+    /// The name's bytes.
+    public let bytes: [UInt8]
+    /// The watch root it lies under.
+    public let root: String
+    /// Whether it is a folder (nothing under it can be taken).
+    public let isFolder: Bool
+
+    /// The path with each byte that is not UTF-8 written `\xNN`, e.g. `/drop/M\xFCller.001.A.png`.
+    public var path: String {
+        var name = ""
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            var valid = rest.count
+            while valid > 0, String(validating: rest.prefix(valid), as: UTF8.self) == nil { valid -= 1 }
+            if valid > 0 {
+                name += String(decoding: rest.prefix(valid), as: UTF8.self)
+                rest = rest.dropFirst(valid)
+            } else {
+                name += String(format: "\\x%02X", rest.first!)
+                rest = rest.dropFirst()
+            }
+        }
+        return FileSystem.join(folder, name)
+    }
+
+    /// The file's bytes, opened by its raw name (no symlink followed), when it is a regular file of at most
+    /// `maxBytes`; nil otherwise.
+    public func read(maxBytes: Int) -> [UInt8]? {
+        guard !isFolder else { return nil }
+        let raw = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+        let fd = raw.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) {
+                open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            }
+        }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) <= maxBytes else { return nil }
+        var data = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < data.count {
+            let n = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n <= 0 { return nil }
+            done += n
+        }
+        return data
+    }
 }
 
 /// A file seen in a drop folder, not yet known to be finished.
@@ -81,13 +137,24 @@ struct DropFolderLayout: Sendable {
     /// every folder, parents before children (so a watch can be added before the folder is listed), lists the
     /// folders it returns true for, and returns the candidate files found.
     func walk(
-        _ directory: String, under root: String, logger: Logger, visitDirectory: (String) throws -> Bool
+        _ directory: String, under root: String, logger: Logger, undecodable: (UndecodableName) -> Void,
+        visitDirectory: (String) throws -> Bool
     ) rethrows -> [Candidate] {
         var files: [Candidate] = []
         var stack = [directory]
         while let dir = stack.popLast() {
             guard try visitDirectory(dir) else { continue }
-            for name in FileSystem.entries(of: dir) {
+            let entries = FileSystem.entries(of: dir)
+            for bytes in entries.undecodable {
+                let raw = Array(dir.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+                var st = stat()
+                let isFolder =
+                    raw.withUnsafeBufferPointer { p in
+                        p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { lstat($0, &st) == 0 }
+                    } && st.st_mode & S_IFMT == S_IFDIR
+                undecodable(UndecodableName(folder: dir, bytes: bytes, root: root, isFolder: isFolder))
+            }
+            for name in entries.names {
                 let path = FileSystem.join(dir, name)
                 if ignore.ignores(name: name) { continue }
                 guard let status = FileStatus.of(path) else { continue }

@@ -13,6 +13,9 @@ public enum WatchEvent: Sendable, Hashable {
     case ready(ReadyFile)
     /// Every file present at start-up has been announced (or has gone away): the backlog is handed over.
     case initialScanComplete
+    /// A file or folder whose name is not UTF-8: it cannot be taken, and must be reported (at every scan that
+    /// finds it; the consumer reports each once).
+    case undecodableName(UndecodableName)
 }
 
 /// How the drop folders are watched.
@@ -158,6 +161,8 @@ private final class WatchLoop: @unchecked Sendable {
     private var directories: [Int32: String] = [:]
     private var wdByPath: [String: Int32] = [:]
     private var startupBacklog: Set<String>? = nil
+    /// Undecodable names found since the last tick, emitted with the next one.
+    private var undecodable: [UndecodableName] = []
     private var lastTick = ContinuousClock.now
     private var lastFullRescan = ContinuousClock.now
     private let watchFailures: [String: Int32]
@@ -216,6 +221,8 @@ private final class WatchLoop: @unchecked Sendable {
 
     private func tick(emit: (WatchEvent) -> Void) {
         lastTick = .now
+        for name in undecodable { emit(.undecodableName(name)) }
+        undecodable.removeAll()
         for file in tracker.tick(now: FileSystem.now()) {
             logger.debug("file ready", metadata: ["path": "\(file.path)", "size": "\(file.size)"])
             emit(.ready(file))
@@ -238,9 +245,18 @@ private final class WatchLoop: @unchecked Sendable {
             if let path = directories.removeValue(forKey: wd) { wdByPath[path] = nil }
             return
         }
-        guard let directory = directories[wd] else { return }
-        let name = String(cString: karyo_inotify_event_name(event))
-        guard !name.isEmpty, let root = layout.root(containing: directory) else { return }
+        guard let directory = directories[wd], let root = layout.root(containing: directory) else { return }
+        guard let cName = karyo_inotify_event_name(event) else { return }
+        guard let name = String(validatingCString: cName) else {
+            if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) != 0 {
+                undecodable.append(
+                    UndecodableName(
+                        folder: directory, bytes: FileSystem.Bytes(cName).bytes, root: root,
+                        isFolder: mask & UInt32(IN_ISDIR) != 0))
+            }
+            return
+        }
+        guard !name.isEmpty else { return }
         let path = FileSystem.join(directory, name)
         if mask & UInt32(IN_ISDIR) != 0 {
             if mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0, !layout.isIgnored(path, under: root) {
@@ -275,7 +291,7 @@ private final class WatchLoop: @unchecked Sendable {
     /// A folder below a root that is gone or unreadable is skipped with a warning, and the walk goes on; a root that
     /// cannot be watched, or a full watch table, fails the walk.
     private func watchTree(_ directory: String, under root: String) throws -> [Candidate] {
-        try layout.walk(directory, under: root, logger: logger) { dir in
+        try layout.walk(directory, under: root, logger: logger, undecodable: { self.undecodable.append($0) }) { dir in
             let injected = watchFailures[dir]
             let wd = injected == nil ? inotifytools_watch_file(dir, Int32(bitPattern: Self.directoryMask)) : 0
             guard wd != 0 else {

@@ -59,18 +59,35 @@ enum FileSystem {
         return String(cString: resolved)
     }
 
-    /// The names in a directory (without `.` and `..`); empty when it cannot be read.
-    static func entries(of directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
+    /// The names in a directory (without `.` and `..`), and apart the raw bytes of names that are not valid
+    /// UTF-8 (a String cannot name those files); both empty when it cannot be read.
+    static func entries(of directory: String) -> (names: [String], undecodable: [[UInt8]]) {
+        guard let dir = opendir(directory) else { return ([], []) }
         defer { closedir(dir) }
         var names: [String] = []
+        var undecodable: [[UInt8]] = []
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { c -> Result<String, Bytes> in
+                    String(validatingCString: c).map { .success($0) } ?? .failure(Bytes(c))
+                }
             }
-            if name != "." && name != ".." { names.append(name) }
+            switch name {
+            case .success(let n) where n != "." && n != "..": names.append(n)
+            case .failure(let raw): undecodable.append(raw.bytes)
+            default: break
+            }
         }
-        return names
+        return (names, undecodable)
+    }
+
+    /// The bytes of a NUL-terminated C name.
+    struct Bytes: Error {
+        let bytes: [UInt8]
+        init(_ c: UnsafePointer<CChar>) {
+            bytes = Array(
+                UnsafeBufferPointer(start: UnsafeRawPointer(c).assumingMemoryBound(to: UInt8.self), count: strlen(c)))
+        }
     }
 
     /// `parent/name` without doubled slashes.

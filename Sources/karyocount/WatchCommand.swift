@@ -156,6 +156,10 @@ struct WatchCommand: AsyncParsableCommand {
                 } catch {
                     // Bad or vanished input: the pipeline has logged it and quarantined what was bad.
                 }
+            case .undecodableName(let name):
+                pipeline.refuseUndecodable(
+                    path: name.path, isFolder: name.isFolder,
+                    content: name.read(maxBytes: InputFile.maxBytes).map { Data($0) })
             case .initialScanComplete:
                 backlogQueued()
             }

@@ -35,6 +35,21 @@ struct PipelineRobustnessTests {
         #expect(try pipeline.status().refused == 1)
     }
 
+    @Test("a name that is not UTF-8 is quarantined once with its bytes and the cause, and listed by status")
+    func undecodableNameRefused() async throws {
+        let log = LogCapture()
+        let pipeline = try openPipeline(config: testConfig(dir), detector: PixelCodeDetector(), logger: log.logger)
+        let path = dir.path("drop").path + "/M\\xFCller.001.A.png"
+        pipeline.refuseUndecodable(path: path, isFolder: false, content: Data([1, 2, 3]))
+        pipeline.refuseUndecodable(path: path, isFolder: false, content: Data([1, 2, 3]))  // the next rescan
+        let report = try errorReport("M_xFCller.001.A.png")
+        #expect(report.file == path && report.stage == "read")
+        #expect(report.error.contains("not valid UTF-8") && report.error.contains("iocharset=utf8"))
+        #expect(try Data(contentsOf: dir.path("out/quarantine/M_xFCller.001.A.png")) == Data([1, 2, 3]))
+        #expect(try pipeline.status().refused == 1)
+        #expect(log.all.filter { $0.contains("input refused and quarantined") }.count == 1)
+    }
+
     @Test("a quarantined input with a very long name keeps its extension")
     func longNameKeepsExtension() async throws {
         let pipeline = try openPipeline(

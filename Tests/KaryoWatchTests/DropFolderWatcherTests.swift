@@ -57,6 +57,42 @@ struct DropFolderWatcherTests {
         #expect(try #require(recorder.readyFiles.first).size == 8 * 4096)
     }
 
+    @Test("Latin-1 file and folder names, present at start or dropped later, are reported with their bytes, never lost")
+    func undecodableNames() async throws {
+        let root = try TempFolder()
+        defer { root.cleanup() }
+        /// Creates `name` (raw bytes) in the root: a file with `content`, or a folder.
+        func create(_ name: [UInt8], content: [UInt8]?) {
+            let path = Array(canonical(root.path).utf8) + [UInt8(ascii: "/")] + name + [0]
+            path.withUnsafeBufferPointer { p in
+                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: path.count) { c in
+                    if let content {
+                        let fd = open(c, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                        _ = content.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                        close(fd)
+                    } else {
+                        mkdir(c, 0o755)
+                    }
+                }
+            }
+        }
+        create(Array("M".utf8) + [0xFC] + Array("ller.001.A.png".utf8), content: [1, 2, 3])
+        let recorder = try WatchRecorder(roots: [root.path], stability: 0.3)
+        #expect(await recorder.wait { $0.events.contains(.initialScanComplete) })
+        create(Array("Gr".utf8) + [0xE4] + Array("f".utf8), content: nil)
+        create([0xC9] + Array("tienne.002.A.png".utf8), content: [4, 5])
+        #expect(await recorder.wait { $0.undecodable.count >= 3 })
+        await recorder.stop()
+        let byPath = Dictionary(recorder.undecodable.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let base = canonical(root.path)
+        #expect(
+            Set(byPath.keys) == ["\(base)/M\\xFCller.001.A.png", "\(base)/Gr\\xE4f", "\(base)/\\xC9tienne.002.A.png"])
+        #expect(byPath["\(base)/M\\xFCller.001.A.png"]?.read(maxBytes: 100) == [1, 2, 3])
+        #expect(byPath["\(base)/\\xC9tienne.002.A.png"]?.read(maxBytes: 1) == nil, "over the size limit")
+        #expect(byPath["\(base)/Gr\\xE4f"]?.isFolder == true)
+        #expect(recorder.readyPaths.isEmpty)
+    }
+
     @Test("a temp file renamed to its final name is announced once, under the final name")
     func tempThenRename() async throws {
         let root = try TempFolder()

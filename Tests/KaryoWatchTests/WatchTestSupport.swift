@@ -60,6 +60,14 @@ final class WatchRecorder: Sendable {
         }
     }
 
+    /// Names reported as not UTF-8, in order, with repeats.
+    var undecodable: [UndecodableName] {
+        events.compactMap {
+            if case .undecodableName(let name) = $0 { return name }
+            return nil
+        }
+    }
+
     var readyFiles: [ReadyFile] {
         events.compactMap {
             if case .ready(let file) = $0 { return file }

@@ -8,6 +8,7 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
             case missingInput = "missing input"
             case outsideRoot = "outside the watch roots"
             case notRegularFile = "not a regular file"
+            case undecodableName = "name not UTF-8"
             case inputChanged = "input changed"
             case decodeFailed = "decode failed"
             case detectFailed = "detection failed"
@@ -28,6 +29,8 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
         public static let outsideRoot = Code(.outsideRoot)
         /// The input is a folder, device or other non-regular file.
         public static let notRegularFile = Code(.notRegularFile)
+        /// The input's name (or a folder's above it) is not valid UTF-8, so it cannot be opened by name.
+        public static let undecodableName = Code(.undecodableName)
         /// The file's content changed between queueing and processing.
         public static let inputChanged = Code(.inputChanged)
         /// The image could not be decoded (broken, truncated or unsupported file).
@@ -75,13 +78,17 @@ public struct PipelineError: Error, Sendable, CustomStringConvertible, Equatable
 
     /// Whether retrying cannot help (the input itself is bad), so the job is failed at once.
     public var isPermanent: Bool {
-        [.decodeFailed, .outsideRoot, .notRegularFile, .unsafePath].contains(code)
+        [.decodeFailed, .outsideRoot, .notRegularFile, .unsafePath, .undecodableName].contains(code)
     }
 
     /// Whether the failure lies with the input file (missing, unreadable, outside the root, not a regular file,
     /// changed, undecodable) rather than with this machine's state.
     public var concernsInput: Bool {
-        [.unreadableInput, .missingInput, .outsideRoot, .notRegularFile, .inputChanged, .decodeFailed].contains(code)
+        [
+            .unreadableInput, .missingInput, .outsideRoot, .notRegularFile, .inputChanged, .decodeFailed,
+            .undecodableName,
+        ]
+        .contains(code)
     }
 
     public var description: String { "\(file): \(code): \(detail)" }

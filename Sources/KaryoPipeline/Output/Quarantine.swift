@@ -20,8 +20,19 @@ public struct Quarantine: Sendable {
     public func add(
         source: URL, root: URL?, sha256: String?, failure: StageFailure, attempts: Int, now: Date = Date()
     ) throws(PipelineError) -> URL {
-        let base = SafeName.component(source.lastPathComponent)
-        let data = try? InputFile.read(source, root: root)
+        try add(
+            name: source.lastPathComponent, file: source.path, data: try? InputFile.read(source, root: root),
+            sha256: sha256, failure: failure, attempts: attempts, now: now)
+    }
+
+    /// Keeps `data` (nil: it could not be read) of the input at `file` under a safe form of `name`, with its error
+    /// JSON. Returns the error JSON's URL.
+    @discardableResult
+    public func add(
+        name rawName: String, file: String, data: Data?, sha256: String?, failure: StageFailure, attempts: Int,
+        now: Date = Date()
+    ) throws(PipelineError) -> URL {
+        let base = SafeName.component(rawName)
         let hash = sha256 ?? data.map { sha256Hex(of: $0) }
         // The first of `base`, `<hash prefix>-base`, `<hash prefix>-2-base`, ... that is free or holds these same
         // bytes: another input's record (its copy, or its error JSON alone when it could not be read) is never
@@ -39,7 +50,7 @@ public struct Quarantine: Sendable {
             copied = name
         }
         let report = ErrorReport(
-            file: source.path, sha256: hash, error: failure.error.description, stage: failure.stage.rawValue,
+            file: file, sha256: hash, error: failure.error.description, stage: failure.stage.rawValue,
             attempts: attempts, time: KaryoJSON.timestamp(now), quarantinedCopy: copied)
         let url = folder.appending(path: name + ".error.json")
         try AtomicFile.write(try KaryoJSON.encode(report), to: url)

@@ -182,6 +182,29 @@ public final class Pipeline: Sendable {
         return outcome
     }
 
+    /// Reports a file, or a folder, whose name is not valid UTF-8 (`path` shows such bytes as `\xNN`): it cannot be
+    /// opened by name, so it is never counted; it is logged, listed by `status`, and quarantined with `content`
+    /// (what the watcher could read by the raw name) once per path.
+    public func refuseUndecodable(path: String, isFolder: Bool, content: Data?) {
+        let what = isFolder ? "the folder name" : "the file name"
+        let consequence = isFolder ? "nothing under it can be counted" : "it cannot be counted"
+        let failure = StageFailure(
+            stage: .read,
+            error: PipelineError(
+                .undecodableName, file: path,
+                detail: "\(what) is not valid UTF-8 (bytes shown as \\xNN; a Latin-1 name from a Windows or CIFS "
+                    + "share?): \(consequence); rename it in UTF-8, or mount the share with iocharset=utf8"))
+        do {
+            guard try queue.recordRefused(path: path, error: failure.error.description) else { return }
+            try quarantine.add(
+                name: URL(filePath: path).lastPathComponent, file: path, data: content, sha256: nil, failure: failure,
+                attempts: 0)
+            logger.error("input refused and quarantined: \(failure)", metadata: ["file": "\(path)"])
+        } catch {
+            logger.error("cannot quarantine a refused input", metadata: ["file": "\(path)", "error": "\(error)"])
+        }
+    }
+
     /// Quarantines bad input that was not queued and records it for `status`, once per file and cause; a file that
     /// is gone (moved or deleted since it was announced) is not bad input and is only logged.
     private func refuse(_ file: URL, root: URL?, sha256: String?, failure: StageFailure) {
