@@ -38,7 +38,7 @@ demo: deps release
 lint:
 	swift format lint --strict -r Sources Tests Package.swift
 	cd Training && python3 -m ruff check .
-	python3 -m ruff check --config Training/ruff.toml Tests/Browser
+	python3 -m ruff check --config Training/ruff.toml Tests/Browser Benchmarks
 
 swift-test:
 	swift build $(SWIFT_BUILD_FLAGS)  # the daemon tests run the built karyocount binary

@@ -19,8 +19,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Training"))
 
-from karyotrain.export import load_exported  # noqa: E402
-from karyotrain.model import detect  # noqa: E402
+from karyotrain.export import load_exported
+from karyotrain.model import detect
 
 
 def main() -> int:

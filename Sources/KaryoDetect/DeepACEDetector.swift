@@ -92,5 +92,5 @@ public struct DeepACEDetector: Detector {
     }
 
     /// The model's counting threshold (`postprocess.count_threshold`).
-    public var countThreshold: Double { Double(network.config.postprocess.count_threshold) }
+    public var countThreshold: Double { network.config.postprocess.count_threshold }
 }

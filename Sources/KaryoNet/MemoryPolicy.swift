@@ -21,6 +21,18 @@ public enum MemoryPolicy {
     /// 494,000 when applied first).
     public static func retainFreedMemory() { _ = applied }
 
+    /// Images above this many pixels leave far more free heap than a working-scale image needs (a 1600x1200
+    /// export is 1.9 MP); after one, `releaseFreedMemory()` gives it back.
+    public static let largeImagePixels = 8_000_000
+
+    /// Returns the heap's free pages to the system (`malloc_trim`): after an unusually large image, so that the
+    /// retained heap stays at what ordinary images need instead of the largest image ever seen.
+    public static func releaseFreedMemory() {
+        #if canImport(Glibc)
+            _ = malloc_trim(0)
+        #endif
+    }
+
     private static let applied: Bool = {
         #if canImport(Glibc)
             return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, Int32.max) == 1

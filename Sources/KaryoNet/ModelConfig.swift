@@ -76,7 +76,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         public var nms_thresh: Float
         public var sigma: Float
         public var delta: Float
-        public var count_threshold: Float
+        /// Decoded as a Double, so a result says 0.35, not 0.3499999940395355.
+        public var count_threshold: Double
     }
 
     /// Input preparation.

@@ -242,16 +242,32 @@ final class NotifyListener: @unchecked Sendable {
 
 /// Writes `data` to `path` in `chunks` pieces with `pause` between them, keeping the file open (an in-place write).
 func writeSlowly(_ data: Data, to path: String, chunks: Int, pause: Duration) async throws {
-    _ = FileManager.default.createFile(atPath: path, contents: nil)
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-    let step = (data.count + chunks - 1) / chunks
-    var offset = 0
-    while offset < data.count {
-        try handle.write(contentsOf: data[offset..<min(offset + step, data.count)])
-        offset += step
-        if offset < data.count { try await Task.sleep(for: pause) }
+    try await onOwnThread {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let step = (data.count + chunks - 1) / chunks
+        var offset = 0
+        while offset < data.count {
+            try handle.write(contentsOf: data[offset..<min(offset + step, data.count)])
+            offset += step
+            if offset < data.count { sleep(for: pause) }
+        }
+        try handle.close()
     }
-    try handle.close()
+}
+
+/// Runs `body` on a thread of its own: a writer's pauses must not stretch while CPU-bound suites hold Swift's
+/// cooperative threads (a 0.3 s `Task.sleep` was seen to oversleep past a 2 s stability window on a loaded machine).
+func onOwnThread(_ body: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A blocking sleep of the calling thread.
+func sleep(for duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
 }
 
 /// Whether `data` is a complete PNG (signature, and an IEND chunk at the very end).

@@ -42,14 +42,16 @@ struct DaemonIntegrationTests {
                     if index % 2 == 0 {
                         try await writeSlowly(data, to: path, chunks: 4, pause: .milliseconds(300))
                     } else {
-                        _ = FileManager.default.createFile(atPath: path, contents: nil)
-                        let step = (data.count + 3) / 4
-                        for offset in stride(from: 0, to: data.count, by: step) {
-                            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-                            try handle.seekToEnd()
-                            try handle.write(contentsOf: data[offset..<min(offset + step, data.count)])
-                            try handle.close()
-                            try await Task.sleep(for: .milliseconds(300))
+                        try await onOwnThread {
+                            _ = FileManager.default.createFile(atPath: path, contents: nil)
+                            let step = (data.count + 3) / 4
+                            for offset in stride(from: 0, to: data.count, by: step) {
+                                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                                try handle.seekToEnd()
+                                try handle.write(contentsOf: data[offset..<min(offset + step, data.count)])
+                                try handle.close()
+                                sleep(for: .milliseconds(300))
+                            }
                         }
                     }
                 }

@@ -143,7 +143,7 @@ struct GoldenTests {
         }
         try expectClose(Golden.tensor(source), "det_boxes_source")
         try expectClose(Tensor(shape: [detections.count], data: detections.map(\.embedding)), "det_embeddings")
-        let count = detections.filter { $0.score >= network.config.postprocess.count_threshold }.count
+        let count = detections.filter { Double($0.score) >= network.config.postprocess.count_threshold }.count
         #expect(count == Int(try stages.doubles("count")[0]))
         #expect(Set(timings.keys) == ["backbone", "fpn", "rpn", "roi_head", "nms"])
     }

@@ -264,7 +264,14 @@ public final class Pipeline: Sendable {
     private func lane(stop: StopSignal, idlePoll: Duration?) async -> RunSummary {
         var summary = RunSummary()
         var pending: Task<Claimed?, Never>? = prefetch(ahead: false)
+        // Set after a large image; acted on once its buffers are out of scope (the next turn of the loop).
+        var releaseMemory = false
+        defer { if releaseMemory { MemoryPolicy.releaseFreedMemory() } }
         while let task = pending {
+            if releaseMemory {
+                MemoryPolicy.releaseFreedMemory()
+                releaseMemory = false
+            }
             guard let claimed = await task.value else {
                 pending = nil
                 if stop.isStopped { break }
@@ -292,6 +299,9 @@ public final class Pipeline: Sendable {
                 break
             }
             pending = prefetch(ahead: true)
+            if case .success(let loaded) = claimed.loaded {
+                releaseMemory = loaded.decoded.image.width * loaded.decoded.image.height > MemoryPolicy.largeImagePixels
+            }
             summary = summary + (await runBlocking { self.complete(claimed) })
         }
         return summary

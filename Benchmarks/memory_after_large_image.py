@@ -1,0 +1,108 @@
+"""Benchmark (not a test): the daemon's resident memory before, during and after one very large image.
+
+Starts `karyocount watch` on a temp drop folder, counts three 1600x1200 spreads (the steady state), then one
+10000x10000 PNG (about 120 KB on disk, 400 MB as floats), then three more ordinary spreads, sampling VmRSS every
+0.2 s. Prints the steady-state RSS, the peak, and the RSS after the large image, in MB.
+
+    python3 Benchmarks/memory_after_large_image.py [--binary .build/release/karyocount] [--detector auto]
+"""
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SPREAD = REPO / "Samples/drop/18-Y2087/18-Y2087.145.O.png"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default=str(REPO / ".build/release/karyocount"))
+    parser.add_argument("--detector", default="auto")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        drop = root / "drop"
+        drop.mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = root / "config.toml"
+        config.write_text(
+            f'watch_roots = ["{drop}"]\noutput_root = "{root / "out"}"\nstate_dir = "{root / "state"}"\n'
+            f'detector = "{args.detector}"\nmodel = "{REPO / "Models/default"}"\nstability_seconds = 0.5\n'
+            f'[review]\nlisten = "127.0.0.1:{port}"\n')
+        daemon = subprocess.Popen([args.binary, "watch", "--config", str(config)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        samples = []
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                samples.append(rss_mb(daemon.pid))
+                time.sleep(0.2)
+
+        def counted() -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/patients", timeout=5) as r:
+                    return sum(p["images_counted"] for p in json.load(r))
+            except OSError:
+                return -1
+
+        def drop_and_wait(files, expected):
+            for f in files:
+                f()
+            while counted() < expected:
+                assert daemon.poll() is None, "the daemon exited"
+                time.sleep(0.3)
+            time.sleep(1.0)
+
+        def spread(i):
+            image = np.array(Image.open(SPREAD).convert("L"))
+            image[0, :8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)  # distinct content, same picture
+            return lambda: Image.fromarray(image).resize((1600, 1200)).save(drop / f"STEADY.{i:03d}.A.png")
+
+        threading.Thread(target=sample, daemon=True).start()
+        try:
+            drop_and_wait([spread(i) for i in range(1, 4)], 3)
+            steady = rss_mb(daemon.pid)
+
+            def large():
+                big = np.full((10000, 10000), 235, np.uint8)
+                big[4000:4100, 4000:4020] = 40
+                Image.fromarray(big).save(drop / "LARGE.001.A.png")
+
+            start = len(samples)
+            drop_and_wait([large], 4)
+            peak = max(samples[start:])
+            after_large = rss_mb(daemon.pid)
+            drop_and_wait([spread(i) for i in range(4, 7)], 7)
+            after_more = rss_mb(daemon.pid)
+        finally:
+            done.set()
+            daemon.terminate()
+            daemon.wait(timeout=60)
+        print(f"detector {args.detector}: steady {steady:.0f} MB after 3 spreads; peak {peak:.0f} MB during the "
+              f"10000x10000 image; {after_large:.0f} MB after it; {after_more:.0f} MB after 3 more spreads")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
