@@ -75,14 +75,15 @@ def main():
             time.sleep(1.0)
 
         def spread(i):
-            image = np.array(Image.open(SPREAD).convert("L"))
+            image = np.array(Image.open(SPREAD).convert("L").resize((1600, 1200)))
             image[0, :8] = np.frombuffer(i.to_bytes(8, "little"), np.uint8)  # distinct content, same picture
-            return lambda: Image.fromarray(image).resize((1600, 1200)).save(drop / f"STEADY.{i:03d}.A.png")
+            return lambda: Image.fromarray(image).save(drop / f"STEADY.{i:03d}.A.png")
 
         threading.Thread(target=sample, daemon=True).start()
         try:
             drop_and_wait([spread(i) for i in range(1, 4)], 3)
             steady = rss_mb(daemon.pid)
+            print(f"steady {steady:.0f} MB after 3 spreads", flush=True)
 
             def large():
                 big = np.full((10000, 10000), 235, np.uint8)
@@ -93,6 +94,7 @@ def main():
             drop_and_wait([large], 4)
             peak = max(samples[start:])
             after_large = rss_mb(daemon.pid)
+            print(f"peak {peak:.0f} MB during the large image, {after_large:.0f} MB after it", flush=True)
             drop_and_wait([spread(i) for i in range(4, 7)], 7)
             after_more = rss_mb(daemon.pid)
         finally:
