@@ -31,6 +31,30 @@ public struct UndecodableName: Sendable, Hashable {
     /// Whether it is a folder (nothing under it can be taken).
     public let isFolder: Bool
 
+    public init(folder: String, bytes: [UInt8], root: String, isFolder: Bool) {
+        self.folder = folder
+        self.bytes = bytes
+        self.root = root
+        self.isFolder = isFolder
+    }
+
+    /// The name found in a folder listing, a folder when `lstat` says so.
+    init(listedIn folder: String, bytes: [UInt8], root: String) {
+        var st = stat()
+        let found = Self.withRawPath(folder: folder, bytes: bytes) { lstat($0, &st) == 0 }
+        self.init(folder: folder, bytes: bytes, root: root, isFolder: found && st.st_mode & S_IFMT == S_IFDIR)
+    }
+
+    /// Calls `body` with the NUL-terminated raw path of `bytes` in `folder`, the only way to reach such a file.
+    private static func withRawPath<T>(
+        folder: String, bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> T
+    ) -> T {
+        let raw = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+        return raw.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count, body)
+        }
+    }
+
     /// The path with each byte that is not UTF-8 written `\xNN`, e.g. `/drop/M\xFCller.001.A.png`.
     public var path: String {
         var name = ""
@@ -53,12 +77,7 @@ public struct UndecodableName: Sendable, Hashable {
     /// `maxBytes`; nil otherwise.
     public func read(maxBytes: Int) -> [UInt8]? {
         guard !isFolder else { return nil }
-        let raw = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
-        let fd = raw.withUnsafeBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) {
-                open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            }
-        }
+        let fd = Self.withRawPath(folder: folder, bytes: bytes) { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
@@ -146,13 +165,7 @@ struct DropFolderLayout: Sendable {
             guard try visitDirectory(dir) else { continue }
             let entries = FileSystem.entries(of: dir)
             for bytes in entries.undecodable {
-                let raw = Array(dir.utf8) + [UInt8(ascii: "/")] + bytes + [0]
-                var st = stat()
-                let isFolder =
-                    raw.withUnsafeBufferPointer { p in
-                        p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { lstat($0, &st) == 0 }
-                    } && st.st_mode & S_IFMT == S_IFDIR
-                undecodable(UndecodableName(folder: dir, bytes: bytes, root: root, isFolder: isFolder))
+                undecodable(UndecodableName(listedIn: dir, bytes: bytes, root: root))
             }
             for name in entries.names {
                 let path = FileSystem.join(dir, name)

@@ -251,7 +251,7 @@ private final class WatchLoop: @unchecked Sendable {
             if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) != 0 {
                 undecodable.append(
                     UndecodableName(
-                        folder: directory, bytes: FileSystem.Bytes(cName).bytes, root: root,
+                        folder: directory, bytes: FileSystem.bytes(ofCString: cName), root: root,
                         isFolder: mask & UInt32(IN_ISDIR) != 0))
             }
             return

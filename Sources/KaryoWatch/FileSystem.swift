@@ -67,27 +67,22 @@ enum FileSystem {
         var names: [String] = []
         var undecodable: [[UInt8]] = []
         while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { c -> Result<String, Bytes> in
-                    String(validatingCString: c).map { .success($0) } ?? .failure(Bytes(c))
+            withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { c in
+                    if let name = String(validatingCString: c) {
+                        if name != "." && name != ".." { names.append(name) }
+                    } else {
+                        undecodable.append(bytes(ofCString: c))
+                    }
                 }
-            }
-            switch name {
-            case .success(let n) where n != "." && n != "..": names.append(n)
-            case .failure(let raw): undecodable.append(raw.bytes)
-            default: break
             }
         }
         return (names, undecodable)
     }
 
     /// The bytes of a NUL-terminated C name.
-    struct Bytes: Error {
-        let bytes: [UInt8]
-        init(_ c: UnsafePointer<CChar>) {
-            bytes = Array(
-                UnsafeBufferPointer(start: UnsafeRawPointer(c).assumingMemoryBound(to: UInt8.self), count: strlen(c)))
-        }
+    static func bytes(ofCString c: UnsafePointer<CChar>) -> [UInt8] {
+        Array(UnsafeBufferPointer(start: UnsafeRawPointer(c).assumingMemoryBound(to: UInt8.self), count: strlen(c)))
     }
 
     /// `parent/name` without doubled slashes.

@@ -194,34 +194,34 @@ public final class Pipeline: Sendable {
                 .undecodableName, file: path,
                 detail: "\(what) is not valid UTF-8 (bytes shown as \\xNN; a Latin-1 name from a Windows or CIFS "
                     + "share?): \(consequence); rename it in UTF-8, or mount the share with iocharset=utf8"))
-        do {
-            guard try queue.recordRefused(path: path, error: failure.error.description) else { return }
-            try quarantine.add(
-                name: URL(filePath: path).lastPathComponent, file: path, data: content, sha256: nil, failure: failure,
-                attempts: 0)
-            logger.error("input refused and quarantined: \(failure)", metadata: ["file": "\(path)"])
-        } catch {
-            logger.error("cannot quarantine a refused input", metadata: ["file": "\(path)", "error": "\(error)"])
-        }
+        refuse(path: path, sha256: nil, failure: failure) { content }
     }
 
     /// Quarantines bad input that was not queued and records it for `status`, once per file and cause; a file that
     /// is gone (moved or deleted since it was announced) is not bad input and is only logged.
     private func refuse(_ file: URL, root: URL?, sha256: String?, failure: StageFailure) {
+        refuse(path: file.path, sha256: sha256, failure: failure) { try? InputFile.read(file, root: root) }
+    }
+
+    /// `refuse` for the input at `path`, whose bytes `content` gives when they can be read.
+    private func refuse(
+        path: String, sha256: String?, failure: StageFailure, attempts: Int = 0, content: () -> Data?
+    ) {
         guard failure.error.code != .missingInput else {
-            logger.info("file gone before it could be queued", metadata: ["file": "\(file.path)"])
+            logger.info("file gone before it could be queued", metadata: ["file": "\(path)"])
             return
         }
         do {
-            guard try queue.recordRefused(path: file.path, error: failure.error.description) else {
-                logger.debug("input still refused: \(failure)", metadata: ["file": "\(file.path)"])
+            guard try queue.recordRefused(path: path, error: failure.error.description) else {
+                logger.debug("input still refused: \(failure)", metadata: ["file": "\(path)"])
                 return
             }
-            try quarantine.add(source: file, root: root, sha256: sha256, failure: failure, attempts: 0)
-            logger.error("input refused and quarantined: \(failure)", metadata: ["file": "\(file.path)"])
+            try quarantine.add(
+                name: URL(filePath: path).lastPathComponent, file: path, data: content(), sha256: sha256,
+                failure: failure, attempts: attempts)
+            logger.error("input refused and quarantined: \(failure)", metadata: ["file": "\(path)"])
         } catch {
-            logger.error(
-                "cannot quarantine a refused input", metadata: ["file": "\(file.path)", "error": "\(error)"])
+            logger.error("cannot quarantine a refused input", metadata: ["file": "\(path)", "error": "\(error)"])
         }
     }
 
@@ -457,14 +457,9 @@ public final class Pipeline: Sendable {
                 error: PipelineError(
                     failure.error.code, file: path,
                     detail: "\(failure.error.detail) (the same content as \(job.path))"))
-            do {
-                guard try queue.recordRefused(path: path, error: copyFailure.error.description) else { continue }
-                let root = config.watchRoots.first { KaryoConfig.isSameOrInside(url, $0) }
-                try quarantine.add(
-                    source: url, root: root, sha256: job.sha256, failure: copyFailure, attempts: job.attempts)
-                logger.error("input quarantined: \(copyFailure)", metadata: ["file": "\(path)"])
-            } catch {
-                logger.error("cannot write to the quarantine", metadata: ["file": "\(path)", "error": "\(error)"])
+            let root = config.watchRoots.first { KaryoConfig.isSameOrInside(url, $0) }
+            refuse(path: path, sha256: job.sha256, failure: copyFailure, attempts: job.attempts) {
+                try? InputFile.read(url, root: root)
             }
         }
     }
