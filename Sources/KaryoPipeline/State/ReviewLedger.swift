@@ -95,12 +95,9 @@ public struct ReviewSubmission: Sendable, Equatable {
     /// The most chromosomes a reviewed count may hold (well above near-octaploid cells).
     public static let maximumCount = 500
 
-    /// The count the review records, or why the submission cannot be recorded.
-    func validatedCount() throws(ReviewRefusal) -> Int {
-        let who = reviewer.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !who.isEmpty, who.count <= 100 else {
-            throw ReviewRefusal(.invalid, "a review needs the reviewer's name (1 to 100 characters)")
-        }
+    /// The count and the reviewer's name the review records, or why the submission cannot be recorded.
+    func validated() throws(ReviewRefusal) -> (count: Int, reviewer: String) {
+        let who = try ReviewLedger.personName(reviewer, needed: "a review needs the reviewer's name")
         if let boxes {
             for box in boxes
             where ![box.x1, box.y1, box.x2, box.y2].allSatisfy(\.isFinite) || box.width <= 0 || box.height <= 0 {
@@ -117,7 +114,7 @@ public struct ReviewSubmission: Sendable, Equatable {
             throw ReviewRefusal(
                 .invalid, "count \(count) disagrees with the \(boxes.count) boxes drawn: send one or make them agree")
         }
-        return count
+        return (count, who)
     }
 }
 
@@ -154,6 +151,13 @@ public enum ReviewLedger {
                         """)
             }
         }
+    }
+
+    /// `name` trimmed, or the refusal `needed` says when it is empty or longer than 100 characters.
+    static func personName(_ name: String, needed: String) throws(ReviewRefusal) -> String {
+        let who = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !who.isEmpty, who.count <= 100 else { throw ReviewRefusal(.invalid, "\(needed) (1 to 100 characters)") }
+        return who
     }
 
     /// The latest reviewed count of each reviewed image of `patient`, by SHA-256.
@@ -196,7 +200,7 @@ extension JobQueue {
         sha256: String, _ submission: ReviewSubmission, detectorBoxes: [BoundingBox], settings: AggregatorSettings,
         now: Date = Date()
     ) throws -> (review: CellReview, report: PatientReport) {
-        let count = try submission.validatedCount()
+        let (count, reviewer) = try submission.validated()
         return try ledgerWrite { db in
             guard let result = try ResultIndexEntry.fetchOne(db, key: sha256) else {
                 throw ReviewRefusal(.notFound, "no counted image \(sha256)")
@@ -216,7 +220,7 @@ extension JobQueue {
                 boxes: submission.boxes)
             var review = CellReview(
                 sha256: sha256, patient: result.patient,
-                reviewer: submission.reviewer.trimmingCharacters(in: .whitespacesAndNewlines), reviewedAt: now,
+                reviewer: reviewer, reviewedAt: now,
                 count: count, detectorCount: result.count, boxes: submission.boxes, changes: changes)
             try review.insert(db)
             let update = try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
@@ -265,7 +269,7 @@ extension JobQueue {
 
     /// Signs a patient off: its current report is frozen in the event. Refused when already signed off.
     public func signOff(patient: String, by: String, now: Date = Date()) throws -> SignOffEvent {
-        let who = try Self.validatedName(by)
+        let who = try ReviewLedger.personName(by, needed: "a sign-off needs the cytologist's name")
         return try ledgerWrite { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE patient = ?", arguments: [patient])
             else { throw ReviewRefusal(.notFound, "no patient \(patient)") }
@@ -282,7 +286,7 @@ extension JobQueue {
 
     /// Reopens a signed-off patient so its counts can change again; the reason is kept.
     public func reopen(patient: String, by: String, reason: String, now: Date = Date()) throws -> SignOffEvent {
-        let who = try Self.validatedName(by)
+        let who = try ReviewLedger.personName(by, needed: "a sign-off needs the cytologist's name")
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !why.isEmpty else { throw ReviewRefusal(.invalid, "reopening a signed-off patient needs a reason") }
         return try ledgerWrite { db in
@@ -313,14 +317,6 @@ extension JobQueue {
 
     private static func latestSignOff(_ db: Database, patient: String) throws -> SignOffEvent? {
         try SignOffEvent.filter(sql: "patient = ?", arguments: [patient]).order(sql: "id DESC").fetchOne(db)
-    }
-
-    private static func validatedName(_ name: String) throws(ReviewRefusal) -> String {
-        let who = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !who.isEmpty, who.count <= 100 else {
-            throw ReviewRefusal(.invalid, "a sign-off needs the cytologist's name (1 to 100 characters)")
-        }
-        return who
     }
 
     private func ledgerRead<T>(_ body: (Database) throws -> T) throws -> T {
