@@ -82,13 +82,17 @@ def roi_align_grid_sample(features: torch.Tensor, boxes: torch.Tensor, batch_ind
     gx = xs / max(w - 1, 1) * 2 - 1
     grid = torch.stack([gx[:, None, :].expand(k, s, s), gy[:, :, None].expand(k, s, s)], dim=-1)  # (K, S, S, 2)
     feats = features.float()
-    out = feats.new_empty((k, c, s, s))
+    pieces, order = [], []
     for i in range(n):
         sel = torch.where(batch_index == i)[0]
         if sel.numel() == 0:
             continue
         v = F.grid_sample(feats[i:i + 1], grid[sel].reshape(1, -1, s, 2), mode="bilinear", padding_mode="border",
                           align_corners=True)  # (1, C, K_i * S, S)
-        out = out.index_copy(0, sel, v.view(c, sel.numel(), s, s).permute(1, 0, 2, 3))
-    out = out.view(k, c, output_size, g, output_size, g).mean(dim=(3, 5))
-    return out.to(features.dtype)
+        pieces.append(v.view(c, sel.numel(), output_size, g, output_size, g).mean(dim=(3, 5)))
+        order.append(sel)
+    out = torch.cat(pieces, dim=1).permute(1, 0, 2, 3)  # (K, C, out, out) in the order of `order`
+    order = torch.cat(order)
+    if not torch.equal(order, torch.arange(k, device=order.device)):
+        out = out[torch.argsort(order)]
+    return out.contiguous().to(features.dtype)
