@@ -14,6 +14,10 @@ public struct DeepACEDetector: Detector {
     /// Whether detections reaching a CytoVision frame line are dropped (chromosomes of a neighbouring cell cut by
     /// the frame); on by default, off to see the network's raw output.
     public var dropsDetectionsAtFrame = true
+    /// The lab's chromosome width in source pixels (`chromosome_width_px`, measured by `karyocount calibrate`): when
+    /// set, every image is brought to the working scale by it rather than by the width measured on the image, so
+    /// that the cells of one microscope are all processed at one scale.
+    public var labChromosomeWidth: Double?
 
     /// Loads the model in directory `directory` (config.json + model.safetensors).
     public init(modelDirectory directory: URL) throws {
@@ -56,7 +60,8 @@ public struct DeepACEDetector: Detector {
             throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
         }
         var clock = StageClock()
-        let prepared = network.prepare(image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
+        let prepared = network.prepare(
+            image.pixels.map { $0 * 255 }, width: image.width, height: image.height, labWidth: labChromosomeWidth)
         stageTimings["normalize", default: 0] += clock.lap()
         let detections = network.detect(
             prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)

@@ -8,8 +8,9 @@ public enum DetectorFactory {
         case deepace
     }
 
-    /// Makes a detector of `kind`; `model` is the model directory (config.json + model.safetensors) for `deepace`.
-    public static func make(kind: Kind, model: URL?) throws -> any Detector {
+    /// Makes a detector of `kind`; `model` is the model directory (config.json + model.safetensors) for `deepace`,
+    /// `chromosomeWidth` the lab's chromosome width in px for its working scale (nil: measured on each image).
+    public static func make(kind: Kind, model: URL?, chromosomeWidth: Double? = nil) throws -> any Detector {
         switch kind {
         case .classical:
             return ClassicalDetector()
@@ -18,7 +19,9 @@ public enum DetectorFactory {
                 throw DetectorError.modelUnavailable(
                     "no model given and none found in \(ModelLocation.searchedPlaces); pass --model DIR")
             }
-            return try DeepACEDetector(modelDirectory: directory)
+            var detector = try DeepACEDetector(modelDirectory: directory)
+            detector.labChromosomeWidth = chromosomeWidth
+            return detector
         }
     }
 }

@@ -109,13 +109,15 @@ public struct DeepACENetwork: Sendable {
     }
 
     /// The working-scale factor for an image of 0...255 values (MODEL.md step 2), with the width it was measured
-    /// from.
-    public func workingScale(_ pixels: [Float], width: Int, height: Int) -> WorkingScaleUsed {
+    /// from. With `labWidth` (the lab's `chromosome_width_px`, as `karyocount calibrate` measures it) every image of
+    /// the lab is brought to the working scale by that width instead of by its own measurement.
+    public func workingScale(_ pixels: [Float], width: Int, height: Int, labWidth: Double? = nil) -> WorkingScaleUsed {
         let input = config.input
         let byWidth = input.working_scale == "chromosome-width"
         let targetWidth = byWidth ? input.target_chromosome_width : nil
+        let rule = labWidth == nil ? input.working_scale : WorkingScaleUsed.labWidthRule
         guard byWidth, let target = targetWidth,
-            let measured = WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
+            let measured = labWidth ?? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
         else {
             return WorkingScaleUsed(
                 rule: input.working_scale, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
@@ -124,18 +126,20 @@ public struct DeepACENetwork: Sendable {
         let raw = target / measured
         let held = min(max(raw, input.min_factor ?? 0.5), input.max_factor ?? 3.0)
         return WorkingScaleUsed(
-            rule: input.working_scale, measuredWidth: measured, targetWidth: target, factor: held * input.scale,
+            rule: rule, measuredWidth: measured, targetWidth: target, factor: held * input.scale,
             clamped: held != raw)
     }
 
     /// Resizes to the working scale, pads to `pad_multiple` with `pad_value`, and normalizes (MODEL.md steps 2-4).
-    /// `factor` overrides the working-scale rule when given.
-    public func prepare(_ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil) -> PreparedInput {
+    /// `factor` overrides the working-scale rule when given; `labWidth` is `workingScale`'s.
+    public func prepare(
+        _ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil, labWidth: Double? = nil
+    ) -> PreparedInput {
         let scale =
             factor.map {
                 WorkingScaleUsed(rule: "fixed", measuredWidth: nil, targetWidth: nil, factor: $0, clamped: false)
             }
-            ?? workingScale(pixels, width: w0, height: h0)
+            ?? workingScale(pixels, width: w0, height: h0, labWidth: labWidth)
         let f = scale.factor
         let h1 = max(1, Int((Double(h0) * f + 0.5).rounded(.down)))
         let w1 = max(1, Int((Double(w0) * f + 0.5).rounded(.down)))

@@ -3,10 +3,12 @@ import KaryoImage
 
 /// How an image was brought to the working scale (Training/MODEL.md step 2), recorded in its result.
 public struct WorkingScaleUsed: Sendable, Equatable, Codable {
-    /// The model's rule: `chromosome-width` (resize so the measured width becomes the trained one) or `fixed` (also
-    /// for a factor given by the caller).
+    /// The model's rule: `chromosome-width` (resize so the width measured on the image becomes the trained one),
+    /// `lab-chromosome-width` (the same with the lab's configured width) or `fixed` (also for a factor given by the
+    /// caller).
     public var rule: String
-    /// The typical chromosome width measured in the source image, px; nil when not measured or unmeasurable.
+    /// The typical chromosome width of the source image, px: measured on it, or the lab's configured width; nil when
+    /// not measured or unmeasurable.
     public var measuredWidth: Double?
     /// The chromosome width the model was trained at, px; nil for a fixed rule.
     public var targetWidth: Double?
@@ -14,6 +16,9 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
     public var factor: Double
     /// Whether the factor was held at the model's lower or upper limit.
     public var clamped: Bool
+
+    /// `rule` when the lab's configured chromosome width set the factor.
+    public static let labWidthRule = "lab-chromosome-width"
 
     public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
         self.rule = rule

@@ -11,7 +11,7 @@ struct CountCommand: AsyncParsableCommand {
         discussion: """
             Each image gets <stem>.json (schema karyocount.result/1) and <stem>.annotated.png in --out; a file that \
             cannot be counted gets <stem>.error.json and a message on stderr, and the exit status is 1. Folders are \
-            scanned for .tif/.tiff/.png names; karyograms (CytoVision type K) are skipped.
+            scanned for .tif/.tiff/.png/.jpg/.jpeg/.bmp names; karyograms (CytoVision type K) are skipped.
             """)
 
     @Argument(help: "Image files or folders.")
@@ -29,6 +29,13 @@ struct CountCommand: AsyncParsableCommand {
     @Option(help: "Detections at or above this score are counted (default: the model's own count threshold).")
     var scoreThreshold: Double?
 
+    @Option(
+        help: """
+            The lab's chromosome width in px (`karyocount calibrate`): every image is brought to the working scale \
+            by it (default: measured on each image).
+            """)
+    var chromosomeWidth: Double?
+
     @Flag(help: "Scan folders recursively.")
     var recursive = false
 
@@ -36,11 +43,15 @@ struct CountCommand: AsyncParsableCommand {
         guard scoreThreshold.map({ (0...1).contains($0) }) ?? true else {
             throw ValidationError("--score-threshold must be within 0...1")
         }
+        guard chromosomeWidth.map({ (1...500).contains($0) }) ?? true else {
+            throw ValidationError("--chromosome-width must be within 1...500 px")
+        }
     }
 
     func run() async throws {
         let logger = cliLogger(level: .info)
-        let det = try DetectorSelection.make(detector, model: model.map { URL(filePath: $0) }, logger: logger)
+        let det = try DetectorSelection.make(
+            detector, model: model.map { URL(filePath: $0) }, chromosomeWidth: chromosomeWidth, logger: logger)
         let inputs = try BatchCounter.inputs(paths.map { URL(filePath: $0) }, recursive: recursive)
         let outURL = URL(filePath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)

@@ -43,7 +43,8 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let pipeline: Pipeline
         do {
-            let detector = try DetectorSelection.make(settings.detector, model: settings.model, logger: logger)
+            let detector = try DetectorSelection.make(
+                settings.detector, model: settings.model, chromosomeWidth: settings.chromosomeWidthPx, logger: logger)
             pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
         } catch {
             logger.critical("cannot start: \(error)")

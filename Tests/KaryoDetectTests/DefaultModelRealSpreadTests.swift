@@ -54,6 +54,23 @@ struct DefaultModelRealSpreadTests {
         #expect(abs(scale.factor - target / measured) < 1e-12)
     }
 
+    @Test("with a lab chromosome width every image is scaled by it, whatever its own width, and the result says so")
+    func labWidthSetsTheScale() throws {
+        var detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
+        let target = try #require(detector.network.config.input.target_chromosome_width)
+        detector.labChromosomeWidth = 2 * target
+        let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
+        var timings: [String: Double] = [:]
+        let output = try detector.analyze(image, stageTimings: &timings)
+        let scale = try #require(output.workingScale)
+        #expect(scale.rule == WorkingScaleUsed.labWidthRule)
+        #expect(scale.measuredWidth == 2 * target && scale.targetWidth == target)
+        #expect(scale.factor == 0.5 && !scale.clamped)
+        detector.labChromosomeWidth = target * 10
+        let held = try #require(try detector.analyze(image, stageTimings: &timings).workingScale)
+        #expect(held.clamped && held.factor == detector.network.config.input.min_factor)
+    }
+
     /// The CytoVision frame line (field x 33..<983, y 68..<826) cuts a neighbouring cell's chromosomes. The CPU-trained
     /// weights boxed 4 of them, which the frame-line rule dropped; the shipped weights, trained on spreads with such
     /// cut chromosomes, box none. Either way none is counted, and the rule drops no chromosome of the cell.

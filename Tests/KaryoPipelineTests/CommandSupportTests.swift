@@ -8,6 +8,16 @@ import Testing
 struct CommandSupportTests {
     let dir = TempDir()
 
+    @Test("a folder scan takes every image name the decoder reads (TIFF, PNG, JPEG, BMP) and no sidecar file")
+    func folderScanNames() throws {
+        for name in ["a.tif", "b.TIFF", "c.png", "d.jpg", "e.JPEG", "f.bmp", "g.json", "h.txt", "i.jpg.part", ".j.bmp"]
+        {
+            dir.write("scan/\(name)", Data())
+        }
+        let inputs = try BatchCounter.inputs([dir.path("scan")], recursive: false)
+        #expect(inputs.map(\.file.lastPathComponent) == ["a.tif", "b.TIFF", "c.png", "d.jpg", "e.JPEG", "f.bmp"])
+    }
+
     @Test("count: a bad file gets <stem>.error.json, the others still succeed, karyograms are skipped")
     func batchCount() async throws {
         dir.write("in/A.001.O.png", codedPNG(count: 46))

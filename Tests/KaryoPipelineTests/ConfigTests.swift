@@ -26,6 +26,7 @@ struct ConfigTests {
             detector = "classical"
             model = "/models/m1"
             score_threshold = 0.6
+            chromosome_width_px = 15.5
             patient_pattern = '^(?<patient>[A-Z0-9]+)_'
             min_images = 30
             min_disagreeing = 10
@@ -42,14 +43,14 @@ struct ConfigTests {
         #expect(c.watchRoots.map(\.path) == ["/data/drop", "/data/drop2"])
         #expect(c.outputRoot.path == "/data/out")
         #expect(c.detector == .classical)
-        #expect(c.scoreThreshold == 0.6)
+        #expect(c.scoreThreshold == 0.6 && c.chromosomeWidthPx == 15.5)
         #expect(c.minImages == 30 && c.minDisagreeing == 10)
         #expect(c.uncertainScoreBand == 0.2...0.8)
         #expect(c.workers == 2 && c.stabilitySeconds == 5 && c.maxAttempts == 4)
         #expect(c.retryDelaysSeconds == [5, 60])
         #expect(!c.drawBelowThreshold)
         #expect(c.logLevel == "debug")
-        #expect(KaryoConfig.keys.count == 18)
+        #expect(KaryoConfig.keys.count == 19)
     }
 
     @Test("every problem is reported at once, each with its key")
@@ -61,6 +62,7 @@ struct ConfigTests {
                 output_root = 42
                 detector = "magic"
                 score_threshold = 1.5
+                chromosome_width_px = 0
                 patient_pattern = "(unclosed"
                 min_images = "twenty"
                 uncertain_score_band = [0.9, 0.1]
@@ -72,8 +74,8 @@ struct ConfigTests {
             let keys = Set(error.problems.map(\.key))
             #expect(
                 keys == [
-                    "watch_roots", "output_root", "detector", "score_threshold", "patient_pattern", "min_images",
-                    "uncertain_score_band", "workers", "colour",
+                    "watch_roots", "output_root", "detector", "score_threshold", "chromosome_width_px",
+                    "patient_pattern", "min_images", "uncertain_score_band", "workers", "colour",
                 ])
             #expect(error.description.contains("min_images: must be an integer"))
         }
@@ -201,5 +203,17 @@ struct ConfigTests {
         let c = try KaryoConfig.load(from: url)
         #expect(c.minImages == 20)
         #expect(c.scoreThreshold == nil)
+        #expect(c.chromosomeWidthPx == nil)
+    }
+
+    @Test("a lab's calibrated chromosome width is read, printed back and checked for a sane range")
+    func chromosomeWidth() throws {
+        let c = try KaryoConfig.parse("chromosome_width_px = 15.62")
+        #expect(c.chromosomeWidthPx == 15.62)
+        #expect(try KaryoConfig.parse(c.tomlText).chromosomeWidthPx == 15.62)
+        #expect(try KaryoConfig.parse("chromosome_width_px = 12").chromosomeWidthPx == 12)
+        #expect(KaryoConfig().tomlText.contains("# chromosome_width_px = (unset)"))
+        #expect(throws: ConfigError.self) { try KaryoConfig.parse("chromosome_width_px = 900") }
+        #expect(throws: ConfigError.self) { try KaryoConfig.parse("chromosome_width_px = \"wide\"") }
     }
 }

@@ -22,6 +22,7 @@ from .export import load_checkpoint, load_exported
 from .frame import inside_frame
 from .metrics import evaluate
 from .model import detect
+from .scale import working_factor
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_REAL = [REPO / "Tests" / "Fixtures" / "real" / "18-Y2087.145.O.png"]
@@ -146,6 +147,10 @@ def main(argv) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu", help="where the network runs (cpu, cuda)")
     ap.add_argument("--workers", type=int, default=0, help="processes generating the held-out spreads")
+    ap.add_argument("--chromosome-width", type=float, default=None,
+                    help="the lab's chromosome width in source px (config `chromosome_width_px`, what `karyocount "
+                         "calibrate` measures): every --voc and --real image is brought to the working scale by it "
+                         "instead of by its own measured width")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -154,7 +159,14 @@ def main(argv) -> int:
         model.cfg["postprocess"]["method"] = a.method
     if a.score_threshold is None:
         a.score_threshold = float(model.cfg["postprocess"].get("count_threshold", 0.5))
-    report = {"method": model.cfg["postprocess"]["method"], "model": a.checkpoint or a.model}
+    report = {"method": model.cfg["postprocess"]["method"], "model": a.checkpoint or a.model,
+              "chromosome_width": a.chromosome_width}
+
+    def lab_factor(image):
+        """The working-scale factor of the lab's chromosome width; None: each image's own measured width."""
+        if a.chromosome_width is None:
+            return None
+        return working_factor(image, model.cfg["input"], width=a.chromosome_width)
     if a.held_out or a.coco:
         from .synth import HELD_OUT_SEEDS, SpreadConfig
         d = dict(model.cfg.get("data", {"width": 1600, "height": 1200, "synth": {}}))
@@ -197,7 +209,7 @@ def main(argv) -> int:
         root = Path(a.voc)
         items, ids, t0 = [], [], time.time()
         for image, truth, ident in voc_samples(root, a.list):
-            r = detect(model, image, device=a.device)
+            r = detect(model, image, factor=lab_factor(image), device=a.device)
             items.append((r["boxes"].numpy(), r["scores"].numpy(), truth))
             ids.append(ident)
         res = evaluate(items, a.score_threshold)
@@ -212,7 +224,7 @@ def main(argv) -> int:
     for p in reals:
         p = Path(p)
         img = load_grey(p)
-        r = detect(model, img, device=a.device)
+        r = detect(model, img, factor=lab_factor(img), device=a.device)
         entry = {"count": r["count"], "factor": r["factor"]}
         truth = p.with_suffix(".json")
         if truth.exists():

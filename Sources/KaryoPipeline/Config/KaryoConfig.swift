@@ -30,6 +30,10 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Detections at or above this score are counted; nil: the detector's own count threshold (a model's calibrated
     /// one). Key `score_threshold`.
     public var scoreThreshold: Double?
+    /// The typical chromosome width of this lab's exports in source pixels, as `karyocount calibrate` measures it on
+    /// a folder of them; every image is then brought to the model's working scale by this one width. nil: the width
+    /// is measured on each image. Key `chromosome_width_px`.
+    public var chromosomeWidthPx: Double?
     /// Optional regex on the file name with a named group `patient` (and optionally `cell`); empty for the
     /// built-in CytoVision rule. Key `patient_pattern`.
     public var patientPattern = ""
@@ -89,6 +93,10 @@ public struct KaryoConfig: Sendable, Equatable {
         (
             "score_threshold",
             "detections at or above this score are counted (0...1); unset: the model's own count threshold"
+        ),
+        (
+            "chromosome_width_px",
+            "chromosome width of this lab's exports in px (`karyocount calibrate DIR`); unset: measured on each image"
         ),
         ("patient_pattern", "regex on the file name with a named group `patient`; empty: CytoVision rule"),
         ("min_images", "a patient is collecting until this many images are counted"),
@@ -315,6 +323,7 @@ extension KaryoConfig {
         }
         if let s = r.string("model") { model = r.resolve(s) }
         if let d = r.number("score_threshold") { scoreThreshold = d }
+        if let d = r.number("chromosome_width_px") { chromosomeWidthPx = d }
         if let s = r.string("patient_pattern") { patientPattern = s }
         if let i = r.int("min_images") { minImages = i }
         if let i = r.int("min_disagreeing") { minDisagreeing = i }
@@ -365,6 +374,9 @@ extension KaryoConfig {
         }
         if let scoreThreshold, !(0...1).contains(scoreThreshold) {
             add("score_threshold", "\(scoreThreshold) is not within 0...1")
+        }
+        if let chromosomeWidthPx, !(1...500).contains(chromosomeWidthPx) {
+            add("chromosome_width_px", "\(chromosomeWidthPx) is not within 1...500 px")
         }
         if uncertainScoreBand.lowerBound < 0 || uncertainScoreBand.upperBound > 1 {
             add("uncertain_score_band", "must lie within 0...1")
@@ -532,6 +544,7 @@ extension KaryoConfig {
             "detector": q(detector.rawValue),
             "model": q(model.path),
             "score_threshold": scoreThreshold.map { "\($0)" } ?? "",
+            "chromosome_width_px": chromosomeWidthPx.map { "\($0)" } ?? "",
             "patient_pattern": q(patientPattern),
             "min_images": "\(minImages)",
             "min_disagreeing": "\(minDisagreeing)",

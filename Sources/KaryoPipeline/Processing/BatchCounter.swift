@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Which file names are inputs: hidden and temporary names are never taken; folder scans take TIFF and PNG names.
+/// Which file names are inputs: hidden and temporary names are never taken; folder scans take image names.
 public enum InputNames {
     /// Hidden and temporary names (`.*`, `*.tmp`, `*.part`, `~*`), never taken (DESIGN.md, Input files).
     public static func isIgnored(_ name: String) -> Bool {
@@ -9,12 +9,13 @@ public enum InputNames {
         return name.hasPrefix(".") || name.hasPrefix("~") || lower.hasSuffix(".tmp") || lower.hasSuffix(".part")
     }
 
-    /// Whether a folder scan takes `name`: not ignored, and named `.tif`, `.tiff` or `.png` (any case). The content
-    /// decides the format; the name only keeps sidecar files (JSON, notes) out of folder scans.
+    /// Whether a folder scan takes `name`: not ignored, and named `.tif`, `.tiff`, `.png`, `.jpg`, `.jpeg` or `.bmp`
+    /// (any case). The content decides the format; the name only keeps sidecar files (JSON, notes) out of folder
+    /// scans.
     public static func isCandidate(_ name: String) -> Bool {
         guard !isIgnored(name) else { return false }
         let ext = (name as NSString).pathExtension.lowercased()
-        return ["tif", "tiff", "png"].contains(ext)
+        return ["tif", "tiff", "png", "jpg", "jpeg", "bmp"].contains(ext)
     }
 }
 

@@ -6,9 +6,9 @@ import Logging
 public enum DetectorSelection {
     /// `classical` and `deepace` as asked (a `deepace` without a usable model is an error); `auto` runs DeepACEv2
     /// when `model` holds a config.json and the classical detector otherwise, saying why with a warning. A nil
-    /// `model` is the shipped one (`ModelLocation`).
+    /// `model` is the shipped one (`ModelLocation`). `chromosomeWidth` is the lab's (`chromosome_width_px`).
     public static func make(
-        _ choice: KaryoConfig.DetectorChoice, model: URL?, logger: Logger
+        _ choice: KaryoConfig.DetectorChoice, model: URL?, chromosomeWidth: Double? = nil, logger: Logger
     ) throws(PipelineError) -> any Detector {
         guard let model = model ?? ModelLocation.defaultDirectory() else {
             if choice == .classical { return ClassicalDetector() }
@@ -28,7 +28,7 @@ public enum DetectorSelection {
             case .classical:
                 return try DetectorFactory.make(kind: .classical, model: nil)
             case .deepace:
-                return try DetectorFactory.make(kind: .deepace, model: model)
+                return try DetectorFactory.make(kind: .deepace, model: model, chromosomeWidth: chromosomeWidth)
             case .auto:
                 guard FileManager.default.fileExists(atPath: model.appending(path: "config.json").path) else {
                     logger.warning(
@@ -37,7 +37,7 @@ public enum DetectorSelection {
                     return try DetectorFactory.make(kind: .classical, model: nil)
                 }
                 do {
-                    return try DetectorFactory.make(kind: .deepace, model: model)
+                    return try DetectorFactory.make(kind: .deepace, model: model, chromosomeWidth: chromosomeWidth)
                 } catch {
                     logger.warning("cannot load the model at \(model.path) (\(error)): using the classical detector")
                     return try DetectorFactory.make(kind: .classical, model: nil)
