@@ -173,3 +173,22 @@ def test_coco_samples_give_each_image_with_its_boxes_as_corners(tmp_path):
     assert img_a.shape == (96, 128) and img_b.shape == (8, 8)
     assert boxes_a.tolist() == [[10, 10, 60, 18], [30, 40, 38, 90]]
     assert boxes_b.shape == (0, 4)
+
+
+def test_evaluate_with_a_lab_chromosome_width_scales_every_image_by_it(tmp_path):
+    from PIL import Image
+
+    from karyotrain import evaluate as evaluate_mod
+    from karyotrain.scale import estimate_chromosome_width
+    torch.manual_seed(0)
+    cfg = config_mod.load(overrides={**TINY, "input": {"working_scale": "chromosome-width",
+                                                       "target_chromosome_width": 8.0}})
+    export_model(DeepACE(cfg).eval(), tmp_path / "m", torch.float32)
+    img = spread_like_image()
+    Image.fromarray(img).save(tmp_path / "cell.png")
+    args = ["--model", str(tmp_path / "m"), "--real", str(tmp_path / "cell.png"), "--json", str(tmp_path / "r.json")]
+    assert evaluate_mod.main(args + ["--chromosome-width", "16"]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["real"]["cell.png"]["factor"] == 0.5
+    assert evaluate_mod.main(args) == 0
+    own = json.loads((tmp_path / "r.json").read_text())["real"]["cell.png"]["factor"]
+    assert own == pytest.approx(8.0 / estimate_chromosome_width(img))
