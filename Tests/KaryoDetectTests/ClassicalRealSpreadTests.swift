@@ -17,9 +17,9 @@ enum RealSpread {
         var shapes: [Shape]
     }
 
-    /// Each polygon's extent, the way the annotation defines a chromosome's box.
-    static func truthBoxes() throws -> [BoundingBox] {
-        let file = try JSONDecoder().decode(LabelmeFile.self, from: Data(contentsOf: annotation))
+    /// Each polygon's extent, the way the annotation defines a chromosome's box; `labelme` defaults to this spread's.
+    static func truthBoxes(labelme: URL = annotation) throws -> [BoundingBox] {
+        let file = try JSONDecoder().decode(LabelmeFile.self, from: Data(contentsOf: labelme))
         return file.shapes.map { shape in
             let xs = shape.points.map { $0[0] }
             let ys = shape.points.map { $0[1] }
