@@ -3,9 +3,6 @@
 /// Masks are `[UInt8]` with 1 = foreground; labels are `[Int32]` with -1 = background. All loops run over unsafe
 /// buffers so a 1000 x 1000 plane takes a few milliseconds per step.
 enum Morphology {
-    /// The 8 neighbour offsets (dx, dy) of a pixel.
-    static let neighbours8: [(Int, Int)] = [(-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)]
-
     /// Erosion by a (2r+1) x (2r+1) square; pixels outside the plane count as background.
     static func erode(_ mask: [UInt8], width: Int, height: Int, radius r: Int) -> [UInt8] {
         squareFilter(mask, width: width, height: height, radius: r, keepWhenAll: true)

@@ -15,7 +15,7 @@ public struct PredictionSet: Sendable, Equatable {
     }
 }
 
-/// The part of a `karyocount.result/1` file (DESIGN.md) that evaluation reads and, for `eval --images --pred`,
+/// The part of a `karyocount.result/1` file (README.md, "Input and output") that evaluation reads and, for `eval --images --pred`,
 /// writes. Unknown keys in a file being read are ignored.
 public struct ResultFile: Codable, Sendable, Equatable {
     /// The schema tag every result file carries.

@@ -57,12 +57,6 @@ public func upsampleNearest(_ x: Tensor, height oh: Int, width ow: Int) -> Tenso
     return upsampleNearest(x, height: oh, width: ow, scaleY: scaleY, scaleX: scaleX, c: c, h: h, w: w)
 }
 
-/// Nearest-neighbour 2x upsampling, as `F.interpolate(x, scale_factor=2, mode="nearest")`.
-public func upsampleNearest2x(_ x: Tensor) -> Tensor {
-    let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
-    return upsampleNearest(x, height: 2 * h, width: 2 * w, scaleY: 0.5, scaleX: 0.5, c: c, h: h, w: w)
-}
-
 private func upsampleNearest(
     _ x: Tensor, height oh: Int, width ow: Int, scaleY: Float, scaleX: Float, c: Int, h: Int, w: Int
 ) -> Tensor {

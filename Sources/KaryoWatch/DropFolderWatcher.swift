@@ -29,7 +29,7 @@ public struct WatchConfiguration: Sendable {
     /// Hidden and temporary names never taken.
     public var ignore: IgnoreRules
 
-    /// Makes a configuration; the defaults are DESIGN.md's.
+    /// Makes a configuration; the defaults are README.md's ("Input and output").
     public init(
         roots: [String], stabilitySeconds: Double = 2, rescanIntervalSeconds: Double? = nil,
         ignore: IgnoreRules = .standard

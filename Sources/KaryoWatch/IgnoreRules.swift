@@ -5,7 +5,7 @@ public struct IgnoreRules: Sendable, Hashable {
     /// Ignored name suffixes, compared case-insensitively (default `.tmp`, `.part`).
     public var suffixes: [String]
 
-    /// The rules of DESIGN.md: `.*`, `*.tmp`, `*.part`, `~*`.
+    /// The rules of README.md ("Input and output"): `.*`, `*.tmp`, `*.part`, `~*`.
     public static let standard = IgnoreRules(prefixes: [".", "~"], suffixes: [".tmp", ".part"])
 
     /// Makes rules from explicit prefixes and suffixes.

@@ -196,7 +196,7 @@ struct LayerTests {
     @Test("nearest upsampling repeats each value 2x2, and a size target uses floor(dst * in / out)")
     func nearestUpsample() {
         let x = Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4])
-        #expect(upsampleNearest2x(x).data == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+        #expect(upsampleNearest(x, height: 4, width: 4).data == [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
         // 3 -> 5 columns: floor(j * 0.6) = 0, 0, 1, 1, 2.
         let row = Tensor(shape: [1, 1, 1, 3], data: [7, 8, 9])
         #expect(upsampleNearest(row, height: 1, width: 5).data == [7, 7, 8, 8, 9])

@@ -193,7 +193,7 @@ extension PatientReport {
     }
 }
 
-/// Turns a patient's counted images into its report, exactly per DESIGN.md's aggregator rule.
+/// Turns a patient's counted images into its report, exactly per README.md's patient tally rule ("Input and output").
 public enum PatientAggregator {
     /// The same count above normal in this many confident cells is clone evidence (ISCN).
     public static let cloneCellsForGain = 2

@@ -27,7 +27,7 @@ public struct ImageIdentity: Sendable, Equatable {
     }
 }
 
-/// Maps an image path to its patient per DESIGN.md: CytoVision names `CASE.CELL.TYPE.ext` first (or the configured
+/// Maps an image path to its patient per README.md ("Input and output"): CytoVision names `CASE.CELL.TYPE.ext` first (or the configured
 /// `patient_pattern`), else the first folder under the watch root, else the file stem.
 public struct PatientMapper: Sendable {
     private let custom: NSRegularExpressionBox?

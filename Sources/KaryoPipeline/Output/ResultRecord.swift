@@ -3,7 +3,7 @@ import KaryoDetect
 import KaryoImage
 import KaryoNet
 
-/// One image's result: `results/<patient>/<stem>.json`, schema `karyocount.result/1` (DESIGN.md, Outputs).
+/// One image's result: `results/<patient>/<stem>.json`, schema `karyocount.result/1` (README.md, "Input and output").
 public struct ResultRecord: Sendable, Equatable, Codable {
     /// JSON schema identifier.
     public static let schemaID = "karyocount.result/1"

@@ -3,7 +3,7 @@ import Foundation
 
 /// Which file names are inputs: hidden and temporary names are never taken; folder scans take image names.
 public enum InputNames {
-    /// Hidden and temporary names (`.*`, `*.tmp`, `*.part`, `~*`), never taken (DESIGN.md, Input files).
+    /// Hidden and temporary names (`.*`, `*.tmp`, `*.part`, `~*`), never taken (README.md, "Input and output").
     public static func isIgnored(_ name: String) -> Bool {
         let lower = name.lowercased()
         return name.hasPrefix(".") || name.hasPrefix("~") || lower.hasSuffix(".tmp") || lower.hasSuffix(".part")
