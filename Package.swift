@@ -38,22 +38,24 @@ let package = Package(
             name: "CInotifyTools",
             providers: [.apt(["libinotifytools0-dev"])]),
 
+        // Hashing and the seeded generator, for every floor that needs them without the neural engine.
+        .target(name: "KaryoSupport"),
         .target(
             name: "KaryoImage",
             dependencies: ["CTIFF", "CPNG", "CTurboJPEG"]),
         .target(
             name: "KaryoNet",
-            dependencies: ["COpenBLAS", "CMalloc", "KaryoImage"]),
+            dependencies: ["COpenBLAS", "CMalloc", "KaryoImage", "KaryoSupport"]),
         .target(
             name: "KaryoDetect",
-            dependencies: ["KaryoImage", "KaryoNet"]),
+            dependencies: ["KaryoImage", "KaryoNet", "KaryoSupport"]),
         .target(
             name: "KaryoEval",
             dependencies: ["KaryoImage", "KaryoDetect"]),
         .target(
             name: "KaryoPipeline",
             dependencies: [
-                "KaryoImage", "KaryoNet", "KaryoDetect",
+                "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,7 +70,7 @@ let package = Package(
         .target(
             name: "KaryoReview",
             dependencies: [
-                "KaryoPipeline", "KaryoImage",
+                "KaryoPipeline", "KaryoImage", "KaryoSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -79,15 +81,17 @@ let package = Package(
             name: "karyocount",
             dependencies: [
                 "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoEval", "KaryoPipeline", "KaryoWatch", "KaryoReview",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KaryoSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(
-            name: "KaryoImageTests", dependencies: ["KaryoImage", "KaryoNet", "CTIFF", "CPNG", "CTurboJPEG"]),
-        .testTarget(name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage"], exclude: ["Golden"]),
+            name: "KaryoImageTests", dependencies: ["KaryoImage", "KaryoSupport", "CTIFF", "CPNG", "CTurboJPEG"]),
+        .testTarget(name: "KaryoSupportTests", dependencies: ["KaryoSupport"]),
+        .testTarget(
+            name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage", "KaryoSupport"], exclude: ["Golden"]),
         .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
-        .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoNet"]),
+        .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoSupport"]),
         // Helpers shared by the test targets (log capture, temp folders, pipeline fixtures); linked by tests only.
         .target(
             name: "KaryoTestSupport",
@@ -98,7 +102,8 @@ let package = Package(
         .testTarget(
             name: "KaryoPipelineTests",
             dependencies: [
-                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoTestSupport",
+                "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoSupport",
+                "KaryoTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
@@ -111,6 +116,6 @@ let package = Package(
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoTestSupport"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.
-        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoNet"]),
+        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import KaryoImage
 import KaryoNet
+import KaryoSupport
 
 /// DeepACEv2 (the paper's detector) on the Swift engine: loads `Models/NAME` (config.json + model.safetensors),
 /// brings the image to the model's working scale, normalizes and pads it, runs the network, and maps the boxes back

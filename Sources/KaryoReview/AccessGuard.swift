@@ -2,8 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
-import KaryoNet
 import KaryoPipeline
+import KaryoSupport
 import Synchronization
 
 /// The review station's access rules, checked before every route:

@@ -4,6 +4,7 @@ import Foundation
 import KaryoDetect
 import KaryoImage
 import KaryoNet
+import KaryoSupport
 
 /// `karyocount bench`: times the DeepACEv2 engine stage by stage on a generated image, beside the machine's own
 /// sgemm rate measured in the same run.

@@ -2,7 +2,7 @@ import Foundation
 import KaryoDetect
 import KaryoEval
 import KaryoImage
-import KaryoNet
+import KaryoSupport
 import Testing
 
 /// A deliberately naive second implementation of the paper's metrics, built differently from KaryoEval: every

@@ -1,7 +1,7 @@
 import CTIFF
 import Foundation
 import KaryoImage
-import KaryoNet
+import KaryoSupport
 import Testing
 
 @Suite("Robustness")

@@ -1,5 +1,4 @@
 import Foundation
-import KaryoNet
 import KaryoTestSupport
 import Testing
 

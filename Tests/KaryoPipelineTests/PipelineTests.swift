@@ -1,6 +1,6 @@
 import Foundation
 import KaryoImage
-import KaryoNet
+import KaryoSupport
 import KaryoTestSupport
 import Testing
 

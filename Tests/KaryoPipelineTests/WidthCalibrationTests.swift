@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoSupport
 import KaryoTestSupport
 import Testing
 
@@ -7,14 +8,8 @@ import Testing
 
 /// A cell of dark rods of one width on a pale background, rods placed at random angles from `seed`.
 private func rodCell(seed: UInt64, rodWidth: Double, size: Int = 400) -> GrayImage {
-    var rng = seed
-    func next() -> Double {  // SplitMix64 in [0, 1)
-        rng &+= 0x9E37_79B9_7F4A_7C15
-        var z = rng
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-    }
+    var rng = SplitMix64(seed: seed)
+    func next() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
     var pixels = [Float](repeating: 0.86, count: size * size)
     for _ in 0..<24 {
         let (cx, cy) = (60 + next() * Double(size - 120), 60 + next() * Double(size - 120))

@@ -1,5 +1,5 @@
 import Foundation
-import KaryoNet
+import KaryoSupport
 
 /// Keeps inputs that failed, with the reason, under `output_root/quarantine/`.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 import KaryoDetect
 import KaryoImage
-import KaryoNet
+import KaryoSupport
 
 /// The stages an image goes through; a failure names the stage it happened in.
 public enum Stage: String, Sendable, Codable {

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import KaryoDetect
 import KaryoNet
+import KaryoSupport
 import Logging
 import Synchronization
 

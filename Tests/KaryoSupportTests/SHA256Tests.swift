@@ -1,5 +1,5 @@
 import Foundation
-import KaryoNet
+import KaryoSupport
 import Testing
 
 @Suite("SHA-256")
