@@ -7,7 +7,7 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Check or show the configuration (default \(KaryoConfig.defaultPath)).",
-        subcommands: [Check.self, Show.self, Keys.self])
+        subcommands: [Check.self, Show.self, Keys.self, Example.self])
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -49,11 +49,20 @@ struct ConfigCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every configuration key and its meaning.")
 
         func run() async throws {
-            let all = KaryoConfig.keys + KaryoConfig.reviewKeys.map { ("review.\($0.key)", $0.meaning) }
+            let all = KaryoConfig.keys
             let width = all.map(\.key.count).max() ?? 0
             for (key, meaning) in all {
                 print(key.padding(toLength: width + 2, withPad: " ", startingAt: 0) + meaning)
             }
+        }
+    }
+
+    struct Example: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the example configuration: every key with its documentation and default.")
+
+        func run() async throws {
+            print(KaryoConfig.exampleText, terminator: "")
         }
     }
 }

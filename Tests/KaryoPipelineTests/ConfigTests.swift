@@ -1,4 +1,5 @@
 import Foundation
+import KaryoDetect
 import KaryoTestSupport
 import Testing
 
@@ -50,7 +51,7 @@ struct ConfigTests {
         #expect(c.retryDelaysSeconds == [5, 60])
         #expect(!c.drawBelowThreshold)
         #expect(c.logLevel == "debug")
-        #expect(KaryoConfig.keys.count == 19)
+        #expect(KaryoConfig.keys.count == 22)  // 19 top-level keys and 3 of [review]
     }
 
     @Test("every problem is reported at once, each with its key")
@@ -196,11 +197,17 @@ struct ConfigTests {
         #expect(try KaryoConfig.parse(ipv6.tomlText).review == ipv6.review)
     }
 
-    @Test("the shipped example config is valid")
+    @Test("the shipped example config is the one the key table writes, and it reads back as the defaults")
     func exampleConfig() throws {
         let url = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appending(path: "Samples/config.example.toml")
+        #expect(
+            try String(contentsOf: url, encoding: .utf8) == KaryoConfig.exampleText,
+            "Samples/config.example.toml is stale: write it with `karyocount config example`")
         let c = try KaryoConfig.load(from: url)
+        var defaults = KaryoConfig()
+        defaults.model = ModelLocation.installedDefault
+        #expect(c == defaults)
         #expect(c.minImages == 20)
         #expect(c.scoreThreshold == nil)
         #expect(c.chromosomeWidthPx == nil)

@@ -70,13 +70,16 @@ struct DeploymentTests {
         }
     }
 
-    @Test("the service keeps the daemon's required settings: notify, watchdog, restart, user, read-write paths")
+    @Test(
+        "the service keeps the daemon's required settings: notify, watchdog, restart, user, read-write paths, memory limits"
+    )
     func serviceSettings() throws {
         let text = try String(contentsOfFile: "\(repositoryRoot)/systemd/karyocount.service", encoding: .utf8)
         for line in [
             "Type=notify", "WatchdogSec=", "Restart=on-failure", "User=karyocount", "Group=karyocount",
             "ProtectSystem=strict", "ReadWritePaths=/srv/karyocount/output", "StateDirectory=karyocount",
             "PrivateTmp=yes", "NoNewPrivileges=yes", "ProtectHome=yes", "Environment=OPENBLAS_NUM_THREADS=",
+            "MemoryHigh=", "MemoryMax=",
         ] {
             #expect(text.contains("\n\(line)"), "missing \(line)")
         }

@@ -83,41 +83,150 @@ public struct KaryoConfig: Sendable, Equatable {
     /// The `model` default, looked up once per process.
     private static let shippedModel = ModelLocation.defaultDirectory() ?? ModelLocation.installedDefault
 
-    /// Every key this version understands, with its meaning and default, in file order.
-    public static let keys: [(key: String, meaning: String)] = [
-        ("watch_roots", "folders watched recursively for exported images"),
-        ("output_root", "where results/, quarantine/ and summaries/ are written"),
-        ("state_dir", "where the SQLite queue lives"),
-        ("detector", "auto, classical or deepace"),
-        ("model", "model directory for deepace"),
-        (
-            "score_threshold",
-            "detections at or above this score are counted (0...1); unset: the model's own count threshold"
-        ),
-        (
-            "chromosome_width_px",
-            "chromosome width of this lab's exports in px (`karyocount calibrate DIR`); unset: measured on each image"
-        ),
-        ("patient_pattern", "regex on the file name with a named group `patient`; empty: CytoVision rule"),
-        ("min_images", "a patient is collecting until this many images are counted"),
-        ("min_disagreeing", "flag when at least this many images are not expected_count"),
-        ("expected_count", "the normal chromosome count"),
-        ("uncertain_score_band", "[low, high]: a score inside makes an image's count not confident"),
-        ("workers", "images processed in parallel"),
-        ("stability_seconds", "size and mtime must stay unchanged this long before a file is taken"),
-        ("max_attempts", "failures (crashes included) before a job is quarantined"),
-        ("retry_delays_seconds", "[s, ...]: wait before the 1st, 2nd, ... retry of a failed image (the last repeats)"),
-        ("draw_below_threshold", "draw detections below the threshold in a second colour"),
-        ("rescan_interval_seconds", "periodic full rescan of the roots (0 = off)"),
-        ("log_level", "trace, debug, info, notice, warning, error or critical"),
-    ]
+    /// Every top-level key this version understands, in file order: the one description of each key.
+    static var keyTable: [ConfigKey<KaryoConfig>] {
+        [
+            ConfigKey(
+                name: "watch_roots",
+                doc: "Folders watched recursively for CytoVision exports (TIFF, PNG, JPEG or BMP).",
+                read: { c, r in if let roots = r.stringArray("watch_roots") { c.watchRoots = roots.map(r.resolve) } },
+                check: { c in c.watchRoots.isEmpty ? "needs at least one folder" : nil },
+                value: { c in "[" + c.watchRoots.map { tomlString($0.path) }.joined(separator: ", ") + "]" }),
+            .folder(
+                "output_root",
+                "results/<patient>/, quarantine/ and summaries/ are written here. Must not lie inside a watch root.",
+                \.outputRoot),
+            .folder("state_dir", "The SQLite queue (karyocount.sqlite, WAL) lives here.", \.stateDir),
+            ConfigKey(
+                name: "detector",
+                doc: """
+                    Which detector counts: auto, classical or deepace. auto: DeepACEv2 when `model` holds \
+                    config.json + model.safetensors,
+                    else the classical detector (with a warning).
+                    """, startsGroup: true,
+                read: { c, r in
+                    guard let s = r.string("detector") else { return }
+                    if let choice = DetectorChoice(rawValue: s) {
+                        c.detector = choice
+                    } else {
+                        r.problem("detector", "`\(s)` is not one of auto, classical, deepace")
+                    }
+                },
+                value: { c in tomlString(c.detector.rawValue) }),
+            .folder(
+                "model",
+                "The DeepACEv2 model folder (config.json + model.safetensors). Default: the shipped Models/default.",
+                \.model),
+            .optionalNumber(
+                "score_threshold",
+                """
+                Detections at or above this score are counted. Unset (the default): the model's own count \
+                threshold, chosen
+                when the model was trained (Models/README.md); the classical detector's is 0.5. Set it only to \
+                override the model.
+                """, \.scoreThreshold, within: 0...1, sample: "0.5"),
+            .optionalNumber(
+                "chromosome_width_px",
+                """
+                The typical chromosome width of this lab's exports in px, as `karyocount calibrate DROP_FOLDER` \
+                measures it on
+                exported cells; every image is then processed at the one scale this width gives. Unset: measured \
+                on each image.
+                Set it again after a change of microscope, objective, camera or export size.
+                """, \.chromosomeWidthPx, within: 1...500, unit: " px", sample: "15.6"),
+            ConfigKey(
+                name: "patient_pattern",
+                doc: """
+                    Regex on the file name with a named group `patient` (and optionally `cell`). Empty: CytoVision \
+                    names
+                    CASE.CELL.TYPE.ext, else the first folder under the watch root, else the file stem.
+                    """, startsGroup: true,
+                read: { c, r in if let s = r.string("patient_pattern") { c.patientPattern = s } },
+                check: { c in
+                    guard !c.patientPattern.isEmpty else { return nil }
+                    do {
+                        _ = try PatientMapper.compile(c.patientPattern)
+                        return nil
+                    } catch let error as PatientMapper.PatternError {
+                        return error.reason
+                    } catch {
+                        return "\(error)"
+                    }
+                },
+                value: { c in tomlString(c.patientPattern) }),
+            .integer(
+                "min_images", "A patient is collecting until this many images are counted, then assessed.",
+                \.minImages, within: 1...Int.max, startsGroup: true),
+            .integer(
+                "min_disagreeing",
+                "The patient is flagged numerical-abnormality-suspected when at least this many images are not "
+                    + "expected_count.",
+                \.minDisagreeing, within: 1...Int.max),
+            .integer("expected_count", "The normal chromosome count.", \.expectedCount, within: 1...500),
+            ConfigKey(
+                name: "uncertain_score_band",
+                doc: "[low, high]: a detection scored inside this band makes its image's count not confident (not "
+                    + "used as clone evidence).",
+                read: { c, r in
+                    guard let band = r.numberArray("uncertain_score_band") else { return }
+                    if band.count == 2, band[0] <= band[1] {
+                        c.uncertainScoreBand = band[0]...band[1]
+                    } else {
+                        r.problem("uncertain_score_band", "must be two numbers [low, high] with low <= high")
+                    }
+                },
+                check: { c in
+                    c.uncertainScoreBand.lowerBound < 0 || c.uncertainScoreBand.upperBound > 1
+                        ? "must lie within 0...1" : nil
+                },
+                value: { c in
+                    "[\(tomlNumber(c.uncertainScoreBand.lowerBound)), \(tomlNumber(c.uncertainScoreBand.upperBound))]"
+                }),
+            .integer(
+                "workers",
+                "Images processed in parallel; each worker decodes the next image while detecting the "
+                    + "current one.",
+                \.workers, within: 1...64, startsGroup: true),
+            .seconds(
+                "stability_seconds", "A file must keep its size and mtime this long (seconds) before it is taken.",
+                \.stabilitySeconds),
+            .integer(
+                "max_attempts", "Failures (crashes included) before an input is quarantined.", \.maxAttempts,
+                within: 1...Int.max),
+            ConfigKey(
+                name: "retry_delays_seconds",
+                doc: """
+                    Seconds a failed image waits before its 1st, 2nd, ... retry (the last entry repeats). A \
+                    transient cause such as a
+                    briefly unmounted network folder gets time to clear.
+                    """,
+                read: { c, r in if let delays = r.numberArray("retry_delays_seconds") { c.retryDelaysSeconds = delays }
+                },
+                check: { c in
+                    c.retryDelaysSeconds.isEmpty || c.retryDelaysSeconds.contains(where: { $0 < 0 })
+                        ? "must be a non-empty array of seconds, none negative" : nil
+                },
+                value: { c in "[" + c.retryDelaysSeconds.map(tomlNumber).joined(separator: ", ") + "]" }),
+            .flag(
+                "draw_below_threshold",
+                "Also draw detections below the count threshold (thin, unlabelled, in a second colour) on annotated "
+                    + "images.",
+                \.drawBelowThreshold),
+            .seconds(
+                "rescan_interval_seconds",
+                "Periodic full rescan in seconds (0 = only at start and after an inotify overflow). Set it for "
+                    + "network mounts.",
+                \.rescanIntervalSeconds),
+            .text(
+                "log_level", "Log level: trace, debug, info, notice, warning, error or critical.", \.logLevel,
+                oneOf: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        ]
+    }
 
-    /// The keys of the `[review]` table, in file order.
-    public static let reviewKeys: [(key: String, meaning: String)] = [
-        ("enabled", "serve the review station from the daemon"),
-        ("listen", "host:port of the review station; anything but loopback needs users_file"),
-        ("users_file", "file of `name:bcrypt-hash` lines (`karyocount review hash-password`); empty: no sign-in"),
-    ]
+    /// Every key with its one-line meaning, `[review]` keys as `review.KEY`, in file order (`config keys`).
+    public static var keys: [(key: String, meaning: String)] {
+        keyTable.map { ($0.name, $0.summary) } + ReviewSettings.keyTable.map { ("review.\($0.name)", $0.summary) }
+    }
 }
 
 /// Where and how the daemon serves the review station (`[review]` in the configuration).
@@ -131,6 +240,26 @@ public struct ReviewSettings: Sendable, Equatable {
     public var usersFile: URL?
 
     public init() {}
+
+    /// The keys of the `[review]` table, in file order.
+    static var keyTable: [ConfigKey<ReviewSettings>] {
+        [
+            .flag(
+                "enabled",
+                "Serve the review station from the daemon.",
+                \.enabled),
+            .text(
+                "listen",
+                "host:port of the review station. Anything but loopback (127.0.0.1, ::1, localhost) needs "
+                    + "users_file.", \.listen),
+            ConfigKey(
+                name: "users_file",
+                doc: "The cytologists who may sign in, one `name:bcrypt-hash` line each (`karyocount review "
+                    + "hash-password NAME` prints one). Empty: no sign-in, the reviewer types a name (loopback only).",
+                read: { s, r in if let v = r.string("users_file") { s.usersFile = v.isEmpty ? nil : r.resolve(v) } },
+                value: { s in tomlString(s.usersFile?.path ?? "") }),
+        ]
+    }
 
     /// `listen` split into host and port; nil when it is not `host:port` with a port in 1...65535.
     public var endpoint: (host: String, port: Int)? {
@@ -292,13 +421,13 @@ extension KaryoConfig {
         var config = KaryoConfig()
         config.read(with: &reader)
         var problems = reader.problems
-        let known = Set(keys.map(\.key) + ["review"])
+        let known = Set(keyTable.map(\.name) + ["review"])
         for key in table.keys.sorted() where !known.contains(key) {
             problems.append(
                 ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
         }
         if let review = table["review"]?.table {
-            let knownReview = Set(reviewKeys.map(\.key))
+            let knownReview = Set(ReviewSettings.keyTable.map(\.name))
             for key in review.keys.sorted() where !knownReview.contains(key) {
                 problems.append(
                     ConfigProblem(
@@ -310,57 +439,21 @@ extension KaryoConfig {
     }
 
     private mutating func read(with r: inout TableReader) {
-        if let roots = r.stringArray("watch_roots") { watchRoots = roots.map(r.resolve) }
-        if let s = r.string("output_root") { outputRoot = r.resolve(s) }
-        if let s = r.string("state_dir") { stateDir = r.resolve(s) }
-        if let s = r.string("detector") {
-            if let choice = DetectorChoice(rawValue: s) {
-                detector = choice
-            } else {
-                r.problems.append(
-                    ConfigProblem(key: "detector", message: "`\(s)` is not one of auto, classical, deepace"))
-            }
-        }
-        if let s = r.string("model") { model = r.resolve(s) }
-        if let d = r.number("score_threshold") { scoreThreshold = d }
-        if let d = r.number("chromosome_width_px") { chromosomeWidthPx = d }
-        if let s = r.string("patient_pattern") { patientPattern = s }
-        if let i = r.int("min_images") { minImages = i }
-        if let i = r.int("min_disagreeing") { minDisagreeing = i }
-        if let i = r.int("expected_count") { expectedCount = i }
-        if let band = r.numberArray("uncertain_score_band") {
-            if band.count == 2, band[0] <= band[1] {
-                uncertainScoreBand = band[0]...band[1]
-            } else {
-                r.problems.append(
-                    ConfigProblem(
-                        key: "uncertain_score_band", message: "must be two numbers [low, high] with low <= high"))
-            }
-        }
-        if let i = r.int("workers") { workers = i }
-        if let d = r.number("stability_seconds") { stabilitySeconds = d }
-        if let i = r.int("max_attempts") { maxAttempts = i }
-        if let delays = r.numberArray("retry_delays_seconds") { retryDelaysSeconds = delays }
-        if let b = r.bool("draw_below_threshold") { drawBelowThreshold = b }
-        if let d = r.number("rescan_interval_seconds") { rescanIntervalSeconds = d }
-        if let s = r.string("log_level") { logLevel = s }
+        for key in Self.keyTable { key.read(&self, &r) }
         guard let v = r.table["review"] else { return }
         guard let table = v.table else {
-            r.problems.append(ConfigProblem(key: "review", message: "must be a table `[review]` (got \(v.type))"))
+            r.problem("review", "must be a table `[review]` (got \(v.type))")
             return
         }
         var sub = TableReader(table: table, base: r.base, prefix: "review.")
-        if let b = sub.bool("enabled") { review.enabled = b }
-        if let s = sub.string("listen") { review.listen = s }
-        if let s = sub.string("users_file") { review.usersFile = s.isEmpty ? nil : sub.resolve(s) }
+        for key in ReviewSettings.keyTable { key.read(&review, &sub) }
         r.problems += sub.problems
     }
 
     /// Problems that the values alone reveal (ranges, paths, the pattern); no filesystem access.
     public func validationProblems() -> [ConfigProblem] {
-        var p: [ConfigProblem] = []
+        var p = Self.keyTable.compactMap { key in key.check(self).map { ConfigProblem(key: key.name, message: $0) } }
         func add(_ key: String, _ message: String) { p.append(ConfigProblem(key: key, message: message)) }
-        if watchRoots.isEmpty { add("watch_roots", "needs at least one folder") }
         for root in watchRoots {
             if Self.isSameOrInside(outputRoot, root) {
                 add("output_root", "is inside watch root `\(root.path)`: the daemon would count its own outputs")
@@ -371,36 +464,6 @@ extension KaryoConfig {
             if Self.isSameOrInside(stateDir, root) {
                 add("state_dir", "is inside watch root `\(root.path)`")
             }
-        }
-        if let scoreThreshold, !(0...1).contains(scoreThreshold) {
-            add("score_threshold", "\(scoreThreshold) is not within 0...1")
-        }
-        if let chromosomeWidthPx, !(1...500).contains(chromosomeWidthPx) {
-            add("chromosome_width_px", "\(chromosomeWidthPx) is not within 1...500 px")
-        }
-        if uncertainScoreBand.lowerBound < 0 || uncertainScoreBand.upperBound > 1 {
-            add("uncertain_score_band", "must lie within 0...1")
-        }
-        if !patientPattern.isEmpty {
-            do {
-                _ = try PatientMapper.compile(patientPattern)
-            } catch {
-                add("patient_pattern", error.reason)
-            }
-        }
-        if minImages < 1 { add("min_images", "must be at least 1 (got \(minImages))") }
-        if minDisagreeing < 1 { add("min_disagreeing", "must be at least 1 (got \(minDisagreeing))") }
-        if !(1...500).contains(expectedCount) { add("expected_count", "must be within 1...500 (got \(expectedCount))") }
-        if !(1...64).contains(workers) { add("workers", "must be within 1...64 (got \(workers))") }
-        if stabilitySeconds < 0 { add("stability_seconds", "must not be negative") }
-        if maxAttempts < 1 { add("max_attempts", "must be at least 1 (got \(maxAttempts))") }
-        if retryDelaysSeconds.isEmpty || retryDelaysSeconds.contains(where: { $0 < 0 }) {
-            add("retry_delays_seconds", "must be a non-empty array of seconds, none negative")
-        }
-        if rescanIntervalSeconds < 0 { add("rescan_interval_seconds", "must not be negative") }
-        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-        if !levels.contains(logLevel) {
-            add("log_level", "`\(logLevel)` is not one of \(levels.joined(separator: ", "))")
         }
         return p + review.validationProblems()
     }
@@ -450,123 +513,34 @@ extension KaryoConfig {
     }
 }
 
-/// Reads typed values from a TOML table and records a problem for each value of the wrong type.
-private struct TableReader {
-    let table: TOMLTable
-    let base: URL
-    /// Prepended to keys in problems (`review.` inside `[review]`).
-    var prefix = ""
-    var problems: [ConfigProblem] = []
-
-    /// An absolute path as is; a relative one against the config file's folder.
-    func resolve(_ path: String) -> URL {
-        let url = path.hasPrefix("/") ? URL(filePath: path) : base.appending(path: path)
-        return url.standardizedFileURL
-    }
-
-    mutating func string(_ key: String) -> String? {
-        guard let v = table[key] else { return nil }
-        if let s = v.string { return s }
-        problems.append(ConfigProblem(key: prefix + key, message: "must be a string (got \(v.type))"))
-        return nil
-    }
-
-    mutating func int(_ key: String) -> Int? {
-        guard let v = table[key] else { return nil }
-        if let i = v.int { return i }
-        problems.append(ConfigProblem(key: prefix + key, message: "must be an integer (got \(v.type))"))
-        return nil
-    }
-
-    mutating func number(_ key: String) -> Double? {
-        guard let v = table[key] else { return nil }
-        if let d = v.double { return d }
-        if let i = v.int { return Double(i) }
-        problems.append(ConfigProblem(key: prefix + key, message: "must be a number (got \(v.type))"))
-        return nil
-    }
-
-    mutating func bool(_ key: String) -> Bool? {
-        guard let v = table[key] else { return nil }
-        if let b = v.bool { return b }
-        problems.append(ConfigProblem(key: prefix + key, message: "must be true or false (got \(v.type))"))
-        return nil
-    }
-
-    mutating func stringArray(_ key: String) -> [String]? {
-        guard let v = table[key] else { return nil }
-        guard let array = v.array else {
-            problems.append(ConfigProblem(key: prefix + key, message: "must be an array of strings (got \(v.type))"))
-            return nil
-        }
-        var out: [String] = []
-        for element in array {
-            guard let s = element.string else {
-                problems.append(ConfigProblem(key: prefix + key, message: "must be an array of strings"))
-                return nil
-            }
-            out.append(s)
-        }
-        return out
-    }
-
-    mutating func numberArray(_ key: String) -> [Double]? {
-        guard let v = table[key] else { return nil }
-        guard let array = v.array else {
-            problems.append(ConfigProblem(key: prefix + key, message: "must be an array of numbers (got \(v.type))"))
-            return nil
-        }
-        var out: [Double] = []
-        for element in array {
-            if let d = element.double {
-                out.append(d)
-            } else if let i = element.int {
-                out.append(Double(i))
-            } else {
-                problems.append(ConfigProblem(key: prefix + key, message: "must be an array of numbers"))
-                return nil
-            }
-        }
-        return out
-    }
-}
-
 extension KaryoConfig {
-    /// The configuration as TOML, every key in `keys` order (what `karyocount config show` prints).
-    public var tomlText: String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-        let values: [String: String] = [
-            "watch_roots": "[" + watchRoots.map { q($0.path) }.joined(separator: ", ") + "]",
-            "output_root": q(outputRoot.path),
-            "state_dir": q(stateDir.path),
-            "detector": q(detector.rawValue),
-            "model": q(model.path),
-            "score_threshold": scoreThreshold.map { "\($0)" } ?? "",
-            "chromosome_width_px": chromosomeWidthPx.map { "\($0)" } ?? "",
-            "patient_pattern": q(patientPattern),
-            "min_images": "\(minImages)",
-            "min_disagreeing": "\(minDisagreeing)",
-            "expected_count": "\(expectedCount)",
-            "uncertain_score_band": "[\(uncertainScoreBand.lowerBound), \(uncertainScoreBand.upperBound)]",
-            "workers": "\(workers)",
-            "stability_seconds": "\(stabilitySeconds)",
-            "max_attempts": "\(maxAttempts)",
-            "retry_delays_seconds": "[" + retryDelaysSeconds.map { "\($0)" }.joined(separator: ", ") + "]",
-            "draw_below_threshold": "\(drawBelowThreshold)",
-            "rescan_interval_seconds": "\(rescanIntervalSeconds)",
-            "log_level": q(logLevel),
+    /// The configuration as TOML, every key documented, in file order (what `karyocount config show` prints).
+    public var tomlText: String { text(example: false) }
+
+    /// The example configuration file (`Samples/config.example.toml`, installed as /etc/karyocount/config.toml):
+    /// every key with its documentation and default, the model at its installed place, unset keys commented out
+    /// with a sample value (`karyocount config example`).
+    public static var exampleText: String {
+        var defaults = KaryoConfig()
+        defaults.model = ModelLocation.installedDefault
+        return defaults.text(example: true)
+    }
+
+    private func text(example: Bool) -> String {
+        let header = [
+            "# KaryoCount configuration (/etc/karyocount/config.toml). Every key is optional; the values below are the",
+            "# defaults. Check a file with `karyocount config check --config FILE`; `karyocount config show` prints the",
+            "# effective values.",
+            "",
         ]
-        let reviewValues: [String: String] = [
-            "enabled": "\(review.enabled)", "listen": q(review.listen), "users_file": q(review.usersFile?.path ?? ""),
+        let top = Self.keyTable.flatMap { $0.lines(self, example: example) }
+        let reviewLines = ReviewSettings.keyTable.flatMap { $0.lines(review, example: example) }
+        let reviewHeader = [
+            "",
+            "# The review station the daemon serves: where a cytologist checks and corrects each count and signs a "
+                + "patient off.",
+            "[review]",
         ]
-        func line(_ entry: (key: String, meaning: String), _ value: String) -> String {
-            value.isEmpty
-                ? "# \(entry.meaning)\n# \(entry.key) = (unset)" : "# \(entry.meaning)\n\(entry.key) = \(value)"
-        }
-        return
-            (Self.keys.map { line($0, values[$0.key]!) } + ["\n[review]"]
-            + Self.reviewKeys.map { line($0, reviewValues[$0.key]!) }).joined(separator: "\n")
+        return (header + top + reviewHeader + reviewLines).joined(separator: "\n") + "\n"
     }
 }
