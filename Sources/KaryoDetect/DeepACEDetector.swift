@@ -21,7 +21,7 @@ public struct DeepACEDetector: Detector {
     public var labChromosomeWidth: Double?
 
     /// Loads the model in directory `directory` (config.json + model.safetensors).
-    public init(modelDirectory directory: URL) throws {
+    public init(modelDirectory directory: URL) throws(DetectorError) {
         let configURL = directory.appendingPathComponent("config.json")
         let weightsURL = directory.appendingPathComponent("model.safetensors")
         for url in [configURL, weightsURL] where !FileManager.default.fileExists(atPath: url.path) {

@@ -1,27 +1,47 @@
 import Foundation
 
-/// Builds the detector a command or the daemon asked for.
-public enum DetectorFactory {
-    /// The detectors that can be named with `--detector`.
-    public enum Kind: String, CaseIterable, Sendable {
-        case classical
-        case deepace
-    }
+/// Which detector to run, as the configuration's `detector` key and the commands' `--detector` name it.
+public enum DetectorChoice: String, Sendable, CaseIterable {
+    /// DeepACEv2 when the model folder holds a model, else the classical detector (with a warning).
+    case auto
+    /// The classical detector (threshold, components, watershed splitting).
+    case classical
+    /// DeepACEv2; a missing or broken model is an error.
+    case deepace
+}
 
-    /// Makes a detector of `kind`; `model` is the model directory (config.json + model.safetensors) for `deepace`,
-    /// `chromosomeWidth` the lab's chromosome width in px for its working scale (nil: measured on each image).
-    public static func make(kind: Kind, model: URL?, chromosomeWidth: Double? = nil) throws -> any Detector {
-        switch kind {
-        case .classical:
+/// Builds the detector a command or the daemon asked for: the one rule for `auto`, models and fallbacks.
+public enum DetectorFactory {
+    /// Makes the detector `choice` names. `model` is the model directory (config.json + model.safetensors), nil for
+    /// the shipped one (`ModelLocation`); `chromosomeWidth` the lab's chromosome width in px for the working scale
+    /// (nil: measured on each image). `auto` falls back to the classical detector when there is no usable model and
+    /// says why through `warn`; `deepace` without a usable model throws.
+    public static func make(
+        _ choice: DetectorChoice, model: URL?, chromosomeWidth: Double? = nil, warn: (String) -> Void = { _ in }
+    ) throws(DetectorError) -> any Detector {
+        if choice == .classical { return ClassicalDetector() }
+        guard let directory = model ?? ModelLocation.defaultDirectory() else {
+            let why = "no model given and none found in \(ModelLocation.searchedPlaces)"
+            guard choice == .auto else { throw .modelUnavailable("\(why); pass --model DIR") }
+            warn(
+                "no DeepACEv2 model found (\(why)): using the classical detector (less accurate on touching chromosomes)"
+            )
             return ClassicalDetector()
-        case .deepace:
-            guard let directory = model ?? ModelLocation.defaultDirectory() else {
-                throw DetectorError.modelUnavailable(
-                    "no model given and none found in \(ModelLocation.searchedPlaces); pass --model DIR")
-            }
+        }
+        if choice == .auto && !FileManager.default.fileExists(atPath: directory.appending(path: "config.json").path) {
+            warn(
+                "no DeepACEv2 model at \(directory.path): using the classical detector (less accurate on touching chromosomes)"
+            )
+            return ClassicalDetector()
+        }
+        do {
             var detector = try DeepACEDetector(modelDirectory: directory)
             detector.labChromosomeWidth = chromosomeWidth
             return detector
+        } catch {
+            guard choice == .auto else { throw error }
+            warn("cannot load the model at \(directory.path) (\(error)): using the classical detector")
+            return ClassicalDetector()
         }
     }
 }

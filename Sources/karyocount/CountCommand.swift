@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KaryoDetect
 import KaryoPipeline
 import Logging
 
@@ -21,7 +22,7 @@ struct CountCommand: AsyncParsableCommand {
     var out: String
 
     @Option(help: "Detector: auto (DeepACEv2 if a model is installed, else classical), classical or deepace.")
-    var detector: KaryoConfig.DetectorChoice = .auto
+    var detector: DetectorChoice = .auto
 
     @Option(help: "Model folder (config.json + model.safetensors); default: the shipped Models/default.")
     var model: String?
@@ -50,8 +51,9 @@ struct CountCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = cliLogger(level: .info)
-        let det = try DetectorSelection.make(
-            detector, model: model.map { URL(filePath: $0) }, chromosomeWidth: chromosomeWidth, logger: logger)
+        let det = try DetectorFactory.make(
+            detector, model: model.map { URL(filePath: $0) }, chromosomeWidth: chromosomeWidth,
+            warn: { logger.warning("\($0)") })
         let inputs = try BatchCounter.inputs(paths.map { URL(filePath: $0) }, recursive: recursive)
         let outURL = URL(filePath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
@@ -95,4 +97,4 @@ struct CountCommand: AsyncParsableCommand {
     }
 }
 
-extension KaryoConfig.DetectorChoice: ExpressibleByArgument {}
+extension DetectorChoice: ExpressibleByArgument {}

@@ -24,8 +24,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Folder of TIFF, PNG, JPEG or BMP images to run the detector on instead of reading --pred.")
     var images: String?
 
-    @Option(help: "Detector to run on --images: classical or deepace.")
-    var detector: String?
+    @Option(help: "Detector to run on --images: auto, classical or deepace.")
+    var detector: DetectorChoice?
 
     @Option(help: "Model folder (config.json + model.safetensors) for --detector deepace.")
     var model: String?
@@ -65,10 +65,6 @@ struct EvalCommand: AsyncParsableCommand {
         if overlays != nil && images == nil {
             throw ValidationError("--overlays needs --images (the pictures to draw on)")
         }
-        if let detector, DetectorFactory.Kind(rawValue: detector) == nil {
-            let kinds = DetectorFactory.Kind.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("unknown detector '\(detector)'; choose one of: \(kinds)")
-        }
         try EvalOptions(scoreThreshold: scoreThreshold ?? 0.5, iouThreshold: iou, overlapTau: overlapTau).validate()
     }
 
@@ -76,8 +72,10 @@ struct EvalCommand: AsyncParsableCommand {
         let truthSet = try TruthReader.read(at: URL(fileURLWithPath: truth), labels: labels.isEmpty ? nil : Set(labels))
         let predictions: PredictionSet
         let threshold: Double
-        if let images, let detector, let kind = DetectorFactory.Kind(rawValue: detector) {
-            let made = try DetectorFactory.make(kind: kind, model: model.map { URL(fileURLWithPath: $0) })
+        if let images, let detector {
+            let made = try DetectorFactory.make(
+                detector, model: model.map { URL(fileURLWithPath: $0) },
+                warn: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
             threshold = scoreThreshold ?? made.countThreshold
             predictions = try DetectionRun.predict(
                 imagesIn: URL(fileURLWithPath: images), detector: made, scoreThreshold: threshold,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KaryoDetect
 import KaryoPipeline
 import KaryoReview
 import KaryoWatch
@@ -43,8 +44,9 @@ struct WatchCommand: AsyncParsableCommand {
         }
         let pipeline: Pipeline
         do {
-            let detector = try DetectorSelection.make(
-                settings.detector, model: settings.model, chromosomeWidth: settings.chromosomeWidthPx, logger: logger)
+            let detector = try DetectorFactory.make(
+                settings.detector, model: settings.model, chromosomeWidth: settings.chromosomeWidthPx,
+                warn: { logger.warning("\($0)") })
             pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
         } catch {
             logger.critical("cannot start: \(error)")

@@ -11,11 +11,6 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Where the daemon and the tools look for the configuration when `--config` is not given.
     public static let defaultPath = "/etc/karyocount/config.toml"
 
-    /// Which detector to run: `auto` uses DeepACEv2 when `model` holds a model and the classical detector otherwise.
-    public enum DetectorChoice: String, Sendable, CaseIterable {
-        case auto, classical, deepace
-    }
-
     /// Folders the daemon watches for exported images (recursively). Key `watch_roots`.
     public var watchRoots: [URL] = [URL(filePath: "/srv/karyocount/drop")]
     /// Where `results/`, `quarantine/` and `summaries/` are written. Key `output_root`.
