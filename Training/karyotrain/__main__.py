@@ -8,6 +8,7 @@ COMMANDS = {
     "train": "karyotrain.train",
     "evaluate": "karyotrain.evaluate",
     "export": "karyotrain.export",
+    "golden": "karyotrain.golden",
 }
 
 

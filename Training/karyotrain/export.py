@@ -1,7 +1,6 @@
-"""`python -m karyotrain export`: Models/NAME/config.json + model.safetensors, and the Swift golden files.
+"""`python -m karyotrain export`: Models/NAME/config.json + model.safetensors from a training checkpoint.
 
     python -m karyotrain export --checkpoint runs/x/last.pt --out Models/default [--dtype float16]
-    python -m karyotrain export --golden ../Tests/KaryoNetTests/Golden      (no checkpoint needed)
 """
 
 import argparse
@@ -66,11 +65,21 @@ def load_exported(model_dir, device="cpu") -> DeepACE:
     return model.to(device).eval()
 
 
-def load_checkpoint(path, device="cpu") -> DeepACE:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+def read_checkpoint(path) -> dict:
+    """A training checkpoint (`train` writes DIR/last.pt): cfg, model, optimizer, step, elapsed, images, info."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def checkpoint_model(ck: dict, device="cpu") -> DeepACE:
+    """The model of a read checkpoint, in eval mode."""
     model = DeepACE(ck["cfg"])
     model.load_state_dict(ck["model"])
     return model.to(device).eval()
+
+
+def load_checkpoint(path, device="cpu") -> DeepACE:
+    """The model of the checkpoint file at `path`, in eval mode."""
+    return checkpoint_model(read_checkpoint(path), device)
 
 
 def main(argv) -> int:
@@ -84,29 +93,22 @@ def main(argv) -> int:
     ap.add_argument("--count-threshold", type=float,
                     help="override postprocess.count_threshold (the score a detection needs to be counted; choose "
                          "it on spreads the model was not trained on, e.g. Training/splits/tseng-calibration.txt)")
-    ap.add_argument("--golden", help="also write the Swift golden files into this folder")
     a = ap.parse_args(argv)
-    if not a.golden and not (a.checkpoint and a.out):
-        ap.error("give --checkpoint and --out, or --golden")
-    if a.checkpoint and a.out:
-        ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-        model = DeepACE(ck["cfg"])
-        model.load_state_dict(ck["model"])
-        model.eval()
-        if a.method:
-            model.cfg["postprocess"]["method"] = a.method
-        if a.detections_per_img:
-            model.cfg["box_head"]["detections_per_img"] = a.detections_per_img
-        if a.count_threshold is not None:
-            model.cfg["postprocess"]["count_threshold"] = a.count_threshold
-        extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
-        if "init" in ck["cfg"]:
-            extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)
-            extra["seed_offset"] = ck["cfg"]["seed_offset"]  # generator seeds below this were trained on before
-        out = export_model(model, a.out, torch.float16 if a.dtype == "float16" else torch.float32, extra)
-        size = (out / "model.safetensors").stat().st_size
-        print(f"wrote {out}/config.json and model.safetensors ({size / 1e6:.1f} MB, {a.dtype})")
-    if a.golden:
-        from .golden import write_golden
-        write_golden(Path(a.golden))
+    if not (a.checkpoint and a.out):
+        ap.error("give --checkpoint and --out")
+    ck = read_checkpoint(a.checkpoint)
+    model = checkpoint_model(ck)
+    if a.method:
+        model.cfg["postprocess"]["method"] = a.method
+    if a.detections_per_img:
+        model.cfg["box_head"]["detections_per_img"] = a.detections_per_img
+    if a.count_threshold is not None:
+        model.cfg["postprocess"]["count_threshold"] = a.count_threshold
+    extra = {"checkpoint": str(a.checkpoint), **ck.get("info", {}), "data": ck["cfg"].get("data")}
+    if "init" in ck["cfg"]:
+        extra["init"] = ck["cfg"]["init"]  # the run these weights continued (train --init)
+        extra["seed_offset"] = ck["cfg"]["seed_offset"]  # generator seeds below this were trained on before
+    out = export_model(model, a.out, torch.float16 if a.dtype == "float16" else torch.float32, extra)
+    size = (out / "model.safetensors").stat().st_size
+    print(f"wrote {out}/config.json and model.safetensors ({size / 1e6:.1f} MB, {a.dtype})")
     return 0

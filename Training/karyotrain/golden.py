@@ -4,8 +4,11 @@ A narrow ResNet-18 DeepACEv2 with seeded random weights (non-trivial BN statisti
 crop; every stage's output is saved. Weights and the score bias are chosen so that the discrete decisions (top-k,
 NMS, thresholds, EG-NMS order) are the same in float64 and under a 1e-5 relative weight perturbation, i.e. they
 are not knife-edge. The golden config keeps 1000 / 120 RPN proposals (pre / post NMS).
+
+    python -m karyotrain golden --out ../Tests/KaryoNetTests/Golden
 """
 
+import argparse
 import copy
 import json
 from pathlib import Path
@@ -224,3 +227,10 @@ def write_golden(out: Path) -> None:
                "real_width": rm["width"], "real_otsu_threshold": rm["threshold"]}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary))
+
+
+def main(argv) -> int:
+    ap = argparse.ArgumentParser(prog="python -m karyotrain golden")
+    ap.add_argument("--out", required=True, help="the golden folder, ../Tests/KaryoNetTests/Golden")
+    write_golden(Path(ap.parse_args(argv).out))
+    return 0

@@ -17,6 +17,7 @@ import torch
 
 from . import config as config_mod
 from .data import collate, image_stats, measure_target_width, training_set
+from .export import load_exported, read_checkpoint
 from .losses import compute_losses
 from .model import DeepACE
 from .template import revive_if_dead
@@ -57,8 +58,7 @@ def load_init(path) -> dict:
     """The parts of a checkpoint that `--init` uses; an exported model folder (float16 weights upcast) gives the same."""
     p = Path(path)
     if not p.is_dir():
-        return torch.load(p, map_location="cpu", weights_only=False)
-    from .export import load_exported
+        return read_checkpoint(p)
     model = load_exported(p)
     training = json.loads((p / "config.json").read_text()).get("training", {})
     cfg = dict(model.cfg, seed_offset=training.get("seed_offset", 0))
@@ -71,7 +71,7 @@ def init_config(trained: dict, run: dict) -> dict:
     return config_mod.merge(trained, {"name": run["name"], "data": run["data"], "optim": run["optim"]})
 
 
-def main(argv) -> int:
+def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m karyotrain train")
     ap.add_argument("--config", required=True)
     ap.add_argument("--budget-seconds", type=float, required=True,
@@ -90,14 +90,13 @@ def main(argv) -> int:
                          "optimizer and spreads they were not trained on")
     ap.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto",
                     help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (to rehearse a GPU run's dtypes)")
-    a = ap.parse_args(argv)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    device = pick_device(a.device)
-    ckpt_path = out / "last.pt"
-    resume = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    return ap.parse_args(argv)
+
+
+def start_run(a, ckpt_path: Path, device):
+    """The run's configuration, model and optimizer, resumed from `ckpt_path`, started from `--init` weights, or
+    new; and the step, seconds and images already done."""
+    resume = read_checkpoint(ckpt_path) if ckpt_path.exists() else None
     init = load_init(a.init) if a.init and not resume else None
     if resume:
         cfg = resume["cfg"]
@@ -121,18 +120,37 @@ def main(argv) -> int:
         cfg["init"] = {"checkpoint": str(a.init), **init.get("info", {})}
         # Spreads the weights have seen are not drawn again (also through a chain of such runs).
         cfg["seed_offset"] = init["cfg"].get("seed_offset", 0) + init.get("images", 0)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    total_budget = a.budget_seconds
+    return cfg, model, opt, params, step, elapsed_before, images_before
+
+
+def make_loader(cfg: dict, a, device, images_before: int):
+    """The training stream from the first spread not yet seen, in batches; data workers as configured."""
     d = cfg["data"]
     workers = d.get("workers", 2) if a.workers is None else a.workers
     if a.threads is None and device.type == "cuda" and workers > 0:
         # The data workers keep the cores busy: more intra-op threads here only contend with them.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - workers))
-    bs = d["batch_size"]
     ds = training_set(cfg, TRAIN_SEED_BASE + cfg.get("seed_offset", 0) + images_before)
-    loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, num_workers=workers,
+    loader = torch.utils.data.DataLoader(ds, batch_size=d["batch_size"], shuffle=False, num_workers=workers,
                                          collate_fn=functools.partial(collate, cfg=cfg),
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
+    return loader, workers
+
+
+def main(argv) -> int:
+    a = parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    ckpt_path = out / "last.pt"
+    cfg, model, opt, params, step, elapsed_before, images_before = start_run(a, ckpt_path, device)
+    o = cfg["optim"]
+    (out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    total_budget = a.budget_seconds
+    loader, workers = make_loader(cfg, a, device, images_before)
+    bs = cfg["data"]["batch_size"]
     amp = a.amp == "bf16" or (a.amp == "auto" and device.type == "cuda")
 
     def emit(line):
