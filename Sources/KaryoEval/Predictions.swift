@@ -15,31 +15,17 @@ public struct PredictionSet: Sendable, Equatable {
     }
 }
 
-/// The part of a `karyocount.result/1` file (README.md, "Input and output") that evaluation reads and, for `eval --images --pred`,
-/// writes. Unknown keys in a file being read are ignored.
-public struct ResultFile: Codable, Sendable, Equatable {
+/// The part of a `karyocount.result/1` file (README.md, "Input and output"; written by `ResultRecord`) that
+/// evaluation reads. Unknown keys are ignored.
+public struct ResultFile: Decodable, Sendable, Equatable {
     /// The schema tag every result file carries.
     public static let schemaTag = "karyocount.result/1"
 
     /// One detected chromosome.
-    public struct Chromosome: Codable, Sendable, Equatable {
+    public struct Chromosome: Decodable, Sendable, Equatable {
         public var box: BoundingBox
         public var score: Double
         public var embedding: Double?
-
-        public init(box: BoundingBox, score: Double, embedding: Double?) {
-            self.box = box
-            self.score = score
-            self.embedding = embedding
-        }
-
-        /// Encodes `embedding` as an explicit `null` when absent, as result files do.
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(box, forKey: .box)
-            try c.encode(score, forKey: .score)
-            try c.encode(embedding, forKey: .embedding)
-        }
     }
 
     public var schema: String
@@ -49,14 +35,13 @@ public struct ResultFile: Codable, Sendable, Equatable {
     public var height: Int?
     /// The detector's name (`classical`, `deepace`).
     public var detector: String?
-    /// The model's name, when the detector has weights (the daemon writes `{"name", "sha256"}`, `eval --images`
-    /// the name alone; both are read).
+    /// The model's name, when the detector has weights (written as `{"name", "sha256"}`; a bare name is read too).
     public var model: String?
     /// The score at or above which a detection is counted.
     public var scoreThreshold: Double?
     /// Detections at or above `scoreThreshold`.
     public var count: Int?
-    /// Every detection written, each with its score (`eval --images` writes all of them here).
+    /// The counted detections, each with its score.
     public var chromosomes: [Chromosome]
     /// The detections below the count threshold, which the daemon and `karyocount count` write apart.
     public var belowThreshold: [Chromosome]
@@ -93,37 +78,6 @@ public struct ResultFile: Codable, Sendable, Equatable {
         processedAt = try c.decodeIfPresent(String.self, forKey: .processedAt)
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(schema, forKey: .schema)
-        try c.encodeIfPresent(source, forKey: .source)
-        try c.encodeIfPresent(width, forKey: .width)
-        try c.encodeIfPresent(height, forKey: .height)
-        try c.encodeIfPresent(detector, forKey: .detector)
-        try c.encodeIfPresent(model, forKey: .model)
-        try c.encodeIfPresent(scoreThreshold, forKey: .scoreThreshold)
-        try c.encodeIfPresent(count, forKey: .count)
-        try c.encode(chromosomes, forKey: .chromosomes)
-        try c.encodeIfPresent(processedAt, forKey: .processedAt)
-    }
-
-    public init(
-        source: String?, width: Int?, height: Int?, detector: String?, model: String?, scoreThreshold: Double,
-        detections: [Detection], processedAt: Date = Date()
-    ) {
-        self.schema = Self.schemaTag
-        self.source = source
-        self.width = width
-        self.height = height
-        self.detector = detector
-        self.model = model
-        self.scoreThreshold = scoreThreshold
-        self.count = detections.filter { $0.score >= scoreThreshold }.count
-        self.chromosomes = detections.map { Chromosome(box: $0.box, score: $0.score, embedding: $0.embedding) }
-        self.belowThreshold = []
-        self.processedAt = ISO8601DateFormatter().string(from: processedAt)
-    }
-
     /// Every detection, counted or not, as `Detection` values by descending score.
     public var detections: [Detection] {
         (chromosomes + belowThreshold).sorted { $0.score > $1.score }.map {
@@ -132,7 +86,7 @@ public struct ResultFile: Codable, Sendable, Equatable {
     }
 }
 
-/// Reads and writes predictions as `karyocount.result/1` files.
+/// Reads predictions from `karyocount.result/1` files.
 public enum PredictionReader {
     /// Reads `url`: one result file, or a folder searched recursively for `<stem>.json` result files. Error files
     /// (`*.error.json`) and JSON without the result schema (e.g. `patient.json`) are listed in `skipped`. The stem
@@ -193,19 +147,5 @@ public enum PredictionReader {
         return PredictionImage(
             stem: stem, aliases: aliases, detections: result.detections, file: file.path,
             scoreThreshold: result.scoreThreshold)
-    }
-
-    /// Writes `result` to `folder/<stem>.json` through a temporary file and a rename, so a reader never sees half.
-    public static func write(_ result: ResultFile, stem: String, to folder: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let target = folder.appendingPathComponent("\(stem).json")
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try encoder.encode(result).write(to: target, options: .atomic)
-        } catch {
-            throw EvalError(
-                .unwritableFile, file: target.path, "cannot write the result: \(error.localizedDescription)")
-        }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KaryoDetect
 import KaryoEval
+import KaryoPipeline
 
 /// `karyocount eval`: scores predictions against ground truth with the DeepACEv2 paper's metrics.
 struct EvalCommand: AsyncParsableCommand {
@@ -77,12 +78,9 @@ struct EvalCommand: AsyncParsableCommand {
                 detector, model: model.map { URL(fileURLWithPath: $0) },
                 warn: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
             threshold = scoreThreshold ?? made.countThreshold
-            predictions = try DetectionRun.predict(
-                imagesIn: URL(fileURLWithPath: images), detector: made, scoreThreshold: threshold,
-                writeTo: pred.map { URL(fileURLWithPath: $0) }
-            ) { done, total, stem in
-                FileHandle.standardError.write(Data("detected \(done)/\(total): \(stem)\n".utf8))
-            }
+            predictions = try await Self.count(
+                URL(fileURLWithPath: images), detector: made, scoreThreshold: threshold,
+                into: pred.map { URL(fileURLWithPath: $0) })
         } else {
             predictions = try PredictionReader.read(at: URL(fileURLWithPath: pred ?? "."))
             let recorded = Set(predictions.images.compactMap(\.scoreThreshold))
@@ -117,6 +115,59 @@ struct EvalCommand: AsyncParsableCommand {
             for url in try EvalPlots.writeJudgementOverlays(evaluation.report, to: URL(fileURLWithPath: overlays)) {
                 FileHandle.standardError.write(Data("wrote \(url.path)\n".utf8))
             }
+        }
+    }
+
+    /// Counts the images under `folder` as `karyocount count --recursive` does (the same runner, results and
+    /// annotated PNGs in `into`, a temporary folder when nil) and returns each counted image's detections; images
+    /// that fail or are skipped are listed in `skipped`.
+    static func count(
+        _ folder: URL, detector: any Detector, scoreThreshold: Double, into: URL?
+    ) async throws -> PredictionSet {
+        let output = into ?? FileManager.default.temporaryDirectory.appending(path: "karyocount-eval-\(UUID())")
+        defer { if into == nil { try? FileManager.default.removeItem(at: output) } }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        var options = ProcessingOptions()
+        options.scoreThreshold = scoreThreshold
+        let counter = BatchCounter(
+            processor: ImageProcessor(detector: detector, options: options), outputFolder: output,
+            mapper: try PatientMapper())
+        let inputs = try BatchCounter.inputs([folder], recursive: true)
+        let done = Counter()
+        let outcomes = await counter.run(inputs) { outcome in
+            let n = done.next()
+            FileHandle.standardError.write(Data("counted \(n)/\(inputs.count): \(outcome.input.file.path)\n".utf8))
+        }
+        var set = PredictionSet(images: [])
+        for outcome in outcomes {
+            switch outcome {
+            case .counted(let input, let record, _):
+                let detections = (record.chromosomes + record.belowThreshold).map {
+                    Detection(box: $0.box, score: $0.score, embedding: $0.embedding)
+                }
+                set.images.append(
+                    PredictionImage(
+                        stem: imageStem(of: input.file.path), detections: detections, file: input.file.path,
+                        scoreThreshold: record.scoreThreshold))
+            case .skipped(let input, let reason):
+                set.skipped.append("\(input.file.path): \(reason)")
+            case .failed(let input, let failure, _):
+                set.skipped.append("\(input.file.path): \(failure)")
+            }
+        }
+        return set
+    }
+}
+
+/// A progress counter the batch runner's report callback can advance from its tasks.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.withLock {
+            value += 1
+            return value
         }
     }
 }

@@ -52,4 +52,37 @@ struct CountThenEvalTests {
         let perImage = try #require((figures["per_image"] as? [[String: Any]])?.first)
         #expect(perImage.description.contains("18-Y2087.145.O"))
     }
+
+    @Test(
+        "eval --images counts through the same runner as count: same results, a broken file apart, overlays drawn",
+        .enabled(if: Binary.exists))
+    func evalImages() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(
+            path: "karyo-evalimages-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder.appending(path: "images"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(
+            at: fixtures.appending(path: "18-Y2087.145.O.png"), to: folder.appending(path: "images/18-Y2087.145.O.png"))
+        try Data("not an image".utf8).write(to: folder.appending(path: "images/broken.png"))
+        let truth = fixtures.appending(path: "18-Y2087.145.O.json").path
+        let evaluated = try karyocount(
+            [
+                "eval", "--truth", truth, "--images", "images", "--detector", "auto", "--pred", "results",
+                "--overlays", "judged", "--json", "eval.json",
+            ], in: folder.path)
+        #expect(evaluated.status == 0, "\(evaluated.output)")
+        let result = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: folder.appending(path: "results/18-Y2087.145.O.json"))) as? [String: Any])
+        #expect(result["detector"] as? String == "deepace")
+        #expect(FileManager.default.fileExists(atPath: folder.appending(path: "results/broken.error.json").path))
+        let figures = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appending(path: "eval.json")))
+                as? [String: Any])
+        let tp = try #require(figures["TP"] as? Int)
+        let fp = try #require(figures["FP"] as? Int)
+        #expect(figures["images"] as? Int == 1 && tp + fp == result["count"] as? Int)
+        // The shipped model does not count this spread whole-correct, so its judged overlay is drawn.
+        #expect(FileManager.default.fileExists(atPath: folder.appending(path: "judged/18-Y2087.145.O.judged.png").path))
+    }
 }

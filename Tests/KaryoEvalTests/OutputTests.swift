@@ -81,37 +81,16 @@ struct OutputTests {
         #expect(count(histogram, .orange) < 1_000)  // only the legend swatch
     }
 
-    @Test("the detector run reads images by content, skips other files and writes result files on request")
-    func detectorRun() throws {
-        struct OneBox: Detector {
-            let name = "stub"
-            let modelName: String? = nil
-            let modelSHA256: String? = nil
-            func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
-                DetectorOutput(detections: [
-                    Detection(box: BoundingBox(x1: 1, y1: 1, x2: Double(image.width), y2: 4), score: 0.75)
-                ])
-            }
-        }
+    @Test("a failed image made from an image file gets its judged overlay; predictions from result files do not")
+    func judgementOverlays() throws {
         let dir = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let images = dir.appendingPathComponent("images")
-        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        try PNGEncoder.write(GrayImage(width: 8, height: 6, value: 0.5), to: images.appendingPathComponent("a.1.O.png"))
-        try write(#"{"shapes": []}"#, to: "images/a.1.O.json", in: dir)
-        try write("PNG? no", to: "images/broken.png", in: dir)
-        let out = dir.appendingPathComponent("results")
-        var seen: [String] = []
-        let set = try DetectionRun.predict(imagesIn: images, detector: OneBox(), scoreThreshold: 0.5, writeTo: out) {
-            _, _, stem in seen.append(stem)
-        }
-        #expect(set.images.map(\.stem) == ["a.1.O"])
-        #expect(set.images[0].detections == [det(BoundingBox(x1: 1, y1: 1, x2: 8, y2: 4), 0.75)])
-        #expect(seen == ["a.1.O"])
-        #expect(set.skipped.count == 1 && set.skipped[0].contains("broken.png"))
-        let reread = try PredictionReader.read(at: out)
-        #expect(reread.images.map(\.detections) == set.images.map(\.detections))
-        #expect(reread.images[0].aliases.isEmpty)
+        let picture = dir.appendingPathComponent("a.1.O.png")
+        try PNGEncoder.write(GrayImage(width: 8, height: 6, value: 0.5), to: picture)
+        let detections = [det(BoundingBox(x1: 1, y1: 1, x2: 8, y2: 4), 0.75)]
+        let set = PredictionSet(images: [PredictionImage(stem: "a.1.O", detections: detections, file: picture.path)])
+        let reread = PredictionSet(
+            images: [PredictionImage(stem: "a.1.O", detections: detections, file: dir.path + "/a.1.O.json")])
 
         // The box covers 7 x 3 of an 8 x 6 truth: IoU 21/48 < .5, so the image is a failure with one FP and one FN,
         // and its overlay is drawn from the image file.

@@ -39,6 +39,13 @@ public struct BatchCounter: Sendable {
         case counted(Input, ResultRecord, json: URL)
         case skipped(Input, reason: String)
         case failed(Input, StageFailure, errorReport: URL?)
+
+        /// The input this outcome is for.
+        public var input: Input {
+            switch self {
+            case .counted(let input, _, _), .skipped(let input, _), .failed(let input, _, _): return input
+            }
+        }
     }
 
     public let processor: ImageProcessor
