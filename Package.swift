@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "KaryoWatch",
             dependencies: [
-                "CInotifyTools",
+                "CInotifyTools", "KaryoSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // The review station: the web pages and JSON API a cytologist checks and corrects counts with.
@@ -114,7 +114,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
-        .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoTestSupport"]),
+        .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoSupport", "KaryoTestSupport"]),
         // Runs the built `karyocount` binary as a daemon against temp drop folders.
         .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoSupport"]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoSupport
 import Logging
 
 /// A file the watcher has announced: finished (stable for the configured time) and inside a watch root.

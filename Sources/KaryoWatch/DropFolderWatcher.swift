@@ -1,5 +1,6 @@
 import CInotifyTools
 import Foundation
+import KaryoSupport
 import Logging
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoSupport
 import Testing
 
 @testable import KaryoWatch

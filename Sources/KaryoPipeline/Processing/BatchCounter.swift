@@ -1,13 +1,12 @@
 import Dispatch
 import Foundation
+import KaryoSupport
 
 /// Which file names are inputs: hidden and temporary names are never taken; folder scans take image names.
 public enum InputNames {
-    /// Hidden and temporary names (`.*`, `*.tmp`, `*.part`, `~*`), never taken (README.md, "Input and output").
-    public static func isIgnored(_ name: String) -> Bool {
-        let lower = name.lowercased()
-        return name.hasPrefix(".") || name.hasPrefix("~") || lower.hasSuffix(".tmp") || lower.hasSuffix(".part")
-    }
+    /// Hidden and temporary names (`IgnoreRules.standard`: `.*`, `*.tmp`, `*.part`, `~*`), never taken, by the
+    /// daemon's watcher and folder scans alike.
+    public static func isIgnored(_ name: String) -> Bool { IgnoreRules.standard.ignores(name: name) }
 
     /// Whether a folder scan takes `name`: not ignored, and named `.tif`, `.tiff`, `.png`, `.jpg`, `.jpeg` or `.bmp`
     /// (any case). The content decides the format; the name only keeps sidecar files (JSON, notes) out of folder
