@@ -113,14 +113,14 @@ public struct DeepACENetwork: Sendable {
     /// the lab is brought to the working scale by that width instead of by its own measurement.
     public func workingScale(_ pixels: [Float], width: Int, height: Int, labWidth: Double? = nil) -> WorkingScaleUsed {
         let input = config.input
-        let byWidth = input.working_scale == "chromosome-width"
+        let byWidth = input.working_scale == .chromosomeWidth
         let targetWidth = byWidth ? input.target_chromosome_width : nil
-        let rule = labWidth == nil ? input.working_scale : WorkingScaleUsed.labWidthRule
+        let rule = labWidth == nil ? input.working_scale.rawValue : WorkingScaleUsed.labWidthRule
         guard byWidth, let target = targetWidth,
             let measured = labWidth ?? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
         else {
             return WorkingScaleUsed(
-                rule: input.working_scale, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
+                rule: input.working_scale.rawValue, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
                 clamped: false)
         }
         let raw = target / measured
@@ -137,7 +137,9 @@ public struct DeepACENetwork: Sendable {
     ) -> PreparedInput {
         let scale =
             factor.map {
-                WorkingScaleUsed(rule: "fixed", measuredWidth: nil, targetWidth: nil, factor: $0, clamped: false)
+                WorkingScaleUsed(
+                    rule: WorkingScaleRule.fixed.rawValue, measuredWidth: nil, targetWidth: nil, factor: $0,
+                    clamped: false)
             }
             ?? workingScale(pixels, width: w0, height: h0, labWidth: labWidth)
         let f = scale.factor
@@ -305,7 +307,7 @@ public struct DeepACENetwork: Sendable {
 
     /// Detections before the score threshold (MODEL.md step 15): candidates with `score > score_thresh` and sides
     /// `>= min_size`, then the configured post-processing; at most `detections_per_img`.
-    public func postprocess(boxes: [Box], scores: [Float], embeddings: [Float], method: String? = nil)
+    public func postprocess(boxes: [Box], scores: [Float], embeddings: [Float], method: PostProcessMethod? = nil)
         -> [NetworkDetection]
     {
         var candidates: [Int] = []
@@ -324,13 +326,13 @@ public struct DeepACENetwork: Sendable {
         let p = config.postprocess
         let picks: [RescoredDetection]
         switch method ?? p.method {
-        case "nms":
+        case .nms:
             picks = nonMaximumSuppression(boxes: cb, scores: cs, threshold: p.nms_thresh, limit: limit).map {
                 RescoredDetection(index: $0, score: cs[$0])
             }
-        case "soft-nms":
+        case .softNMS:
             picks = softNMS(boxes: cb, scores: cs, sigma: p.sigma, limit: limit)
-        default:
+        case .egNMS:
             picks = embeddingGuidedNMS(
                 boxes: cb, scores: cs, embeddings: ce, delta: p.delta, sigma: p.sigma, limit: limit)
         }

@@ -71,8 +71,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Post-processing of the box head's detections.
     public struct PostProcess: Codable, Sendable, Equatable {
-        /// `"eg-nms"`, `"nms"` or `"soft-nms"`.
-        public var method: String
+        public var method: PostProcessMethod
         public var nms_thresh: Float
         public var sigma: Float
         public var delta: Float
@@ -86,8 +85,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         public var std: Float
         public var pad_multiple: Int
         public var pad_value: Float
-        /// `"fixed"` or `"chromosome-width"`.
-        public var working_scale: String
+        public var working_scale: WorkingScaleRule
         public var scale: Double
         public var target_chromosome_width: Double?
         public var min_factor: Double?
@@ -142,13 +140,47 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw fail("bbox_weights must have 4 entries")
         }
         guard box_head.num_classes == 2 else { throw fail("box_head.num_classes must be 2 (background, chromosome)") }
-        guard ["eg-nms", "nms", "soft-nms"].contains(postprocess.method) else {
-            throw fail("postprocess.method '\(postprocess.method)' is not eg-nms, nms or soft-nms")
-        }
-        guard ["fixed", "chromosome-width"].contains(input.working_scale) else {
-            throw fail("input.working_scale '\(input.working_scale)' is not fixed or chromosome-width")
-        }
         guard roi.aligned, roi.output_size == 7 else { throw fail("only 7x7 RoIAlign with aligned=true is supported") }
         guard input.std != 0, input.pad_multiple > 0 else { throw fail("input.std must be non-zero, pad_multiple > 0") }
     }
+}
+
+/// How overlapping detections are resolved (`postprocess.method`, Training/MODEL.md step 16).
+public enum PostProcessMethod: String, Codable, Sendable, CaseIterable {
+    /// Embedding-Guided NMS (the paper's).
+    case egNMS = "eg-nms"
+    /// Greedy NMS at `nms_thresh`.
+    case nms
+    /// Gaussian Soft-NMS.
+    case softNMS = "soft-nms"
+
+    public init(from decoder: any Decoder) throws {
+        self = try decodeChoice(decoder, "postprocess.method")
+    }
+}
+
+/// How an image is brought to the working scale (`input.working_scale`, Training/MODEL.md step 2).
+public enum WorkingScaleRule: String, Codable, Sendable, CaseIterable {
+    /// Resize by `input.scale`.
+    case fixed
+    /// Resize so the measured chromosome width becomes `input.target_chromosome_width`.
+    case chromosomeWidth = "chromosome-width"
+
+    public init(from decoder: any Decoder) throws {
+        self = try decodeChoice(decoder, "input.working_scale")
+    }
+}
+
+/// One of a string enum's raw values, or an error naming the key and the values it takes.
+private func decodeChoice<Choice: RawRepresentable & CaseIterable>(_ decoder: any Decoder, _ key: String) throws
+    -> Choice where Choice.RawValue == String
+{
+    let container = try decoder.singleValueContainer()
+    let text = try container.decode(String.self)
+    guard let choice = Choice(rawValue: text) else {
+        let known = Choice.allCases.map(\.rawValue).joined(separator: ", ")
+        throw DecodingError.dataCorruptedError(
+            in: container, debugDescription: "\(key) '\(text)' is not one of \(known)")
+    }
+    return choice
 }

@@ -20,9 +20,9 @@ extension ModelConfig {
                 representation_size: 1024, num_classes: 2, bbox_weights: [10, 10, 5, 5],
                 bbox_clip: Float(log(1000.0 / 16.0)), score_thresh: 0.05, min_size: 1e-2, detections_per_img: 100),
             template: Template(enabled: true),
-            postprocess: PostProcess(method: "eg-nms", nms_thresh: 0.5, sigma: 0.5, delta: 0.3, count_threshold: 0.5),
+            postprocess: PostProcess(method: .egNMS, nms_thresh: 0.5, sigma: 0.5, delta: 0.3, count_threshold: 0.5),
             input: Input(
-                mean: 128, std: 64, pad_multiple: 32, pad_value: 255, working_scale: "fixed", scale: 1,
+                mean: 128, std: 64, pad_multiple: 32, pad_value: 255, working_scale: .fixed, scale: 1,
                 target_chromosome_width: nil, min_factor: 0.5, max_factor: 3.0))
     }
 

@@ -83,3 +83,36 @@ struct SafeTensorsTests {
         #expect(throws: KaryoNetError.self) { try DeepACENetwork(config: config, weights: InMemoryTensors(missing)) }
     }
 }
+
+@Suite("Model config")
+struct ModelConfigTests {
+    private let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Golden/model/config.json")
+
+    @Test("an unknown post-processing method or working-scale rule is refused, naming the key and the choices")
+    func unknownChoices() throws {
+        let text = try String(contentsOf: golden, encoding: .utf8)
+        #expect(try ModelConfig.load(from: golden).postprocess.method == .egNMS)
+        for (from, to, message) in [
+            (
+                #""method": "eg-nms""#, #""method": "magic""#,
+                "postprocess.method 'magic' is not one of eg-nms, nms, soft-nms"
+            ),
+            (
+                #""working_scale": "chromosome-width""#, #""working_scale": "auto""#,
+                "input.working_scale 'auto' is not one of fixed, chromosome-width"
+            ),
+        ] {
+            #expect(text.contains(from))
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString).json")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try Data(text.replacingOccurrences(of: from, with: to).utf8).write(to: url)
+            do {
+                _ = try ModelConfig.load(from: url)
+                Issue.record("\(to) was accepted")
+            } catch let error as KaryoNetError {
+                #expect(error.description.contains(message), "\(error)")
+            }
+        }
+    }
+}
