@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import KaryoDetect
 import KaryoImage
@@ -102,7 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             count = detections.filter { $0.score >= detector.countThreshold }.count
         }
-        let sgemm = Self.sgemmRate(n: 2048, repeats: 3)
+        let sgemm = SgemmRate.measure(n: 2048, repeats: 3)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSSMB = Double(usage.ru_maxrss) / 1024
@@ -119,7 +118,7 @@ struct BenchCommand: AsyncParsableCommand {
             "median_ms": medians, "flops": flops, "total_gflop": totalFlops / 1e9,
             "conv_gflops_per_s": convRate, "sgemm_gflops_per_s": sgemm,
             "conv_fraction_of_sgemm": convRate / sgemm, "peak_rss_mb": peakRSSMB, "count": count,
-            "openblas_threads": Int(openblas_get_num_threads()),
+            "openblas_threads": SgemmRate.threads,
         ]
         if let decodeMs { report["decode_median_ms"] = decodeMs }
         if json {
@@ -130,7 +129,7 @@ struct BenchCommand: AsyncParsableCommand {
         print(
             "DeepACEv2 bench: ResNet-\(detector.network.config.backbone.depth) P3, \(width)x\(height), "
                 + "model \(detector.modelName ?? "?"), \(runs) runs (+1 warm-up), "
-                + "OpenBLAS threads \(openblas_get_num_threads())")
+                + "OpenBLAS threads \(SgemmRate.threads)")
         if let decodeMs, let decode {
             print(String(format: "decode       %9.1f ms  (median of 21, %@)", decodeMs, decode))
         } else {
@@ -201,31 +200,11 @@ struct BenchCommand: AsyncParsableCommand {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
-    /// The machine's sgemm rate in GFLOP/s on an `n`^3 product (median of `repeats`, after a warm-up).
-    static func sgemmRate(n: Int, repeats: Int) -> Double {
-        let a = [Float](repeating: 0.5, count: n * n)
-        let b = [Float](repeating: 0.25, count: n * n)
-        var c = [Float](repeating: 0, count: n * n)
-        var rates: [Double] = []
-        for i in 0...repeats {
-            var clock = StageClock()
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n),
-                0, &c, Int32(n))
-            let ms = clock.lap()
-            if i > 0 { rates.append(2 * Double(n) * Double(n) * Double(n) / (ms / 1000) / 1e9) }
-        }
-        return median(rates)
-    }
-
     /// A light background with dark rod-like blobs, so the pipeline sees a spread-like image.
     static func syntheticSpread(width: Int, height: Int) -> GrayImage {
         var image = GrayImage(width: width, height: height, value: 0.9)
-        var state: UInt64 = 12345
-        func next() -> Double {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Double(state >> 11) / Double(1 << 53)
-        }
+        var rng = SplitMix64(seed: 12345)
+        func next() -> Double { Double(rng.next() >> 11) / Double(1 << 53) }
         for _ in 0..<46 {
             let cx = next() * Double(width)
             let cy = next() * Double(height)
