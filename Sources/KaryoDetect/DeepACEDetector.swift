@@ -15,10 +15,10 @@ public struct DeepACEDetector: Detector {
     /// Whether detections reaching a CytoVision frame line are dropped (chromosomes of a neighbouring cell cut by
     /// the frame); on by default, off to see the network's raw output.
     public var dropsDetectionsAtFrame = true
-    /// The lab's chromosome width in source pixels (`chromosome_width_px`, measured by `karyocount calibrate`): when
-    /// set, every image is brought to the working scale by it rather than by the width measured on the image, so
-    /// that the cells of one microscope are all processed at one scale.
-    public var labChromosomeWidth: Double?
+    /// A chromosome width in source pixels given instead of the one measured on each image: the lab's
+    /// (`chromosome_width_px`, measured by `karyocount calibrate`) or the median over an image's case, so that the
+    /// cells of one microscope or one case are processed at one scale.
+    public var givenChromosomeWidth: GivenChromosomeWidth?
 
     /// Loads the model in directory `directory` (config.json + model.safetensors).
     public init(modelDirectory directory: URL) throws(DetectorError) {
@@ -62,7 +62,7 @@ public struct DeepACEDetector: Detector {
         }
         var clock = StageClock()
         let prepared = network.prepare(
-            image.pixels.map { $0 * 255 }, width: image.width, height: image.height, labWidth: labChromosomeWidth)
+            image.pixels.map { $0 * 255 }, width: image.width, height: image.height, givenWidth: givenChromosomeWidth)
         stageTimings["normalize", default: 0] += clock.lap()
         let detections = network.detect(
             prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoNet
 
 /// Which detector to run, as the configuration's `detector` key and the commands' `--detector` name it.
 public enum DetectorChoice: String, Sendable, CaseIterable {
@@ -36,7 +37,7 @@ public enum DetectorFactory {
         }
         do {
             var detector = try DeepACEDetector(modelDirectory: directory)
-            detector.labChromosomeWidth = chromosomeWidth
+            detector.givenChromosomeWidth = chromosomeWidth.map { GivenChromosomeWidth($0, source: .lab) }
             return detector
         } catch {
             guard choice == .auto else { throw error }

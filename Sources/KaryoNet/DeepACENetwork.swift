@@ -109,15 +109,17 @@ public struct DeepACENetwork: Sendable {
     }
 
     /// The working-scale factor for an image of 0...255 values (MODEL.md step 2), with the width it was measured
-    /// from. With `labWidth` (the lab's `chromosome_width_px`, as `karyocount calibrate` measures it) every image of
-    /// the lab is brought to the working scale by that width instead of by its own measurement.
-    public func workingScale(_ pixels: [Float], width: Int, height: Int, labWidth: Double? = nil) -> WorkingScaleUsed {
+    /// from. With `given` (the lab's `chromosome_width_px`, or the median over the image's case) the image is
+    /// brought to the working scale by that width instead of by its own measurement.
+    public func workingScale(
+        _ pixels: [Float], width: Int, height: Int, given: GivenChromosomeWidth? = nil
+    ) -> WorkingScaleUsed {
         let input = config.input
         let byWidth = input.working_scale == .chromosomeWidth
         let targetWidth = byWidth ? input.target_chromosome_width : nil
-        let rule = labWidth == nil ? input.working_scale.rawValue : WorkingScaleUsed.labWidthRule
+        let rule = given?.source.rawValue ?? input.working_scale.rawValue
         guard byWidth, let target = targetWidth,
-            let measured = labWidth ?? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
+            let measured = given?.width ?? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
         else {
             return WorkingScaleUsed(
                 rule: input.working_scale.rawValue, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
@@ -131,9 +133,9 @@ public struct DeepACENetwork: Sendable {
     }
 
     /// Resizes to the working scale, pads to `pad_multiple` with `pad_value`, and normalizes (MODEL.md steps 2-4).
-    /// `factor` overrides the working-scale rule when given; `labWidth` is `workingScale`'s.
+    /// `factor` overrides the working-scale rule when given; `givenWidth` is `workingScale`'s `given`.
     public func prepare(
-        _ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil, labWidth: Double? = nil
+        _ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil, givenWidth: GivenChromosomeWidth? = nil
     ) -> PreparedInput {
         let scale =
             factor.map {
@@ -141,7 +143,7 @@ public struct DeepACENetwork: Sendable {
                     rule: WorkingScaleRule.fixed.rawValue, measuredWidth: nil, targetWidth: nil, factor: $0,
                     clamped: false)
             }
-            ?? workingScale(pixels, width: w0, height: h0, labWidth: labWidth)
+            ?? workingScale(pixels, width: w0, height: h0, given: givenWidth)
         let f = scale.factor
         let h1 = max(1, Int((Double(h0) * f + 0.5).rounded(.down)))
         let w1 = max(1, Int((Double(w0) * f + 0.5).rounded(.down)))

@@ -17,9 +17,6 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
     /// Whether the factor was held at the model's lower or upper limit.
     public var clamped: Bool
 
-    /// `rule` when the lab's configured chromosome width set the factor.
-    public static let labWidthRule = "lab-chromosome-width"
-
     public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
         self.rule = rule
         self.measuredWidth = measuredWidth
@@ -42,6 +39,26 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
         try c.encode(targetWidth, forKey: .targetWidth)
         try c.encode(factor, forKey: .factor)
         try c.encode(clamped, forKey: .clamped)
+    }
+}
+
+/// A chromosome width given to the working-scale rule instead of the one measured on the image.
+public struct GivenChromosomeWidth: Sendable, Equatable {
+    /// Where the width comes from; its raw value is the `rule` a result records.
+    public enum Source: String, Sendable {
+        /// The lab's `chromosome_width_px` (`karyocount calibrate`).
+        case lab = "lab-chromosome-width"
+        /// The median of the widths measured on the cells of the image's case (patient).
+        case patient = "case-chromosome-width"
+    }
+
+    /// The width in source pixels.
+    public var width: Double
+    public var source: Source
+
+    public init(_ width: Double, source: Source) {
+        self.width = width
+        self.source = source
     }
 }
 

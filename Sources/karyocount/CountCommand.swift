@@ -37,6 +37,13 @@ struct CountCommand: AsyncParsableCommand {
             """)
     var chromosomeWidth: Double?
 
+    @Flag(
+        help: """
+            Bring each image to the working scale by the chromosome width measured on it alone. By default the \
+            cells of one case (patient) are all brought by the median of their widths.
+            """)
+    var ownWidth = false
+
     @Flag(help: "Scan folders recursively.")
     var recursive = false
 
@@ -61,7 +68,7 @@ struct CountCommand: AsyncParsableCommand {
         options.scoreThreshold = scoreThreshold ?? det.countThreshold
         let counter = BatchCounter(
             processor: ImageProcessor(detector: det, options: options), outputFolder: outURL,
-            mapper: try PatientMapper())
+            mapper: try PatientMapper(), caseWidths: chromosomeWidth == nil && !ownWidth)
         let start = ContinuousClock.now
         let outcomes = await counter.run(inputs) { outcome in
             switch outcome {

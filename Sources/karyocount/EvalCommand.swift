@@ -118,8 +118,8 @@ struct EvalCommand: AsyncParsableCommand {
         }
     }
 
-    /// Counts the images under `folder` as `karyocount count --recursive` does (the same runner, results and
-    /// annotated PNGs in `into`, a temporary folder when nil) and returns each counted image's detections; images
+    /// Counts the images under `folder` as `karyocount count --recursive` does (the same runner and case widths,
+    /// results and annotated PNGs in `into`, a temporary folder when nil) and returns each counted image's detections; images
     /// that fail or are skipped are listed in `skipped`.
     static func count(
         _ folder: URL, detector: any Detector, scoreThreshold: Double, into: URL?
@@ -131,7 +131,7 @@ struct EvalCommand: AsyncParsableCommand {
         options.scoreThreshold = scoreThreshold
         let counter = BatchCounter(
             processor: ImageProcessor(detector: detector, options: options), outputFolder: output,
-            mapper: try PatientMapper())
+            mapper: try PatientMapper(), caseWidths: true)
         let inputs = try BatchCounter.inputs([folder], recursive: true)
         let done = Counter()
         let outcomes = await counter.run(inputs) { outcome in

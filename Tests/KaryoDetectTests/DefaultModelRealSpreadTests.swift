@@ -58,17 +58,18 @@ struct DefaultModelRealSpreadTests {
     func labWidthSetsTheScale() throws {
         var detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
         let target = try #require(detector.network.config.input.target_chromosome_width)
-        detector.labChromosomeWidth = 2 * target
+        detector.givenChromosomeWidth = GivenChromosomeWidth(2 * target, source: .lab)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
         var timings: [String: Double] = [:]
         let output = try detector.analyze(image, stageTimings: &timings)
         let scale = try #require(output.workingScale)
-        #expect(scale.rule == WorkingScaleUsed.labWidthRule)
+        #expect(scale.rule == "lab-chromosome-width")
         #expect(scale.measuredWidth == 2 * target && scale.targetWidth == target)
         #expect(scale.factor == 0.5 && !scale.clamped)
-        detector.labChromosomeWidth = target * 10
+        detector.givenChromosomeWidth = GivenChromosomeWidth(target * 10, source: .patient)
         let held = try #require(try detector.analyze(image, stageTimings: &timings).workingScale)
         #expect(held.clamped && held.factor == detector.network.config.input.min_factor)
+        #expect(held.rule == "case-chromosome-width" && held.measuredWidth == target * 10)
     }
 
     /// The CytoVision frame line (field x 33..<983, y 68..<826) cuts a neighbouring cell's chromosomes. The CPU-trained

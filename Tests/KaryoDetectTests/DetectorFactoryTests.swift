@@ -1,4 +1,5 @@
 import Foundation
+import KaryoNet
 import Testing
 
 @testable import KaryoDetect
@@ -21,7 +22,7 @@ struct DetectorFactoryTests {
         var warnings: [String] = []
         let detector = try DetectorFactory.make(.auto, model: shipped, chromosomeWidth: 15.5) { warnings.append($0) }
         #expect(detector.name == "deepace" && warnings.isEmpty)
-        #expect((detector as? DeepACEDetector)?.labChromosomeWidth == 15.5)
+        #expect((detector as? DeepACEDetector)?.givenChromosomeWidth == GivenChromosomeWidth(15.5, source: .lab))
     }
 
     @Test("auto falls back to the classical detector with a warning; deepace refuses, naming the cause")

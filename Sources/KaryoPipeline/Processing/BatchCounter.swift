@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import KaryoDetect
+import KaryoNet
 import KaryoSupport
 
 /// Which file names are inputs: hidden and temporary names are never taken; folder scans take image names.
@@ -50,11 +52,16 @@ public struct BatchCounter: Sendable {
     public let processor: ImageProcessor
     public let outputFolder: URL
     public let mapper: PatientMapper
+    /// Whether the cells of one case (patient) with two or more images are brought to the working scale by the
+    /// median of the chromosome widths measured on them, instead of each by its own width; only for a DeepACEv2
+    /// detector that measures widths (no lab width given).
+    public var caseWidths: Bool
 
-    public init(processor: ImageProcessor, outputFolder: URL, mapper: PatientMapper) {
+    public init(processor: ImageProcessor, outputFolder: URL, mapper: PatientMapper, caseWidths: Bool = false) {
         self.processor = processor
         self.outputFolder = outputFolder
         self.mapper = mapper
+        self.caseWidths = caseWidths
     }
 
     /// Expands paths into inputs: files as given; folders listed (recursively when asked), taking
@@ -121,11 +128,13 @@ public struct BatchCounter: Sendable {
             work.append((input, identity))
         }
 
+        let byCase = caseWidths ? await caseProcessors(work) : [:]
         var next: Task<Result<LoadedImage, StageFailure>, Never>? = work.isEmpty ? nil : load(work[0].input)
         for (i, item) in work.enumerated() {
             let loaded = await next!.value
             next = i + 1 < work.count ? load(work[i + 1].input) : nil
-            let outcome = await runBlocking { finish(item.input, item.identity, loaded) }
+            let cellProcessor = byCase[item.identity.patient] ?? processor
+            let outcome = await runBlocking { finish(item.input, item.identity, loaded, with: cellProcessor) }
             report(outcome)
             outcomes.append(outcome)
         }
@@ -140,8 +149,26 @@ public struct BatchCounter: Sendable {
         }
     }
 
+    /// For each case of two or more images, a processor whose detector brings them to the working scale by the
+    /// median of their measured chromosome widths.
+    private func caseProcessors(_ work: [(input: Input, identity: ImageIdentity)]) async -> [String: ImageProcessor] {
+        guard var detector = processor.detector as? DeepACEDetector, detector.givenChromosomeWidth == nil,
+            detector.network.config.input.working_scale == .chromosomeWidth
+        else { return [:] }
+        let cases = Dictionary(grouping: work, by: \.identity.patient).filter { $0.value.count >= 2 }
+        var processors: [String: ImageProcessor] = [:]
+        for (patient, items) in cases {
+            let widths = await runBlocking { WidthCalibration.measure(items.map(\.input)).widths }
+            guard widths.count >= 2, let median = WidthCalibration.quantile(widths, 0.5) else { continue }
+            detector.givenChromosomeWidth = GivenChromosomeWidth(median, source: .patient)
+            processors[patient] = ImageProcessor(detector: detector, options: processor.options)
+        }
+        return processors
+    }
+
     private func finish(
-        _ input: Input, _ identity: ImageIdentity, _ loaded: Result<LoadedImage, StageFailure>
+        _ input: Input, _ identity: ImageIdentity, _ loaded: Result<LoadedImage, StageFailure>,
+        with processor: ImageProcessor
     ) -> Outcome {
         let placement = ResultPlacement(
             folder: outputFolder, patient: identity.patient, cell: identity.cell, stem: identity.stem)

@@ -1,0 +1,50 @@
+import Foundation
+import KaryoDetect
+import KaryoImage
+import KaryoNet
+import KaryoTestSupport
+import Testing
+
+@testable import KaryoPipeline
+
+@Suite("count: the cells of one case at one working scale")
+struct CaseWidthTests {
+    private let repository = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("a case's cells share the median of their widths; a case of one cell keeps its own; --own-width keeps each")
+    func caseMedian() async throws {
+        let detector = try DeepACEDetector(modelDirectory: repository.appending(path: "Models/default"))
+        let spread = try ImageDecoder.decode(
+            contentsOf: repository.appending(path: "Tests/Fixtures/real/18-Y2087.145.O.png")
+        ).image
+        let dir = TempDir()
+        // Three cells of case CASE1: the spread, and the spread at 0.8x and 1.25x (their own widths differ).
+        dir.write("in/CASE1.001.A.png", try PNGEncoder.encode(spread))
+        dir.write("in/CASE1.002.A.png", try PNGEncoder.encode(spread.resized(scale: 0.8)))
+        dir.write("in/CASE1.003.A.png", try PNGEncoder.encode(spread.resized(scale: 1.25)))
+        dir.write("in/CASE2.001.A.png", try PNGEncoder.encode(spread))
+        let inputs = try BatchCounter.inputs([dir.path("in")], recursive: false)
+        let own = inputs.map { WidthCalibration.measure($0).width! }
+        #expect(Set(own).count == 3, "the three scales measure three widths: \(own)")
+        let median = try #require(WidthCalibration.quantile(Array(own[0..<3]), 0.5))
+
+        for caseWidths in [true, false] {
+            let counter = BatchCounter(
+                processor: ImageProcessor(detector: detector, options: ProcessingOptions()),
+                outputFolder: dir.path("out-\(caseWidths)"), mapper: try PatientMapper(), caseWidths: caseWidths)
+            let scales = await counter.run(inputs).map { outcome -> WorkingScaleUsed? in
+                guard case .counted(_, let record, _) = outcome else { return nil }
+                return record.workingScale
+            }
+            #expect(scales.count == 4 && scales.allSatisfy { $0 != nil })
+            for (i, scale) in scales.compactMap({ $0 }).enumerated() {
+                if caseWidths && i < 3 {
+                    #expect(scale.rule == "case-chromosome-width" && scale.measuredWidth == median)
+                } else {
+                    #expect(scale.rule == "chromosome-width" && scale.measuredWidth == own[i])
+                }
+            }
+        }
+    }
+}
