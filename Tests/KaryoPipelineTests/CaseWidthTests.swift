@@ -12,33 +12,37 @@ struct CaseWidthTests {
     private let repository = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("a case's cells share the median of their widths; a case of one cell keeps its own; --own-width keeps each")
+    @Test("a case's cells share the median of their widths; a lone cell keeps its own, and all do without case widths")
     func caseMedian() async throws {
         let detector = try DeepACEDetector(modelDirectory: repository.appending(path: "Models/default"))
         let spread = try ImageDecoder.decode(
             contentsOf: repository.appending(path: "Tests/Fixtures/real/18-Y2087.145.O.png")
         ).image
+        func restyled(_ transform: (Float) -> Float) -> GrayImage {
+            GrayImage(width: spread.width, height: spread.height, pixels: spread.pixels.map(transform))
+        }
         let dir = TempDir()
-        // Three cells of case CASE1: the spread, and the spread at 0.8x and 1.25x (their own widths differ).
+        // Case CASE1: three cells whose own widths differ (the spread, and two other tone curves: the measured
+        // width is 14, 16.1 and 11.3 px). Case CASE2: one cell.
         dir.write("in/CASE1.001.A.png", try PNGEncoder.encode(spread))
-        dir.write("in/CASE1.002.A.png", try PNGEncoder.encode(spread.resized(scale: 0.8)))
-        dir.write("in/CASE1.003.A.png", try PNGEncoder.encode(spread.resized(scale: 1.25)))
+        dir.write("in/CASE1.002.A.png", try PNGEncoder.encode(restyled { $0 * $0 }))
+        dir.write("in/CASE1.003.A.png", try PNGEncoder.encode(restyled { $0.squareRoot() }))
         dir.write("in/CASE2.001.A.png", try PNGEncoder.encode(spread))
         let inputs = try BatchCounter.inputs([dir.path("in")], recursive: false)
         let own = inputs.map { WidthCalibration.measure($0).width! }
-        #expect(Set(own).count == 3, "the three scales measure three widths: \(own)")
+        #expect(Set(own[0..<3]).count == 3, "the three restyled cells measure three widths: \(own)")
         let median = try #require(WidthCalibration.quantile(Array(own[0..<3]), 0.5))
 
         for caseWidths in [true, false] {
             let counter = BatchCounter(
                 processor: ImageProcessor(detector: detector, options: ProcessingOptions()),
                 outputFolder: dir.path("out-\(caseWidths)"), mapper: try PatientMapper(), caseWidths: caseWidths)
-            let scales = await counter.run(inputs).map { outcome -> WorkingScaleUsed? in
+            let scales = await counter.run(inputs).compactMap { outcome -> WorkingScaleUsed? in
                 guard case .counted(_, let record, _) = outcome else { return nil }
                 return record.workingScale
             }
-            #expect(scales.count == 4 && scales.allSatisfy { $0 != nil })
-            for (i, scale) in scales.compactMap({ $0 }).enumerated() {
+            #expect(scales.count == 4)
+            for (i, scale) in scales.enumerated() {
                 if caseWidths && i < 3 {
                     #expect(scale.rule == "case-chromosome-width" && scale.measuredWidth == median)
                 } else {

@@ -52,9 +52,9 @@ public struct BatchCounter: Sendable {
     public let processor: ImageProcessor
     public let outputFolder: URL
     public let mapper: PatientMapper
-    /// Whether the cells of one case (patient) with two or more images are brought to the working scale by the
-    /// median of the chromosome widths measured on them, instead of each by its own width; only for a DeepACEv2
-    /// detector that measures widths (no lab width given).
+    /// Whether the cells of one case (patient), two or more of them, are brought to the working scale by the median
+    /// of the chromosome widths measured on them, instead of each by its own width; only for a DeepACEv2 detector
+    /// that measures widths (no lab width given).
     public var caseWidths: Bool
 
     public init(processor: ImageProcessor, outputFolder: URL, mapper: PatientMapper, caseWidths: Bool = false) {
@@ -133,7 +133,7 @@ public struct BatchCounter: Sendable {
         for (i, item) in work.enumerated() {
             let loaded = await next!.value
             next = i + 1 < work.count ? load(work[i + 1].input) : nil
-            let cellProcessor = byCase[item.identity.patient] ?? processor
+            let cellProcessor = byCase[item.input.file] ?? processor
             let outcome = await runBlocking { finish(item.input, item.identity, loaded, with: cellProcessor) }
             report(outcome)
             outcomes.append(outcome)
@@ -149,19 +149,23 @@ public struct BatchCounter: Sendable {
         }
     }
 
-    /// For each case of two or more images, a processor whose detector brings them to the working scale by the
-    /// median of their measured chromosome widths.
-    private func caseProcessors(_ work: [(input: Input, identity: ImageIdentity)]) async -> [String: ImageProcessor] {
+    /// For each input of a case with two or more measured images, a processor whose detector brings it to the
+    /// working scale by the median of the chromosome widths measured on the case's images. A case is taken to be
+    /// one microscope and one export setting (cropped exports keep the magnification; resized ones do not).
+    private func caseProcessors(_ work: [(input: Input, identity: ImageIdentity)]) async -> [URL: ImageProcessor] {
         guard var detector = processor.detector as? DeepACEDetector, detector.givenChromosomeWidth == nil,
             detector.network.config.input.working_scale == .chromosomeWidth
         else { return [:] }
-        let cases = Dictionary(grouping: work, by: \.identity.patient).filter { $0.value.count >= 2 }
-        var processors: [String: ImageProcessor] = [:]
-        for (patient, items) in cases {
-            let widths = await runBlocking { WidthCalibration.measure(items.map(\.input)).widths }
-            guard widths.count >= 2, let median = WidthCalibration.quantile(widths, 0.5) else { continue }
+        var processors: [URL: ImageProcessor] = [:]
+        for items in Dictionary(grouping: work, by: \.identity.patient).values where items.count >= 2 {
+            let measured = await runBlocking {
+                WidthCalibration.measure(items.map(\.input)).measurements.filter { $0.width != nil }
+            }
+            guard measured.count >= 2, let median = WidthCalibration.quantile(measured.compactMap(\.width), 0.5)
+            else { continue }
             detector.givenChromosomeWidth = GivenChromosomeWidth(median, source: .patient)
-            processors[patient] = ImageProcessor(detector: detector, options: processor.options)
+            let cellProcessor = ImageProcessor(detector: detector, options: processor.options)
+            for m in measured { processors[m.file] = cellProcessor }
         }
         return processors
     }
