@@ -64,14 +64,7 @@ public struct Conv2d: Sendable {
     }
 
     /// Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 convolutions with at least `winogradMinChannels` channels
-    /// in and out, im2col otherwise.
-    ///
-    /// Measured with `karyocount bench --conv` on the 2-core workstation: 256 channels at 76x100 52-64 ms against
-    /// 62-90 ms for im2col; 64 channels at 304x400 84-101 ms against 124-138 ms; 32 channels at 224x298 17-25 ms
-    /// against 27-32 ms. (With 32 or 64 channels im2col once looked as fast: that was while every layer's output
-    /// still came from fresh pages, see `MemoryPolicy`.) F(4x4) was no faster than F(2x2) for ResNet-101 at
-    /// 1600x1200 and slower for the shipped model, with 20 times the rounding error (1.5e-5 against 7e-7
-    /// relative), so it is not implemented.
+    /// in and out, im2col otherwise (the measurements behind the choice: Benchmarks/README.md, "Design choices").
     public static func preferredAlgorithm(kernel: Int, stride: Int, padding: Int, inChannels: Int, outChannels: Int)
         -> Algorithm
     {

@@ -10,15 +10,12 @@
 /// blocks, no trimming) lets the next layer and the next image reuse the same pages, at the cost of the process
 /// holding on to its peak heap (about 130 MB more resident memory for ResNet-101; see Benchmarks/README.md).
 ///
-/// All threads share the main heap (one arena). The engine runs on worker threads, and a thread's own arena is made
-/// of 64 MB heaps that glibc creates and unmaps as they fill and empty; a block larger than that is `mmap`ped
-/// whatever `M_MMAP_MAX` says. With per-thread arenas a ResNet-101 pass still took about 150,000 page faults
-/// (600 MB of fresh pages); with one arena, none after the first image.
+/// All threads share the main heap (one arena): a thread's own arena is made of 64 MB heaps that glibc creates and
+/// unmaps as they fill and empty, and a block larger than that is `mmap`ped whatever `M_MMAP_MAX` says
+/// (measurements: Benchmarks/README.md, "Design choices").
 public enum MemoryPolicy {
     /// Applies the policy once per process (later calls do nothing); a no-op where glibc is not the allocator.
-    /// Call it at start-up, before the model is loaded: applied later, when the weights already lie in mapped
-    /// blocks, it removed under a fifth of the page faults in a measured run (820,000 left of 999,000, against
-    /// 494,000 when applied first).
+    /// Call it at start-up, before the model is loaded: applied later, the weights already lie in mapped blocks.
     public static func retainFreedMemory() { _ = applied }
 
     /// Images above this many pixels leave far more free heap than a working-scale image needs (a 1600x1200

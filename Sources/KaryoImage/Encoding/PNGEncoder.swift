@@ -3,8 +3,7 @@ import Foundation
 
 /// Writes 8-bit grey and 8-bit RGB PNG.
 ///
-/// `compressionLevel` is zlib's 0-9. The default 3 encodes a 1600x1200 RGB annotation about 2.5x faster than
-/// zlib's usual 6, and on real spreads produced smaller files (measured: 91 ms vs 217 ms, 570 kB vs 603 kB).
+/// `compressionLevel` is zlib's 0-9; the default is 3 (why: Benchmarks/README.md, "Design choices").
 public enum PNGEncoder {
     /// The zlib level used unless the caller asks for another.
     public static let defaultCompressionLevel = 3
