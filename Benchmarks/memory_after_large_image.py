@@ -8,20 +8,22 @@ Starts `karyocount watch` on a temp drop folder, counts three 1600x1200 spreads 
 """
 
 import argparse
-import json
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Tests" / "Browser"))
+
+from daemon_harness import free_port, wait_until_counted, write_config
+
 SPREAD = REPO / "Samples/drop/18-Y2087/18-Y2087.145.O.png"
 
 
@@ -41,16 +43,12 @@ def main():
         root = Path(tmp)
         drop = root / "drop"
         drop.mkdir()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        config = root / "config.toml"
-        config.write_text(
-            f'watch_roots = ["{drop}"]\noutput_root = "{root / "out"}"\nstate_dir = "{root / "state"}"\n'
-            f'detector = "{args.detector}"\nmodel = "{REPO / "Models/default"}"\nstability_seconds = 0.5\n'
-            f'[review]\nlisten = "127.0.0.1:{port}"\n')
+        port = free_port()
+        config = write_config(root, drop, port, detector=args.detector, model=str(REPO / "Models/default"),
+                              stability_seconds=0.5)
         daemon = subprocess.Popen([args.binary, "watch", "--config", str(config)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
         samples = []
         done = threading.Event()
 
@@ -59,19 +57,10 @@ def main():
                 samples.append(rss_mb(daemon.pid))
                 time.sleep(0.2)
 
-        def counted() -> int:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/patients", timeout=5) as r:
-                    return sum(p["images_counted"] for p in json.load(r))
-            except OSError:
-                return -1
-
         def drop_and_wait(files, expected):
             for f in files:
                 f()
-            while counted() < expected:
-                assert daemon.poll() is None, "the daemon exited"
-                time.sleep(0.3)
+            assert wait_until_counted(daemon, base, expected, timeout=1200), "the daemon exited or stalled"
             time.sleep(1.0)
 
         def spread(i):

@@ -8,7 +8,6 @@ median, min and max in ms. The time includes the loopback round trip, so it boun
 """
 
 import argparse
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from daemon_harness import free_port, wait_until_counted, write_config
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,25 +47,15 @@ def main():
         rng = np.random.default_rng(7)
         for i in range(args.cells):
             Image.fromarray(spread(rng)).save(drop / f"BENCH.{i + 1:03d}.A.png")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        config = root / "config.toml"
-        config.write_text(
-            f'watch_roots = ["{root / "drop"}"]\noutput_root = "{root / "out"}"\nstate_dir = "{root / "state"}"\n'
-            f'detector = "classical"\nstability_seconds = 0.0\nworkers = 2\n[review]\nlisten = "127.0.0.1:{port}"\n')
+        port = free_port()
+        config = write_config(root, root / "drop", port, detector="classical", stability_seconds=0.0, workers=2)
         subprocess.run([args.binary, "watch", "--config", str(config), "--once"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         daemon = subprocess.Popen([args.binary, "watch", "--config", str(config)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(base + "/api/patients", timeout=5).read()
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_until_counted(daemon, base, args.cells, timeout=20)
             for path in ("/patients/BENCH", "/api/patients/BENCH"):
                 times = []
                 for _ in range(args.runs + 1):

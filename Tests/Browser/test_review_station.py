@@ -8,13 +8,11 @@ screenshots (default: the test's temp folder)."""
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from daemon_harness import free_port, get_json, wait_until_counted, write_config
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -29,17 +27,6 @@ SYNTHETIC = REPO / "Samples/drop/SYN-0001/SYN-0001.001.A.png"
 CRAFTED = '<img src=x onerror="document.title=1">.001.A.png'
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url: str):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
 @pytest.fixture(scope="module")
 def station(tmp_path_factory):
     """A running daemon with two counted cells (a real spread, and a crafted name), its address and folders."""
@@ -51,26 +38,13 @@ def station(tmp_path_factory):
     shutil.copy(SAMPLE, drop / "18-Y2087" / SAMPLE.name)
     shutil.copy(SYNTHETIC, drop / CRAFTED)
     port = free_port()
-    config = root / "config.toml"
-    config.write_text(
-        f'watch_roots = ["{drop}"]\noutput_root = "{root / "out"}"\nstate_dir = "{root / "state"}"\n'
-        f'model = "{REPO / "Models/default"}"\nstability_seconds = 0.0\n'
-        f'[review]\nlisten = "127.0.0.1:{port}"\n')
+    config = write_config(root, drop, port, model=str(REPO / "Models/default"), stability_seconds=0.0)
     base = f"http://127.0.0.1:{port}"
     with open(root / "daemon.log", "w") as log:
         daemon = subprocess.Popen([str(BINARY), "watch", "--config", str(config)], stdout=log,
                                   stderr=subprocess.STDOUT)
         try:
-            deadline = time.time() + 300
-            while time.time() < deadline:
-                try:
-                    if sum(p["images_counted"] for p in get_json(base + "/api/patients")) == 2:
-                        break
-                except OSError:
-                    pass
-                assert daemon.poll() is None, (root / "daemon.log").read_text()
-                time.sleep(1)
-            else:
+            if not wait_until_counted(daemon, base, 2, timeout=300):
                 pytest.fail("the daemon did not count both images in 300 s:\n" + (root / "daemon.log").read_text())
             yield base, root
         finally:
