@@ -118,9 +118,9 @@ struct EvalCommand: AsyncParsableCommand {
         }
     }
 
-    /// Counts the images under `folder` as `karyocount count --recursive` does (the same runner and case widths,
-    /// results and annotated PNGs in `into`, a temporary folder when nil) and returns each counted image's detections; images
-    /// that fail or are skipped are listed in `skipped`.
+    /// Counts the images under `folder` as `karyocount count --recursive` does (the same runner and case widths;
+    /// results and annotated PNGs in `into`, a temporary folder when nil) and returns each counted image's
+    /// detections; images that fail or are skipped are listed in `skipped`.
     static func count(
         _ folder: URL, detector: any Detector, scoreThreshold: Double, into: URL?
     ) async throws -> PredictionSet {
@@ -159,7 +159,7 @@ struct EvalCommand: AsyncParsableCommand {
     }
 }
 
-/// A progress counter the batch runner's report callback can advance from its tasks.
+/// A progress counter for the batch runner's `@Sendable` report callback.
 private final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0

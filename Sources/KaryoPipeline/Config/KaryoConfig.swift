@@ -139,13 +139,11 @@ public struct KaryoConfig: Sendable, Equatable {
                 read: { c, r in if let s = r.string("patient_pattern") { c.patientPattern = s } },
                 check: { c in
                     guard !c.patientPattern.isEmpty else { return nil }
-                    do {
+                    do throws(PatientMapper.PatternError) {
                         _ = try PatientMapper.compile(c.patientPattern)
                         return nil
-                    } catch let error as PatientMapper.PatternError {
-                        return error.reason
                     } catch {
-                        return "\(error)"
+                        return error.reason
                     }
                 },
                 value: { c in tomlString(c.patientPattern) }),
