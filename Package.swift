@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Thin system-library targets: module maps over Debian's -dev packages, nothing else.
@@ -77,11 +78,19 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The daemon `karyocount watch` runs: intake, counting, review station and systemd health as services.
+        .target(
+            name: "KaryoDaemon",
+            dependencies: [
+                "KaryoPipeline", "KaryoDetect", "KaryoWatch", "KaryoReview",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "karyocount",
             dependencies: [
                 "KaryoImage", "KaryoNet", "KaryoDetect", "KaryoEval", "KaryoPipeline", "KaryoWatch", "KaryoReview",
-                "KaryoSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KaryoDaemon", "KaryoSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -115,7 +124,12 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
         .testTarget(name: "KaryoWatchTests", dependencies: ["KaryoWatch", "KaryoSupport", "KaryoTestSupport"]),
-        // Runs the built `karyocount` binary as a daemon against temp drop folders.
-        .testTarget(name: "KaryoDaemonTests", dependencies: ["KaryoImage", "KaryoSupport"]),
+        // Runs the daemon in this process, and the built `karyocount` binary as a daemon, against temp drop folders.
+        .testTarget(
+            name: "KaryoDaemonTests",
+            dependencies: [
+                "KaryoDaemon", "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoSupport", "KaryoTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ]
 )

@@ -110,8 +110,9 @@ public struct ReviewServer: Sendable {
         return router
     }
 
-    /// Serves on `[review] listen` until the calling task is cancelled; `onRunning` gets the address once it
-    /// accepts connections. Throws when it cannot listen (the port taken, the address not this machine's).
+    /// Serves on `[review] listen` until the service group it runs in shuts down gracefully (or the calling task is
+    /// cancelled); `onRunning` gets the address once it accepts connections. Throws when it cannot listen (the port
+    /// taken, the address not this machine's).
     public func serve(logger: Logger, onRunning: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         guard let (host, port) = settings.endpoint else {
             throw ReviewRefusal(.invalid, "review.listen `\(settings.listen)` is not host:port")
@@ -121,7 +122,7 @@ public struct ReviewServer: Sendable {
             router: router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "KaryoCount"),
             onServerRunning: { _ in onRunning(address) }, logger: logger)
-        try await app.runService(gracefulShutdownSignals: [])
+        try await app.run()
     }
 
     /// A patient id from the path, percent-decoded (patient names may hold spaces and other letters).

@@ -1,8 +1,7 @@
 import ArgumentParser
-import Foundation
+import KaryoDaemon
 import KaryoDetect
 import KaryoPipeline
-import KaryoReview
 import KaryoWatch
 import Logging
 
@@ -42,138 +41,23 @@ struct WatchCommand: AsyncParsableCommand {
             for problem in problems { logger.critical("cannot start: \(problem) (see `karyocount config check`)") }
             throw ExitCode(1)
         }
-        let pipeline: Pipeline
+        let signals = ShutdownSignals(logger: logger)
+        defer { signals.cancel() }
         do {
             let detector = try DetectorFactory.make(
                 settings.detector, model: settings.model, chromosomeWidth: settings.chromosomeWidthPx,
                 warn: { logger.warning("\($0)") })
-            pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
+            let daemon = try Daemon(
+                settings: settings, detector: detector, once: once, notifier: ServiceNotifier(logger: logger),
+                logger: logger)
+            let stopOnSignal = Task {
+                for await _ in signals.requests { daemon.requestStop() }
+            }
+            defer { stopOnSignal.cancel() }
+            _ = try await daemon.run()
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
-        let review: ReviewServer?
-        do {
-            review = settings.review.enabled && !once ? try ReviewServer(pipeline: pipeline) : nil
-        } catch {
-            logger.critical("cannot start the review station: \(error)")
-            throw ExitCode(1)
-        }
-        let notifier = ServiceNotifier(logger: logger)
-        let signals = ShutdownSignals(logger: logger)
-        let stop = StopSignal()
-        let watcher = DropFolderWatcher(
-            configuration: WatchConfiguration(
-                roots: settings.watchRoots.map(\.path), stabilitySeconds: settings.stabilitySeconds,
-                rescanIntervalSeconds: settings.rescanIntervalSeconds > 0 ? settings.rescanIntervalSeconds : nil),
-            logger: logger)
-        do {
-            try watcher.start()
-        } catch {
-            logger.critical("cannot start: \(error)")
-            throw ExitCode(1)
-        }
-        logger.info(
-            "watching",
-            metadata: [
-                "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(pipeline.processor.detector.name)",
-                "output": "\(settings.outputRoot.path)", "once": "\(once)",
-            ])
-
-        let signalTask = Task {
-            for await _ in signals.requests {
-                notifier.stopping(status: "stopping: finishing the image in hand")
-                stop.stop()
-                watcher.stop()
-            }
-        }
-        let intake = Task {
-            await Self.enqueue(
-                watcher.events, into: pipeline, once: once, logger: logger,
-                backlogQueued: {
-                    if once {
-                        watcher.stop()
-                    } else {
-                        notifier.ready(status: Self.statusLine(pipeline))
-                        logger.info("start-up backlog queued; ready")
-                    }
-                })
-        }
-
-        let reviewTask = Task {
-            guard let review else { return }
-            do {
-                try await review.serve(logger: logger) { address in
-                    logger.notice("review station at \(address)/", metadata: ["address": "\(address)"])
-                }
-            } catch  where !Task.isCancelled {
-                logger.error(
-                    "the review station cannot serve \(settings.review.listen); counting goes on: \(error)")
-            } catch {}
-        }
-
-        let summary: RunSummary
-        if once {
-            await intake.value
-            summary = await pipeline.processPending(stop: stop)
-        } else {
-            notifier.startWatchdog {
-                ContinuousClock.now - watcher.lastHeartbeat < .seconds(30)
-            }
-            let reporter = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(5))
-                    if !stop.isStopped { notifier.status(Self.statusLine(pipeline)) }
-                }
-            }
-            summary = await pipeline.run(until: stop)
-            reporter.cancel()
-            watcher.stop()
-            await intake.value
-        }
-        reviewTask.cancel()
-        await reviewTask.value
-        signalTask.cancel()
-        signals.cancel()
-        notifier.stopping()
-        logger.info(
-            "stopped",
-            metadata: [
-                "done": "\(summary.done)", "failed": "\(summary.failed)", "retried": "\(summary.retried)",
-                "requeued": "\(summary.released)",
-            ])
-    }
-
-    /// Queues every announced file; calls `backlogQueued` once the start-up rescan's files are all queued.
-    private static func enqueue(
-        _ events: AsyncStream<WatchEvent>, into pipeline: Pipeline, once: Bool, logger: Logger,
-        backlogQueued: () -> Void
-    ) async {
-        for await event in events {
-            switch event {
-            case .ready(let file):
-                do {
-                    try pipeline.enqueue(URL(filePath: file.path), root: URL(filePath: file.root))
-                } catch  where !error.concernsInput {
-                    logger.error("cannot queue a file: \(error)", metadata: ["file": "\(file.path)"])
-                } catch {
-                    // Bad or vanished input: the pipeline has logged it and quarantined what was bad.
-                }
-            case .undecodableName(let name):
-                pipeline.refuseUndecodable(
-                    path: name.path, isFolder: name.isFolder,
-                    content: name.read(maxBytes: InputFile.maxBytes).map { Data($0) })
-            case .initialScanComplete:
-                backlogQueued()
-            }
-        }
-    }
-
-    /// The one-line STATUS shown by `systemctl status karyocount`.
-    private static func statusLine(_ pipeline: Pipeline) -> String {
-        guard let status = try? pipeline.status() else { return "watching (queue unreadable)" }
-        let done = status.counts[.done] ?? 0
-        let failed = status.counts[.failed] ?? 0
-        return "watching; queue \(status.depth), done \(done), failed \(failed), refused \(status.refused)"
     }
 }

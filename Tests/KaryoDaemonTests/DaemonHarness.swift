@@ -131,7 +131,7 @@ final class Workspace: @unchecked Sendable {
 }
 
 /// A running `karyocount watch` process, its stderr appended to the workspace's log.
-final class Daemon: @unchecked Sendable {
+final class DaemonProcess: @unchecked Sendable {
     let process = Process()
 
     init(_ workspace: Workspace, once: Bool = false, environment: [String: String] = [:]) throws {

@@ -23,7 +23,7 @@ struct DaemonIntegrationTests {
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         let listener = try NotifyListener(in: ws.base)
         defer { listener.close() }
-        let daemon = try Daemon(ws, environment: ["NOTIFY_SOCKET": listener.path])
+        let daemon = try DaemonProcess(ws, environment: ["NOTIFY_SOCKET": listener.path])
         let startup = listener.receive(timeout: 30) { $0.contains("READY=1") }
         #expect(startup.contains { $0.hasPrefix("READY=1") && $0.contains("STATUS=") }, "\(startup)\n\(ws.log())")
 
@@ -137,7 +137,7 @@ struct DaemonIntegrationTests {
         var rng = SplitMix64(seed: 7 &+ 0x9E37_79B9_7F4A_7C15)
         var progress: [Int] = []
         for round in 0..<5 {
-            let daemon = try Daemon(ws)
+            let daemon = try DaemonProcess(ws)
             // Stop when the work is under way, whatever the machine's speed: once 18, 36, 54, 72 and 90 results
             // exist, plus a random 0-300 ms, so the stop lands at a random point inside an image's processing.
             let target = 18 * (round + 1)
@@ -162,7 +162,7 @@ struct DaemonIntegrationTests {
         print(
             "crash safety: results after each stop \(progress); hidden temp files left by the kills: \(leftovers.count)"
         )
-        let final = try Daemon(ws, once: true)
+        let final = try DaemonProcess(ws, once: true)
         #expect(await final.waitForExit(timeout: 120) == 0, "\(ws.log().suffix(2000))")
         let remaining = ws.files(under: ws.output).filter { ws.isHidden($0) }
         #expect(remaining.isEmpty, "temp files a crash left were not cleaned up at the next start: \(remaining)")
@@ -176,7 +176,7 @@ struct DaemonIntegrationTests {
         let reference = try Workspace("reference")
         defer { reference.cleanup() }
         try populate(reference)
-        #expect(await (try Daemon(reference, once: true)).waitForExit(timeout: 120) == 0)
+        #expect(await (try DaemonProcess(reference, once: true)).waitForExit(timeout: 120) == 0)
         for patient in patients {
             let crashed = try normalizedPatient(ws, patient)
             let clean = try normalizedPatient(reference, patient)
@@ -205,7 +205,7 @@ struct DaemonIntegrationTests {
             "P9.105.A.png": good.prefix(33),  // PNG signature and IHDR only
         ]
         for (name, data) in broken { try data.write(to: URL(fileURLWithPath: ws.path("P9/" + name))) }
-        let daemon = try Daemon(ws, once: true)
+        let daemon = try DaemonProcess(ws, once: true)
         #expect(await daemon.waitForExit(timeout: 120) == 0, "\(ws.log().suffix(2000))")
         #expect(ws.resultJSONs().count == 4)
         let quarantine = ws.files(under: ws.output + "/quarantine")
@@ -242,7 +242,7 @@ struct DaemonIntegrationTests {
             atPath: ws.path("up.png"), withDestinationPath: "../outside/secret.png")
         let before = Set(FileManager.default.subpaths(atPath: ws.base) ?? [])
 
-        let daemon = try Daemon(ws, once: true)
+        let daemon = try DaemonProcess(ws, once: true)
         #expect(await daemon.waitForExit(timeout: 120) == 0, "\(ws.log().suffix(2000))")
 
         let outputRoot = try #require(realpath(ws.output, nil).map { String(cString: $0) })
@@ -272,7 +272,7 @@ struct DaemonIntegrationTests {
         defer { ws.cleanup() }
         let deaf = try NotifyListener(in: ws.base, reading: false)
         defer { deaf.close() }
-        let daemon = try Daemon(ws, environment: ["NOTIFY_SOCKET": deaf.path, "WATCHDOG_USEC": "20000"])
+        let daemon = try DaemonProcess(ws, environment: ["NOTIFY_SOCKET": deaf.path, "WATCHDOG_USEC": "20000"])
         let full = await ws.wait(timeout: 60) { ws.log().contains("queue is full") }
         #expect(full, "\(ws.log().suffix(2000))")
         try await Task.sleep(for: .seconds(6))  // a STATUS report on top of the pings
@@ -285,7 +285,7 @@ struct DaemonIntegrationTests {
         let ws = try Workspace("noroot")
         defer { ws.cleanup() }
         try FileManager.default.removeItem(atPath: ws.drop)
-        let daemon = try Daemon(ws)
+        let daemon = try DaemonProcess(ws)
         #expect(await daemon.waitForExit(timeout: 30) == 1)
         #expect(ws.log().contains("watch_roots"), "\(ws.log())")
     }

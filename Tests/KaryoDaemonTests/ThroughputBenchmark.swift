@@ -33,7 +33,7 @@ struct ThroughputBenchmark {
         }
         let listener = try NotifyListener(in: ws.base)
         defer { listener.close() }
-        let daemon = try Daemon(ws, environment: ["NOTIFY_SOCKET": listener.path, "OPENBLAS_NUM_THREADS": "1"])
+        let daemon = try DaemonProcess(ws, environment: ["NOTIFY_SOCKET": listener.path, "OPENBLAS_NUM_THREADS": "1"])
         _ = listener.receive(timeout: 30) { $0.contains("READY=1") }
         let idleRSS = memoryKiB(daemon.pid, "VmRSS") ?? 0
         let start = ContinuousClock.now

@@ -1,0 +1,26 @@
+import KaryoPipeline
+import ServiceLifecycle
+
+/// Counts the queue: until graceful shutdown, which finishes the image in hand and leaves the rest queued; with
+/// `once`, what the intake queued at start-up (`backlog` opens when it is queued), then returns.
+struct CountingService: Service {
+    let pipeline: Pipeline
+    let once: Bool
+    let backlog: Gate
+    let onFinished: @Sendable (RunSummary) -> Void
+
+    func run() async {
+        let stop = StopSignal()
+        let summary = await withGracefulShutdownHandler {
+            if once {
+                await backlog.wait()
+                return await pipeline.processPending(stop: stop)
+            }
+            return await pipeline.run(until: stop)
+        } onGracefulShutdown: { [backlog] in
+            stop.stop()
+            backlog.open()
+        }
+        onFinished(summary)
+    }
+}
