@@ -99,13 +99,15 @@ let package = Package(
         .testTarget(name: "KaryoSupportTests", dependencies: ["KaryoSupport"]),
         .testTarget(
             name: "KaryoNetTests", dependencies: ["KaryoNet", "KaryoImage", "KaryoSupport"], exclude: ["Golden"]),
-        .testTarget(name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval"]),
+        .testTarget(
+            name: "KaryoDetectTests", dependencies: ["KaryoDetect", "KaryoImage", "KaryoEval", "KaryoSupport"]),
         .testTarget(name: "KaryoEvalTests", dependencies: ["KaryoEval", "KaryoSupport"]),
         // Helpers shared by the test targets (log capture, temp folders, pipeline fixtures); linked by tests only.
         .target(
             name: "KaryoTestSupport",
             dependencies: [
-                "KaryoPipeline", "KaryoDetect", "KaryoImage", .product(name: "Logging", package: "swift-log"),
+                "KaryoPipeline", "KaryoDetect", "KaryoImage", "KaryoSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/KaryoTestSupport"),
         .testTarget(

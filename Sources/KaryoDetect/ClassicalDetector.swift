@@ -1,4 +1,5 @@
 import KaryoImage
+import KaryoSupport
 
 /// The paper's non-learned comparison row (Gajendran et al. [13]): counts chromosomes by image analysis alone.
 ///
@@ -81,18 +82,15 @@ public struct ClassicalDetector: Detector {
     /// A detector with the given configuration.
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
-        DetectorOutput(detections: findChromosomes(image, stageTimings: &stageTimings))
+    public func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput {
+        DetectorOutput(detections: findChromosomes(image, profile: profile))
     }
 
-    private func findChromosomes(_ image: GrayImage, stageTimings: inout [String: Double]) -> [Detection] {
-        let clock = ContinuousClock()
-        var stageStart = clock.now
+    private func findChromosomes(_ image: GrayImage, profile: StageProfile?) -> [Detection] {
+        var watch = Stopwatch()
         func lap(_ stage: String) {
-            let now = clock.now
-            let d = stageStart.duration(to: now).components
-            stageTimings["classical.\(stage)"] = Double(d.seconds) * 1000 + Double(d.attoseconds) / 1e15
-            stageStart = now
+            let ms = watch.lap()
+            profile?.add(milliseconds: ms, to: "classical.\(stage)")
         }
         let k = configuration
         let scale = Double(max(image.width, image.height)) / 1000

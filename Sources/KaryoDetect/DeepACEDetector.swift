@@ -48,24 +48,17 @@ public struct DeepACEDetector: Detector {
         self.modelSHA256 = modelSHA256
     }
 
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
-        var flops: [String: Double] = [:]
-        return try analyze(image, stageTimings: &stageTimings, flops: &flops)
-    }
-
-    /// `analyze`, also adding the network's FLOP count to `flops` (for `karyocount bench`).
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double], flops: inout [String: Double]) throws
-        -> DetectorOutput
-    {
+    public func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput {
         guard image.width > 0, image.height > 0 else {
             throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
         }
-        var clock = StageClock()
-        let prepared = network.prepare(
-            image.pixels.map { $0 * 255 }, width: image.width, height: image.height, givenWidth: givenChromosomeWidth)
-        stageTimings["normalize", default: 0] += clock.lap()
+        let prepared = profile.time("normalize") {
+            network.prepare(
+                image.pixels.map { $0 * 255 }, width: image.width, height: image.height,
+                givenWidth: givenChromosomeWidth)
+        }
         let detections = network.detect(
-            prepared.tensor, width: prepared.width, height: prepared.height, timings: &stageTimings, flops: &flops)
+            prepared.tensor, width: prepared.width, height: prepared.height, profile: profile)
         let (sx, sy) = (prepared.scaleX, prepared.scaleY)
         let mapped = detections.map { d in
             Detection(
@@ -76,10 +69,10 @@ public struct DeepACEDetector: Detector {
         }
         let scale = prepared.scale
         guard dropsDetectionsAtFrame else { return DetectorOutput(detections: mapped, workingScale: scale) }
-        clock = StageClock()
-        let kept = Self.clearOfFrame(
-            mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
-        stageTimings["nms", default: 0] += clock.lap()
+        let kept = profile.time("nms") {
+            Self.clearOfFrame(
+                mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
+        }
         return DetectorOutput(detections: kept, workingScale: scale)
     }
 

@@ -1,5 +1,6 @@
 import KaryoImage
 import KaryoNet
+import KaryoSupport
 
 /// One detected chromosome: its box in source pixels, the detector's confidence, and (DeepACEv2 only)
 /// the Template Module's 1-d embedding.
@@ -42,9 +43,9 @@ public protocol Detector: Sendable {
     /// The score at or above which a detection is counted, unless the lab's configuration sets one: a model's own
     /// calibrated `postprocess.count_threshold`, else `conventionalCountThreshold`.
     var countThreshold: Double { get }
-    /// Detects chromosomes and says at which scale; `stageTimings` receives per-stage milliseconds keyed by stage
-    /// name.
-    func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput
+    /// Detects chromosomes and says at which scale; with a `profile`, records each stage's milliseconds (and a
+    /// network's FLOPs) under the stage's name.
+    func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput
 }
 
 extension Detector {
@@ -53,8 +54,13 @@ extension Detector {
 
     public var countThreshold: Double { Self.conventionalCountThreshold }
 
+    /// `analyze` without a profile.
+    public func analyze(_ image: GrayImage) throws -> DetectorOutput {
+        try analyze(image, profile: nil)
+    }
+
     /// The detections of `analyze`.
-    public func detect(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> [Detection] {
-        try analyze(image, stageTimings: &stageTimings).detections
+    public func detect(_ image: GrayImage, profile: StageProfile? = nil) throws -> [Detection] {
+        try analyze(image, profile: profile).detections
     }
 }

@@ -1,6 +1,7 @@
 import COpenBLAS
 import Foundation
 import KaryoImage
+import KaryoSupport
 
 /// The DeepACEv2 network (Training/MODEL.md steps 5-15): ResNet + FPN (P3 only), RPN with proposal filtering,
 /// RoIAlign, the two-FC box head, the Template Module, and the post-processing (EG-NMS, Soft-NMS or NMS).
@@ -173,25 +174,30 @@ public struct DeepACENetwork: Sendable {
 
     // MARK: - Stages
 
-    /// ResNet trunk: C3, C4, C5.
-    public func backboneFeatures(_ x: Tensor, flops: inout Double) -> (c3: Tensor, c4: Tensor, c5: Tensor) {
-        backbone(x, flops: &flops)
+    /// ResNet trunk: C3, C4, C5; its FLOPs go to `profile`'s `backbone`.
+    public func backboneFeatures(_ x: Tensor, profile: StageProfile? = nil) -> (c3: Tensor, c4: Tensor, c5: Tensor) {
+        backbone(x, profile: profile)
     }
 
-    /// FPN top-down pathway emitting P3 only (MODEL.md step 6).
-    public func pyramidP3(c3: Tensor, c4: Tensor, c5: Tensor, flops: inout Double) -> Tensor {
-        flops += inner5.flops(h: c5.height, w: c5.width) + inner4.flops(h: c4.height, w: c4.width)
-        flops += inner3.flops(h: c3.height, w: c3.width) + fpnOut.flops(h: c3.height, w: c3.width)
+    /// FPN top-down pathway emitting P3 only (MODEL.md step 6); its FLOPs go to `profile`'s `fpn`.
+    public func pyramidP3(c3: Tensor, c4: Tensor, c5: Tensor, profile: StageProfile? = nil) -> Tensor {
+        profile.add(
+            flops: inner5.flops(h: c5.height, w: c5.width) + inner4.flops(h: c4.height, w: c4.width)
+                + inner3.flops(h: c3.height, w: c3.width) + fpnOut.flops(h: c3.height, w: c3.width),
+            to: "fpn")
         let l5 = inner5(c5)
         let l4 = inner4(c4, residual: upsampleNearest(l5, height: c4.height, width: c4.width))
         let l3 = inner3(c3, residual: upsampleNearest(l4, height: c3.height, width: c3.width))
         return fpnOut(l3)
     }
 
-    /// RPN head (MODEL.md step 7): objectness logits `[1, A, Hf, Wf]` and deltas `[1, 4A, Hf, Wf]`.
-    public func rpnHead(_ p3: Tensor, flops: inout Double) -> (logits: Tensor, deltas: Tensor) {
-        flops += rpnConv.flops(h: p3.height, w: p3.width) + rpnLogits.flops(h: p3.height, w: p3.width)
-        flops += rpnDeltas.flops(h: p3.height, w: p3.width)
+    /// RPN head (MODEL.md step 7): objectness logits `[1, A, Hf, Wf]` and deltas `[1, 4A, Hf, Wf]`; its FLOPs go
+    /// to `profile`'s `rpn`.
+    public func rpnHead(_ p3: Tensor, profile: StageProfile? = nil) -> (logits: Tensor, deltas: Tensor) {
+        profile.add(
+            flops: rpnConv.flops(h: p3.height, w: p3.width) + rpnLogits.flops(h: p3.height, w: p3.width)
+                + rpnDeltas.flops(h: p3.height, w: p3.width),
+            to: "rpn")
         let t = rpnConv(p3, relu: true)
         return (rpnLogits(t), rpnDeltas(t))
     }
@@ -246,14 +252,17 @@ public struct DeepACENetwork: Sendable {
             spatialScale: config.roi.spatial_scale)
     }
 
-    /// Box head (MODEL.md step 13): chromosome score and the refined, clipped box for each proposal.
-    public func boxHead(_ roi: Tensor, proposals: [Box], width: Int, height: Int, flops: inout Double)
+    /// Box head (MODEL.md step 13): chromosome score and the refined, clipped box for each proposal; its FLOPs go
+    /// to `profile`'s `roi_head`.
+    public func boxHead(_ roi: Tensor, proposals: [Box], width: Int, height: Int, profile: StageProfile? = nil)
         -> (boxes: [Box], scores: [Float])
     {
         let k = proposals.count
         guard k > 0 else { return ([], []) }
         let flat = Tensor(shape: [k, roi.count / k], data: roi.data)
-        flops += 2 * Double(k) * Double(fc6.inFeatures * fc6.outFeatures + fc7.inFeatures * fc7.outFeatures)
+        profile.add(
+            flops: 2 * Double(k) * Double(fc6.inFeatures * fc6.outFeatures + fc7.inFeatures * fc7.outFeatures),
+            to: "roi_head")
         let h7 = fc7(fc6(flat, relu: true), relu: true)
         let cls = clsScore(h7)
         let reg = bboxPred(h7)
@@ -344,34 +353,21 @@ public struct DeepACENetwork: Sendable {
     // MARK: - Whole network
 
     /// Runs the network on a normalized, padded `[1, C, Hp, Wp]` input whose unpadded part is `width` x `height`.
-    /// `timings` receives per-stage milliseconds (backbone, fpn, rpn, roi_head, nms) and `flops` the FLOPs
-    /// of the stages that multiply (backbone, fpn, rpn, roi_head).
-    public func detect(
-        _ x: Tensor, width: Int, height: Int, timings: inout [String: Double], flops: inout [String: Double]
-    ) -> [NetworkDetection] {
-        var clock = StageClock()
-        var stageFlops = 0.0
-        let (c3, c4, c5) = backboneFeatures(x, flops: &stageFlops)
-        timings["backbone", default: 0] += clock.lap()
-        flops["backbone", default: 0] += stageFlops
-        stageFlops = 0
-        let p3 = pyramidP3(c3: c3, c4: c4, c5: c5, flops: &stageFlops)
-        timings["fpn", default: 0] += clock.lap()
-        flops["fpn", default: 0] += stageFlops
-        stageFlops = 0
-        let (logits, deltas) = rpnHead(p3, flops: &stageFlops)
-        let (proposalBoxes, _) = proposals(logits: logits, deltas: deltas, width: width, height: height)
-        timings["rpn", default: 0] += clock.lap()
-        flops["rpn", default: 0] += stageFlops
-        stageFlops = 0
-        let roi = roiFeatures(p3, proposals: proposalBoxes)
-        let (boxes, scores) = boxHead(roi, proposals: proposalBoxes, width: width, height: height, flops: &stageFlops)
-        let embeddings = templateModule(roi)
-        timings["roi_head", default: 0] += clock.lap()
-        flops["roi_head", default: 0] += stageFlops
-        let detections = postprocess(boxes: boxes, scores: scores, embeddings: embeddings)
-        timings["nms", default: 0] += clock.lap()
-        return detections
+    /// `profile` receives per-stage milliseconds (backbone, fpn, rpn, roi_head, nms) and the FLOPs of the stages
+    /// that multiply (backbone, fpn, rpn, roi_head).
+    public func detect(_ x: Tensor, width: Int, height: Int, profile: StageProfile? = nil) -> [NetworkDetection] {
+        let (c3, c4, c5) = profile.time("backbone") { backboneFeatures(x, profile: profile) }
+        let p3 = profile.time("fpn") { pyramidP3(c3: c3, c4: c4, c5: c5, profile: profile) }
+        let proposalBoxes = profile.time("rpn") {
+            let (logits, deltas) = rpnHead(p3, profile: profile)
+            return proposals(logits: logits, deltas: deltas, width: width, height: height).boxes
+        }
+        let (boxes, scores, embeddings) = profile.time("roi_head") {
+            let roi = roiFeatures(p3, proposals: proposalBoxes)
+            let (boxes, scores) = boxHead(roi, proposals: proposalBoxes, width: width, height: height, profile: profile)
+            return (boxes, scores, templateModule(roi))
+        }
+        return profile.time("nms") { postprocess(boxes: boxes, scores: scores, embeddings: embeddings) }
     }
 }
 
@@ -380,20 +376,6 @@ public struct NetworkDetection: Sendable, Equatable {
     public var box: Box
     public var score: Float
     public var embedding: Float
-}
-
-/// Milliseconds between laps, from a monotonic clock.
-public struct StageClock: Sendable {
-    private var last = DispatchTime.now().uptimeNanoseconds
-
-    public init() {}
-
-    /// Milliseconds since the previous lap (or creation).
-    public mutating func lap() -> Double {
-        let now = DispatchTime.now().uptimeNanoseconds
-        defer { last = now }
-        return Double(now - last) / 1e6
-    }
 }
 
 /// The `k` largest of `count` values (read through `value`), sorted descending (ties: lower index first),

@@ -1,3 +1,5 @@
+import KaryoSupport
+
 /// A torchvision-layout ResNet trunk (MODEL.md step 5) with batch norm folded into its convs, producing
 /// C3, C4 and C5 (strides 8, 16, 32).
 public struct ResNet: Sendable {
@@ -6,15 +8,15 @@ public struct ResNet: Sendable {
         var convs: [Conv2d]
         var downsample: Conv2d?
 
-        func callAsFunction(_ x: Tensor, flops: inout Double) -> Tensor {
+        func callAsFunction(_ x: Tensor, profile: StageProfile?) -> Tensor {
             var identity = x
             if let downsample {
-                flops += downsample.flops(h: x.height, w: x.width)
+                profile.add(flops: downsample.flops(h: x.height, w: x.width), to: ResNet.stage)
                 identity = downsample(x)
             }
             var y = x
             for (i, conv) in convs.enumerated() {
-                flops += conv.flops(h: y.height, w: y.width)
+                profile.add(flops: conv.flops(h: y.height, w: y.width), to: ResNet.stage)
                 y = i == convs.count - 1 ? conv(y, relu: true, residual: identity) : conv(y, relu: true)
             }
             return y
@@ -98,13 +100,16 @@ public struct ResNet: Sendable {
         self.layers = layers
     }
 
-    /// Runs the trunk on `[1, inChannels, H, W]`; returns C3, C4, C5 and adds the convolution FLOPs to `flops`.
-    public func callAsFunction(_ x: Tensor, flops: inout Double) -> (c3: Tensor, c4: Tensor, c5: Tensor) {
-        flops += stem.flops(h: x.height, w: x.width)
+    /// The profile stage the trunk's FLOPs are counted in.
+    public static let stage = "backbone"
+
+    /// Runs the trunk on `[1, inChannels, H, W]`; returns C3, C4, C5 and adds the convolution FLOPs to `profile`.
+    public func callAsFunction(_ x: Tensor, profile: StageProfile? = nil) -> (c3: Tensor, c4: Tensor, c5: Tensor) {
+        profile.add(flops: stem.flops(h: x.height, w: x.width), to: Self.stage)
         var y = maxPool2d(stem(x, relu: true))
         var outputs: [Tensor] = []
         for (index, layer) in layers.enumerated() {
-            for block in layer { y = block(y, flops: &flops) }
+            for block in layer { y = block(y, profile: profile) }
             if index > 0 { outputs.append(y) }
         }
         return (outputs[0], outputs[1], outputs[2])

@@ -1,4 +1,5 @@
 import COpenBLAS
+import KaryoSupport
 
 /// This machine's single-precision matrix-multiply rate through OpenBLAS: the ceiling the engine's convolutions are
 /// measured against (`karyocount bench`).
@@ -13,7 +14,7 @@ public enum SgemmRate {
         var c = [Float](repeating: 0, count: n * n)
         var rates: [Double] = []
         for i in 0...repeats {
-            var clock = StageClock()
+            var clock = Stopwatch()
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n),
                 0, &c, Int32(n))

@@ -56,7 +56,7 @@ struct BenchCommand: AsyncParsableCommand {
             let url = URL(fileURLWithPath: decode)
             var times: [Double] = []
             for run in 0...21 {
-                var clock = StageClock()
+                var clock = Stopwatch()
                 decodedImage = try ImageDecoder.decode(contentsOf: url).image
                 let ms = clock.lap()
                 if run > 0 { times.append(ms) }
@@ -73,7 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
         } else if decodeOnly {
             throw ValidationError("--decode-only needs --decode FILE")
         }
-        var clock = StageClock()
+        var clock = Stopwatch()
         let detector: DeepACEDetector
         if let model {
             detector = try DeepACEDetector(modelDirectory: URL(fileURLWithPath: model))
@@ -89,15 +89,11 @@ struct BenchCommand: AsyncParsableCommand {
         var flops: [String: Double] = [:]
         var count = 0
         for run in 0...runs {
-            var t: [String: Double] = [:]
-            var f: [String: Double] = [:]
-            let start = StageClock()
-            var total = start
-            let detections = try detector.analyze(image, stageTimings: &t, flops: &f).detections
-            t["total"] = total.lap()
+            let profile = StageProfile()
+            let detections = try profile.time("total") { try detector.detect(image, profile: profile) }
             if run > 0 {
-                timings.append(t)
-                flops = f
+                timings.append(profile.milliseconds)
+                flops = profile.flops
             }
             count = detections.filter { $0.score >= detector.countThreshold }.count
         }
@@ -172,7 +168,7 @@ struct BenchCommand: AsyncParsableCommand {
             var times: [Double] = []
             var y = layer(x, relu: true)
             for _ in 0..<runs {
-                var clock = StageClock()
+                var clock = Stopwatch()
                 y = layer(x, relu: true)
                 times.append(clock.lap())
             }

@@ -26,6 +26,21 @@ struct DaemonServiceTests {
             notifier: ServiceNotifier(environment: [:], logger: log.logger), logger: log.logger)
     }
 
+    /// Runs `daemon` while `body` runs, then stops it (also when `body` throws, so that no watcher outlives the test)
+    /// and returns what it counted.
+    private func run(_ daemon: Daemon, while body: () async throws -> Void) async throws -> RunSummary {
+        let running = Task { try await daemon.run() }
+        do {
+            try await body()
+        } catch {
+            daemon.requestStop()
+            _ = try? await running.value
+            throw error
+        }
+        daemon.requestStop()
+        return try await running.value
+    }
+
     /// A daemon on the state an earlier one in this process used: its last reference may still be dropping on another
     /// thread, holding the state lock that a real process would have released at exit; wait for that, up to 5 s.
     private func reopened(once: Bool) async throws -> Daemon {
@@ -65,14 +80,13 @@ struct DaemonServiceTests {
     func countsWhileWatching() async throws {
         let log = LogCapture()
         let daemon = try daemon(log: log)
-        let running = Task { try await daemon.run() }
-        try await waitUntil { log.all.contains { $0.contains("start-up backlog queued; ready") } }
-        try drop("P1.001.A.png", count: 46)
-        try drop("P1.002.A.png", count: 45)
-        try drop("P2.001.A.png", count: 47)
-        try await waitUntil { try daemon.pipeline.status().counts[.done] == 3 }
-        daemon.requestStop()
-        let summary = try await running.value
+        let summary = try await run(daemon) {
+            try await waitUntil { log.all.contains { $0.contains("start-up backlog queued; ready") } }
+            try drop("P1.001.A.png", count: 46)
+            try drop("P1.002.A.png", count: 45)
+            try drop("P2.001.A.png", count: 47)
+            try await waitUntil { try daemon.pipeline.status().counts[.done] == 3 }
+        }
         #expect(summary.done == 3 && summary.failed == 0)
         #expect(try count("P1.001.A") == 46 && count("P1.002.A") == 45 && count("P2.001.A") == 47)
         #expect(try daemon.pipeline.queue.patient("P1")?.report.histogram == ["45": 1, "46": 1])
@@ -90,14 +104,14 @@ struct DaemonServiceTests {
             settings: config, detector: PixelCodeDetector(),
             notifier: ServiceNotifier(environment: [:], logger: log.logger),
             logger: log.logger)
-        let running = Task { try await daemon.run() }
-        try await waitUntil {
-            log.all.contains { $0.contains("the review station cannot serve 127.0.0.1:\(taken.port)") }
+        let summary = try await run(daemon) {
+            try await waitUntil {
+                log.all.contains { $0.contains("the review station cannot serve 127.0.0.1:\(taken.port)") }
+            }
+            try drop("P6.001.A.png", count: 47)
+            try await waitUntil { try daemon.pipeline.status().counts[.done] == 1 }
         }
-        try drop("P6.001.A.png", count: 47)
-        try await waitUntil { try daemon.pipeline.status().counts[.done] == 1 }
-        daemon.requestStop()
-        #expect(try await running.value.done == 1)
+        #expect(summary.done == 1)
         #expect(try count("P6.001.A") == 47)
     }
 
@@ -113,10 +127,9 @@ struct DaemonServiceTests {
     func stopKeepsQueue() async throws {
         for i in 1...5 { try drop("P4.00\(i).A.png", count: 40 + i) }
         var first: Daemon? = try daemon(delay: .milliseconds(400))
-        let running = Task { [first] in try await first!.run() }
-        try await waitUntil { try first!.pipeline.status().counts[.running, default: 0] > 0 }
-        first!.requestStop()
-        let summary = try await running.value
+        let summary = try await run(first!) { [first] in
+            try await waitUntil { try first!.pipeline.status().counts[.running, default: 0] > 0 }
+        }
         #expect(summary.done >= 1 && summary.done < 5, "\(summary)")
         let status = try first!.pipeline.status()
         #expect(status.counts[.running, default: 0] == 0, "no job left claimed")

@@ -10,8 +10,7 @@ private func counted(_ detections: [Detection], threshold: Double = 0.5) -> [Det
 }
 
 private func detect(_ image: GrayImage, _ detector: ClassicalDetector = ClassicalDetector()) throws -> [Detection] {
-    var timings: [String: Double] = [:]
-    return try detector.detect(image, stageTimings: &timings)
+    return try detector.detect(image)
 }
 
 /// Largest difference between two boxes' edges, in pixels.

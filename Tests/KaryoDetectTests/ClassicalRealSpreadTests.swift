@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoSupport
 import Testing
 
 @testable import KaryoDetect
@@ -53,12 +54,15 @@ struct ClassicalRealSpreadTests {
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
         let truth = try RealSpread.truthBoxes()
         #expect(truth.count == 46)
-        var timings: [String: Double] = [:]
-        let found = try ClassicalDetector().detect(image, stageTimings: &timings).filter { $0.score >= 0.5 }
+        let profile = StageProfile()
+        let found = try ClassicalDetector().detect(image, profile: profile).filter { $0.score >= 0.5 }
         let tp = truePositives(found, truth: truth)
         #expect(abs(found.count - 46) <= 5, "counted \(found.count)")
         #expect(tp >= 36, "\(tp) true positives of \(found.count) detections")
         #expect(found.count - tp <= 6, "\(found.count - tp) false positives")
-        #expect(Set(timings.keys).isSuperset(of: ["classical.background", "classical.split", "classical.score"]))
+        #expect(
+            Set(profile.milliseconds.keys).isSuperset(of: [
+                "classical.background", "classical.split", "classical.score",
+            ]))
     }
 }

@@ -26,8 +26,7 @@ struct DefaultModelRealSpreadTests {
         #expect(detector.modelSHA256?.count == 64)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
         let truth = try RealSpread.truthBoxes()
-        var timings: [String: Double] = [:]
-        let found = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        let found = try detector.detect(image).filter { $0.score >= detector.countThreshold }
         let tp = truePositives(found, truth: truth)
         #expect(abs(found.count - 46) <= 10, "counted \(found.count)")
         #expect(tp >= 39, "\(tp) true positives of \(found.count) detections")
@@ -40,8 +39,7 @@ struct DefaultModelRealSpreadTests {
     func workingScaleIsReported() throws {
         let detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
-        var timings: [String: Double] = [:]
-        let scale = try #require(try detector.analyze(image, stageTimings: &timings).workingScale)
+        let scale = try #require(try detector.analyze(image).workingScale)
         let input = detector.network.config.input
         let target = try #require(input.target_chromosome_width)
         let measured = try #require(
@@ -60,14 +58,13 @@ struct DefaultModelRealSpreadTests {
         let target = try #require(detector.network.config.input.target_chromosome_width)
         detector.givenChromosomeWidth = GivenChromosomeWidth(2 * target, source: .lab)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
-        var timings: [String: Double] = [:]
-        let output = try detector.analyze(image, stageTimings: &timings)
+        let output = try detector.analyze(image)
         let scale = try #require(output.workingScale)
         #expect(scale.rule == "lab-chromosome-width")
         #expect(scale.measuredWidth == 2 * target && scale.targetWidth == target)
         #expect(scale.factor == 0.5 && !scale.clamped)
         detector.givenChromosomeWidth = GivenChromosomeWidth(target * 10, source: .patient)
-        let held = try #require(try detector.analyze(image, stageTimings: &timings).workingScale)
+        let held = try #require(try detector.analyze(image).workingScale)
         #expect(held.clamped && held.factor == detector.network.config.input.min_factor)
         #expect(held.rule == "case-chromosome-width" && held.measuredWidth == target * 10)
     }
@@ -80,10 +77,9 @@ struct DefaultModelRealSpreadTests {
         var detector = try DeepACEDetector(modelDirectory: DefaultModel.directory)
         let image = try ImageDecoder.decode(contentsOf: RealSpread.image).image
         let truth = try RealSpread.truthBoxes()
-        var timings: [String: Double] = [:]
-        let kept = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        let kept = try detector.detect(image).filter { $0.score >= detector.countThreshold }
         detector.dropsDetectionsAtFrame = false
-        let raw = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        let raw = try detector.detect(image).filter { $0.score >= detector.countThreshold }
         let dropped = raw.filter { !kept.contains($0) }
         #expect(truePositives(dropped, truth: truth) == 0, "a dropped box was a chromosome of the cell")
         #expect(truePositives(kept, truth: truth) == truePositives(raw, truth: truth))
@@ -141,8 +137,7 @@ struct PolyploidSpreadTests {
         let image = try ImageDecoder.decode(contentsOf: Self.directory.appendingPathComponent(stem + ".png")).image
         let truth = try RealSpread.truthBoxes(labelme: Self.directory.appendingPathComponent(stem + ".json"))
         #expect(truth.count == truthCount)
-        var timings: [String: Double] = [:]
-        let found = try detector.detect(image, stageTimings: &timings).filter { $0.score >= detector.countThreshold }
+        let found = try detector.detect(image).filter { $0.score >= detector.countThreshold }
         let tp = truePositives(found, truth: truth)
         #expect(
             Double(abs(found.count - truthCount)) <= 0.1 * Double(truthCount), "counted \(found.count) of \(truthCount)"

@@ -1,5 +1,6 @@
 import Foundation
 import KaryoImage
+import KaryoSupport
 import Testing
 
 @testable import KaryoNet
@@ -73,20 +74,18 @@ struct GoldenTests {
     @Test("C3, C4, C5 and P3 match the reference within 1e-4 relative")
     func backboneAndPyramid() throws {
         let x = try stages.tensor("input")
-        var flops = 0.0
-        let (c3, c4, c5) = network.backboneFeatures(x, flops: &flops)
+        let (c3, c4, c5) = network.backboneFeatures(x)
         try expectClose(c3, "c3")
         try expectClose(c4, "c4")
         try expectClose(c5, "c5")
         let p3 = network.pyramidP3(
-            c3: try stages.tensor("c3"), c4: try stages.tensor("c4"), c5: try stages.tensor("c5"), flops: &flops)
+            c3: try stages.tensor("c3"), c4: try stages.tensor("c4"), c5: try stages.tensor("c5"))
         try expectClose(p3, "p3")
     }
 
     @Test("RPN logits, deltas and the proposals match the reference")
     func regionProposals() throws {
-        var flops = 0.0
-        let (logits, deltas) = network.rpnHead(try stages.tensor("p3"), flops: &flops)
+        let (logits, deltas) = network.rpnHead(try stages.tensor("p3"))
         try expectClose(logits, "rpn_logits")
         try expectClose(deltas, "rpn_deltas")
         let size = try stages.doubles("size").map { Int($0) }
@@ -104,8 +103,7 @@ struct GoldenTests {
         let roi = network.roiFeatures(try stages.tensor("p3"), proposals: proposals)
         let kept = try stages.tensor("roi_features")
         try expectClose(Tensor(shape: kept.shape, data: Array(roi.data.prefix(kept.count))), "roi_features")
-        var flops = 0.0
-        let (boxes, scores) = network.boxHead(roi, proposals: proposals, width: size[1], height: size[0], flops: &flops)
+        let (boxes, scores) = network.boxHead(roi, proposals: proposals, width: size[1], height: size[0])
         try expectClose(Tensor(shape: [scores.count], data: scores), "box_scores")
         try expectClose(Golden.tensor(boxes), "box_boxes")
         try expectClose(Tensor(shape: [proposals.count], data: network.templateModule(roi)), "embeddings")
@@ -132,10 +130,9 @@ struct GoldenTests {
         let image = try stages.tensor("image")
         let (h, w) = (image.shape[0], image.shape[1])
         let prepared = network.prepare(image.data, width: w, height: h)
-        var timings: [String: Double] = [:]
-        var flops: [String: Double] = [:]
+        let profile = StageProfile()
         let detections = network.detect(
-            prepared.tensor, width: prepared.width, height: prepared.height, timings: &timings, flops: &flops)
+            prepared.tensor, width: prepared.width, height: prepared.height, profile: profile)
         let source = detections.map {
             Box(
                 Float(Double($0.box.x1) / prepared.scaleX), Float(Double($0.box.y1) / prepared.scaleY),
@@ -145,7 +142,9 @@ struct GoldenTests {
         try expectClose(Tensor(shape: [detections.count], data: detections.map(\.embedding)), "det_embeddings")
         let count = detections.filter { Double($0.score) >= network.config.postprocess.count_threshold }.count
         #expect(count == Int(try stages.doubles("count")[0]))
-        #expect(Set(timings.keys) == ["backbone", "fpn", "rpn", "roi_head", "nms"])
+        #expect(Set(profile.milliseconds.keys) == ["backbone", "fpn", "rpn", "roi_head", "nms"])
+        #expect(Set(profile.flops.keys) == ["backbone", "fpn", "rpn", "roi_head"])
+        #expect(profile.flops.values.allSatisfy { $0 > 0 })
     }
 
     @Test(

@@ -2,6 +2,7 @@ import Foundation
 import KaryoDetect
 import KaryoImage
 import KaryoPipeline
+import KaryoSupport
 import KaryoTestSupport
 import Logging
 
@@ -35,7 +36,7 @@ public struct PixelCodeDetector: Detector {
         self.countThreshold = countThreshold
     }
 
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+    public func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput {
         if delay > .zero {
             Thread.sleep(
                 forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
@@ -50,7 +51,7 @@ public struct PixelCodeDetector: Detector {
         if image[1, 0] > 0.5 {
             out.append(Detection(box: BoundingBox(x1: 2, y1: 50, x2: 8, y2: 58), score: 0.5))
         }
-        stageTimings["pixelcode"] = 0.01
+        profile?.add(milliseconds: 0.01, to: "pixelcode")
         return DetectorOutput(detections: out)
     }
 }
@@ -62,7 +63,7 @@ public struct FailingDetector: Detector {
     public let modelSHA256: String? = nil
     public struct Boom: Error {}
     public init() {}
-    public func analyze(_ image: GrayImage, stageTimings: inout [String: Double]) throws -> DetectorOutput {
+    public func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput {
         throw Boom()
     }
 }

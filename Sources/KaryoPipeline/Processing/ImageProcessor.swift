@@ -106,37 +106,32 @@ public struct ImageProcessor: Sendable {
     /// Reads (inside `root`, if given), hashes and decodes an image. With `expectedSHA256`, content that changed
     /// since it was queued is refused.
     public func load(_ source: URL, root: URL?, expectedSHA256: String? = nil) throws(StageFailure) -> LoadedImage {
-        var timings: [String: Double] = [:]
-        let clock = ContinuousClock()
-        var start = clock.now
+        let profile = StageProfile()
         let data: Data
         do {
-            data = try InputFile.read(source, root: root)
+            data = try profile.time("read") { () throws(PipelineError) in try InputFile.read(source, root: root) }
         } catch {
             throw StageFailure(stage: .read, error: error)
         }
-        timings["read"] = Self.ms(since: start, clock)
-        start = clock.now
-        let sha = sha256Hex(of: data)
-        timings["hash"] = Self.ms(since: start, clock)
+        let sha = profile.time("hash") { sha256Hex(of: data) }
         if let expectedSHA256, sha != expectedSHA256 {
             throw StageFailure(
                 stage: .read,
                 error: PipelineError(
                     .inputChanged, file: source.path, detail: "content changed since it was queued (now \(sha))"))
         }
-        start = clock.now
         let decoded: DecodedImage
         do {
-            decoded = try ImageDecoder.decode(data, name: source.path)
+            decoded = try profile.time("decode") { () throws(ImageError) in
+                try ImageDecoder.decode(data, name: source.path)
+            }
         } catch {
             // ImageError's text starts with the path; the PipelineError names the file already.
             let text = error.description
             let detail = text.hasPrefix(source.path + ": ") ? String(text.dropFirst(source.path.count + 2)) : text
             throw StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: source.path, detail: detail))
         }
-        timings["decode"] = Self.ms(since: start, clock)
-        return LoadedImage(source: source, sha256: sha, decoded: decoded, timings: timings)
+        return LoadedImage(source: source, sha256: sha, decoded: decoded, timings: profile.milliseconds)
     }
 
     /// Detects, then writes `<stem>.annotated.png`, with `reviewImages` also `<stem>.view.png` and
@@ -145,30 +140,28 @@ public struct ImageProcessor: Sendable {
     public func finish(
         _ loaded: LoadedImage, placement: ResultPlacement, reviewImages: Bool = false, now: Date = Date()
     ) throws(StageFailure) -> ResultRecord {
-        let clock = ContinuousClock()
-        var timings = loaded.timings
-        var start = clock.now
+        let profile = StageProfile()
         var output: DetectorOutput
         do {
-            output = try detector.analyze(loaded.decoded.image, stageTimings: &timings)
+            output = try profile.time("detect") { try detector.analyze(loaded.decoded.image, profile: profile) }
         } catch {
             throw StageFailure(
                 stage: .detect, error: PipelineError(.detectFailed, file: loaded.source.path, detail: "\(error)"))
         }
         output.detections.sort { $0.score > $1.score }
-        timings["detect"] = Self.ms(since: start, clock)
 
-        start = clock.now
         var record = makeRecord(loaded, output: output, placement: placement, now: now)
         let picture = Annotator.render(loaded.decoded.image, record: record, options: options)
         do {
-            try AtomicFile.write(try PNGEncoder.encode(picture), to: placement.pngURL)
-            if reviewImages {
-                try AtomicFile.write(try PNGEncoder.encode(loaded.decoded.image), to: placement.viewURL)
-                try AtomicFile.write(
-                    try PNGEncoder.encode(Self.thumbnail(loaded.decoded.image)), to: placement.thumbnailURL)
+            try profile.time("write") {
+                try AtomicFile.write(try PNGEncoder.encode(picture), to: placement.pngURL)
+                if reviewImages {
+                    try AtomicFile.write(try PNGEncoder.encode(loaded.decoded.image), to: placement.viewURL)
+                    try AtomicFile.write(
+                        try PNGEncoder.encode(Self.thumbnail(loaded.decoded.image)), to: placement.thumbnailURL)
+                }
             }
-            timings["write"] = Self.ms(since: start, clock)
+            var timings = loaded.timings.merging(profile.milliseconds, uniquingKeysWith: +)
             timings["total"] = timings.filter { ["read", "hash", "decode", "detect", "write"].contains($0.key) }
                 .values.reduce(0, +)
             record.timingMs = timings.mapValues { ($0 * 1000).rounded() / 1000 }
@@ -257,10 +250,6 @@ public struct ImageProcessor: Sendable {
         return (level(0.01), level(0.99))
     }
 
-    static func ms(since start: ContinuousClock.Instant, _ clock: ContinuousClock) -> Double {
-        let d = clock.now - start
-        return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    }
 }
 
 extension UInt8 {
