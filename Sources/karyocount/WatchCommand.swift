@@ -41,22 +41,30 @@ struct WatchCommand: AsyncParsableCommand {
             for problem in problems { logger.critical("cannot start: \(problem) (see `karyocount config check`)") }
             throw ExitCode(1)
         }
-        let signals = ShutdownSignals(logger: logger)
-        defer { signals.cancel() }
+        let daemon: Daemon
         do {
             let detector = try DetectorFactory.make(
                 settings.detector, model: settings.model, chromosomeWidth: settings.chromosomeWidthPx,
                 warn: { logger.warning("\($0)") })
-            let daemon = try Daemon(
+            daemon = try Daemon(
                 settings: settings, detector: detector, once: once, notifier: ServiceNotifier(logger: logger),
                 logger: logger)
-            let stopOnSignal = Task {
-                for await _ in signals.requests { daemon.requestStop() }
-            }
-            defer { stopOnSignal.cancel() }
-            _ = try await daemon.run()
         } catch {
             logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let signals = ShutdownSignals(logger: logger)
+        let stopOnSignal = Task {
+            for await _ in signals.requests { daemon.requestStop() }
+        }
+        defer {
+            stopOnSignal.cancel()
+            signals.cancel()
+        }
+        do {
+            _ = try await daemon.run()
+        } catch {
+            logger.critical("stopped: \(error)")
             throw ExitCode(1)
         }
     }
