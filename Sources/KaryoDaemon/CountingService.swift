@@ -11,13 +11,13 @@ struct CountingService: Service {
 
     func run() async {
         let stop = StopSignal()
-        let summary = await withGracefulShutdownHandler {
+        let summary = await withTaskCancellationOrGracefulShutdownHandler {
             if once {
                 await backlog.wait()
                 return await pipeline.processPending(stop: stop)
             }
             return await pipeline.run(until: stop)
-        } onGracefulShutdown: { [backlog] in
+        } onCancelOrGracefulShutdown: { [backlog] in
             stop.stop()
             backlog.open()
         }

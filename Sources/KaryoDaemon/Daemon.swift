@@ -9,8 +9,8 @@ import Synchronization
 
 /// The daemon `karyocount watch` runs, as a library type: it watches the drop folders, queues every finished
 /// image, counts the queue and, when enabled, serves the review station. Its parts are services composed in one
-/// `ServiceGroup`; `requestStop()` shuts them down gracefully: the image in hand is finished (the rest stays
-/// queued), the watcher stops, the review station closes, systemd hears the daemon stop.
+/// `ServiceGroup`; `requestStop()` tells systemd the daemon is stopping and shuts the services down gracefully: the
+/// image in hand is finished (the rest stays queued), the watcher stops, the review station closes.
 public final class Daemon: Sendable {
     /// The queue, results and tallies this daemon counts into.
     public let pipeline: Pipeline
@@ -21,6 +21,8 @@ public final class Daemon: Sendable {
     private let notifier: ServiceNotifier
     private let logger: Logger
     private let stopState = Mutex<StopState>(StopState())
+    /// Set by `requestStop()`: from then on systemd hears no READY, STATUS or watchdog ping.
+    private let stopping = StopSignal()
 
     /// Opens the state (re-queuing work a crash left running) and prepares the watcher and the review station.
     /// With `once`, the daemon counts what is already in the watch roots and returns; the review station does not
@@ -43,9 +45,14 @@ public final class Daemon: Sendable {
     }
 
     /// Runs until `requestStop()` (or, with `once`, until the start-up backlog is counted) and returns what was
-    /// counted. Throws when the watch roots cannot be watched.
+    /// counted. Throws, after logging it, when the watch roots cannot be watched or a service fails.
     public func run() async throws -> RunSummary {
-        try watcher.start()
+        do {
+            try watcher.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw error
+        }
         logger.info(
             "watching",
             metadata: [
@@ -55,10 +62,15 @@ public final class Daemon: Sendable {
         let counted = Mutex(RunSummary())
         let backlog = Gate()
         // A graceful shutdown runs from the last service to the first: counting stops first (the image in hand is
-        // finished), then the intake, then the review station, and systemd hears the last watchdog ping.
+        // finished), then the intake, then the review station, then the health reports. Each service returns only
+        // when asked to (or, counting, when it ends the group): ServiceGroup fails on one that returns on its own
+        // while another is shutting down.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if !once {
-            services.append(.init(service: HealthReporter(pipeline: pipeline, watcher: watcher, notifier: notifier)))
+            services.append(
+                .init(
+                    service: HealthReporter(
+                        pipeline: pipeline, watcher: watcher, notifier: notifier, stopping: stopping)))
         }
         if let review {
             services.append(
@@ -70,16 +82,15 @@ public final class Daemon: Sendable {
             .init(
                 service: IntakeService(
                     watcher: watcher, pipeline: pipeline, logger: logger,
-                    onBacklogQueued: { [once, watcher, notifier, logger, pipeline] in
+                    onBacklogQueued: { [once, watcher, notifier, logger, pipeline, stopping] in
                         if once {
                             watcher.stop()
-                        } else {
+                        } else if !stopping.isStopped {
                             notifier.ready(status: HealthReporter.statusLine(pipeline))
                             logger.info("start-up backlog queued; ready")
                         }
                     },
-                    onFinished: { backlog.open() }),
-                successTerminationBehavior: .ignore))
+                    onFinished: { backlog.open() })))
         services.append(
             .init(
                 service: CountingService(
@@ -92,7 +103,13 @@ public final class Daemon: Sendable {
             return state.requested
         }
         if stopEarly { await group.triggerGracefulShutdown() }
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            notifier.stopping()
+            logger.critical("stopped: \(error)")
+            throw error
+        }
         notifier.stopping()
         let summary = counted.withLock { $0 }
         logger.info(
@@ -111,6 +128,7 @@ public final class Daemon: Sendable {
             defer { state.requested = true }
             return state.requested ? nil : state.group
         }
+        stopping.stop()
         notifier.stopping(status: "stopping: finishing the image in hand")
         if let group { Task { await group.triggerGracefulShutdown() } }
     }

@@ -3,18 +3,21 @@ import KaryoWatch
 import ServiceLifecycle
 
 /// Tells systemd how the daemon is: the queue as STATUS every 5 s, and watchdog pings while the watcher's
-/// heartbeat is fresh. Under no service manager it only waits.
+/// heartbeat is fresh, until the daemon is `stopping`. Under no service manager it only waits.
 struct HealthReporter: Service {
     let pipeline: Pipeline
     let watcher: DropFolderWatcher
     let notifier: ServiceNotifier
+    let stopping: StopSignal
 
     func run() async {
-        notifier.startWatchdog { [watcher] in ContinuousClock.now - watcher.lastHeartbeat < .seconds(30) }
+        if !stopping.isStopped {
+            notifier.startWatchdog { [watcher] in ContinuousClock.now - watcher.lastHeartbeat < .seconds(30) }
+        }
         defer { notifier.stopWatchdog() }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
-            if !Task.isShuttingDownGracefully { notifier.status(Self.statusLine(pipeline)) }
+            if !stopping.isStopped && !Task.isShuttingDownGracefully { notifier.status(Self.statusLine(pipeline)) }
         }
     }
 

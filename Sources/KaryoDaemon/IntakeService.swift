@@ -4,8 +4,9 @@ import KaryoWatch
 import Logging
 import ServiceLifecycle
 
-/// Queues every file the watcher announces as finished; refuses, with a record, names that are not UTF-8. Ends
-/// when the watcher stops (on graceful shutdown, or after the start-up backlog with `--once`).
+/// Queues every file the watcher announces as finished; refuses, with a record, names that are not UTF-8. Its
+/// queueing ends when the watcher stops (on graceful shutdown or cancellation, or after the start-up backlog with
+/// `--once`); the service itself returns only when the group shuts down.
 struct IntakeService: Service {
     let watcher: DropFolderWatcher
     let pipeline: Pipeline
@@ -16,12 +17,13 @@ struct IntakeService: Service {
     let onFinished: @Sendable () -> Void
 
     func run() async {
-        defer { onFinished() }
-        await withGracefulShutdownHandler {
+        await withTaskCancellationOrGracefulShutdownHandler {
             for await event in watcher.events { handle(event) }
-        } onGracefulShutdown: { [watcher] in
+        } onCancelOrGracefulShutdown: { [watcher] in
             watcher.stop()
         }
+        onFinished()
+        try? await gracefulShutdown()
     }
 
     private func handle(_ event: WatchEvent) {

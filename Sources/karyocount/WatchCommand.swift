@@ -64,8 +64,7 @@ struct WatchCommand: AsyncParsableCommand {
         do {
             _ = try await daemon.run()
         } catch {
-            logger.critical("stopped: \(error)")
-            throw ExitCode(1)
+            throw ExitCode(1)  // the daemon has logged why
         }
     }
 }

@@ -11,19 +11,20 @@ import Testing
 #endif
 
 /// The daemon as a library: run in this process (no binary, no systemd), stopped through its own API.
-@Suite("Daemon services", .serialized)
+@Suite("Daemon services", .serialized, .timeLimit(.minutes(2)))
 struct DaemonServiceTests {
     let dir = TempDir()
 
     private func daemon(
-        once: Bool = false, delay: Duration = .zero, reviewOn: Bool = false, log: LogCapture = LogCapture()
+        once: Bool = false, delay: Duration = .zero, reviewOn: Bool = false, log: LogCapture = LogCapture(),
+        environment: [String: String] = [:]
     ) throws -> Daemon {
         var config = testConfig(dir)
         config.stabilitySeconds = 0.2
         config.review.enabled = reviewOn
         return try Daemon(
             settings: config, detector: PixelCodeDetector(delay: delay), once: once,
-            notifier: ServiceNotifier(environment: [:], logger: log.logger), logger: log.logger)
+            notifier: ServiceNotifier(environment: environment, logger: log.logger), logger: log.logger)
     }
 
     /// Runs `daemon` while `body` runs, then stops it (also when `body` throws, so that no watcher outlives the test)
@@ -113,6 +114,47 @@ struct DaemonServiceTests {
         }
         #expect(summary.done == 1)
         #expect(try count("P6.001.A") == 47)
+    }
+
+    @Test("after a stop request systemd hears STOPPING=1 and then no READY, STATUS or watchdog ping")
+    func quietAfterStop() async throws {
+        let listener = try NotifyListener(in: dir.url.path)
+        defer { listener.close() }
+        let daemon = try daemon(
+            delay: .seconds(6), environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "200000"])
+        var heard: [String] = []
+        _ = try await run(daemon) {
+            try await waitUntil {
+                heard += listener.receive(timeout: 0) { _ in true }
+                return heard.contains { $0.contains("READY=1") }
+            }
+            try drop("P7.001.A.png", count: 46)
+            try await waitUntil { try daemon.pipeline.status().counts[.running, default: 0] > 0 }
+        }
+        // The image in hand took 6 s after the stop: a STATUS tick (every 5 s) fell in that window.
+        heard += listener.receive(timeout: 0.3) { _ in false }
+        let stop = try #require(heard.firstIndex { $0.contains("STOPPING=1") }, "\(heard)")
+        #expect(heard.prefix(stop).contains { $0.contains("WATCHDOG=1") }, "the watchdog was armed")
+        let after = heard.suffix(from: stop + 1)
+        #expect(
+            !after.contains { $0.contains("READY=1") || $0.contains("WATCHDOG=1") || $0.contains("STATUS=watching") },
+            "\(Array(after))")
+        #expect(try count("P7.001.A") == 46, "the image in hand was finished")
+    }
+
+    @Test("a stop while --once is still queueing its backlog ends the run cleanly; the next run counts the rest once")
+    func stopDuringOnce() async throws {
+        for i in 1...12 { try drop("P8.0\(10 + i).A.png", count: 30 + i) }
+        var first: Daemon? = try daemon(once: true, delay: .milliseconds(200))
+        let running = Task { [first] in try await first!.run() }
+        try await Task.sleep(for: .milliseconds(100))
+        first!.requestStop()
+        let summary = try await running.value
+        #expect(summary.done < 12, "\(summary)")
+        first = nil
+        let second = try await reopened(once: true).run()
+        #expect(summary.done + second.done == 12)
+        #expect(try (1...12).map { try count("P8.0\(10 + $0).A") } == Array(31...42))
     }
 
     @Test("once: the start-up backlog is counted and run returns without a stop request")

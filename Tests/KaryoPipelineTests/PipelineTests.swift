@@ -231,7 +231,7 @@ struct PipelineTests {
     func gracefulStop() async throws {
         let config = testConfig(dir)
         let pipeline = try Pipeline(
-            config: config, detector: PixelCodeDetector(delay: .milliseconds(300)), logger: LogCapture().logger)
+            config: config, detector: PixelCodeDetector(delay: .milliseconds(800)), logger: LogCapture().logger)
         for i in 0..<5 {
             try pipeline.enqueue(dir.write("drop/P/\(i).png", codedPNG(count: 46, salt: i)), root: dir.path("drop"))
         }
@@ -239,7 +239,7 @@ struct PipelineTests {
         let run = Task { await pipeline.run(until: stop) }
         // Stop once one image is being detected and the next one is claimed for decoding.
         var waited = 0
-        while try pipeline.status().counts[.running] != 2, waited < 400 {
+        while try pipeline.status().counts[.running] != 2, waited < 3000 {
             try await Task.sleep(for: .milliseconds(10))
             waited += 1
         }

@@ -18,12 +18,17 @@ struct StageProfileTests {
         #expect(profile.flops == ["backbone": 4e9])
     }
 
-    @Test("without a profile the body still runs and nothing is kept")
+    @Test("without a profile the body still runs and no FLOP count is computed")
     func noProfile() {
         let none: StageProfile? = nil
         var ran = false
+        var counted = false
+        func flops() -> Double {
+            counted = true
+            return 1
+        }
         none.time("detect") { ran = true }
-        none.add(flops: 1, to: "backbone")
-        #expect(ran)
+        none.add(flops: flops(), to: "backbone")
+        #expect(ran && !counted)
     }
 }

@@ -150,8 +150,8 @@ public struct ImageProcessor: Sendable {
         }
         output.detections.sort { $0.score > $1.score }
 
-        var record = makeRecord(loaded, output: output, placement: placement, now: now)
-        let picture = Annotator.render(loaded.decoded.image, record: record, options: options)
+        var record = profile.time("write") { makeRecord(loaded, output: output, placement: placement, now: now) }
+        let picture = profile.time("write") { Annotator.render(loaded.decoded.image, record: record, options: options) }
         do {
             try profile.time("write") {
                 try AtomicFile.write(try PNGEncoder.encode(picture), to: placement.pngURL)
