@@ -155,68 +155,47 @@ struct TableReader {
         problems.append(ConfigProblem(key: prefix + key, message: message))
     }
 
-    mutating func string(_ key: String) -> String? {
+    mutating func string(_ key: String) -> String? { value(key, "a string") { $0.string } }
+
+    mutating func int(_ key: String) -> Int? { value(key, "an integer") { $0.int } }
+
+    mutating func number(_ key: String) -> Double? { value(key, "a number", Self.number) }
+
+    mutating func bool(_ key: String) -> Bool? { value(key, "true or false") { $0.bool } }
+
+    mutating func stringArray(_ key: String) -> [String]? { array(key, "strings") { $0.string } }
+
+    mutating func numberArray(_ key: String) -> [Double]? { array(key, "numbers", Self.number) }
+
+    /// A float, or an integer read as one.
+    private static func number(_ v: any TOMLValueConvertible) -> Double? { v.double ?? v.int.map(Double.init) }
+
+    /// The value at `key` converted, nil when absent; a value of another type is a problem ("must be `expected`").
+    private mutating func value<T>(
+        _ key: String, _ expected: String, _ convert: (any TOMLValueConvertible) -> T?
+    ) -> T? {
         guard let v = table[key] else { return nil }
-        if let s = v.string { return s }
-        problem(key, "must be a string (got \(v.type))")
+        if let converted = convert(v) { return converted }
+        problem(key, "must be \(expected) (got \(v.type))")
         return nil
     }
 
-    mutating func int(_ key: String) -> Int? {
-        guard let v = table[key] else { return nil }
-        if let i = v.int { return i }
-        problem(key, "must be an integer (got \(v.type))")
-        return nil
-    }
-
-    mutating func number(_ key: String) -> Double? {
-        guard let v = table[key] else { return nil }
-        if let d = v.double { return d }
-        if let i = v.int { return Double(i) }
-        problem(key, "must be a number (got \(v.type))")
-        return nil
-    }
-
-    mutating func bool(_ key: String) -> Bool? {
-        guard let v = table[key] else { return nil }
-        if let b = v.bool { return b }
-        problem(key, "must be true or false (got \(v.type))")
-        return nil
-    }
-
-    mutating func stringArray(_ key: String) -> [String]? {
+    /// The array at `key` with every element converted, nil when absent; anything else is a problem.
+    private mutating func array<T>(
+        _ key: String, _ elements: String, _ convert: (any TOMLValueConvertible) -> T?
+    ) -> [T]? {
         guard let v = table[key] else { return nil }
         guard let array = v.array else {
-            problem(key, "must be an array of strings (got \(v.type))")
+            problem(key, "must be an array of \(elements) (got \(v.type))")
             return nil
         }
-        var out: [String] = []
+        var out: [T] = []
         for element in array {
-            guard let s = element.string else {
-                problem(key, "must be an array of strings")
+            guard let converted = convert(element) else {
+                problem(key, "must be an array of \(elements)")
                 return nil
             }
-            out.append(s)
-        }
-        return out
-    }
-
-    mutating func numberArray(_ key: String) -> [Double]? {
-        guard let v = table[key] else { return nil }
-        guard let array = v.array else {
-            problem(key, "must be an array of numbers (got \(v.type))")
-            return nil
-        }
-        var out: [Double] = []
-        for element in array {
-            if let d = element.double {
-                out.append(d)
-            } else if let i = element.int {
-                out.append(Double(i))
-            } else {
-                problem(key, "must be an array of numbers")
-                return nil
-            }
+            out.append(converted)
         }
         return out
     }
