@@ -1,3 +1,5 @@
+import KaryoSupport
+
 /// Per-component measurements of the foreground mask.
 struct ComponentStats: Sendable {
     var area = 0
@@ -120,10 +122,10 @@ enum ClassicalComponents {
     /// Medians over the components of at least `minimumArea` pixels, or nil when there are none.
     static func typicalSize(_ stats: [ComponentStats], minimumArea: Int) -> TypicalSize? {
         let sized = stats.filter { $0.area >= minimumArea }
-        guard !sized.isEmpty else { return nil }
-        return TypicalSize(
-            halfWidth: median(sized.map(\.peakDistance)), area: median(sized.map { Double($0.area) }),
-            darkness90: median(sized.map { Double($0.darkness90) }))
+        guard let halfWidth = sized.map(\.peakDistance).median, let area = sized.map({ Double($0.area) }).median,
+            let darkness90 = sized.map({ Double($0.darkness90) }).median
+        else { return nil }
+        return TypicalSize(halfWidth: halfWidth, area: area, darkness90: darkness90)
     }
 
     /// Decides what a component is, from its size relative to the image's typical chromosome.
@@ -142,12 +144,5 @@ enum ClassicalComponents {
         }
         if c.peakDistance > k.nucleusPeakOfTypical * hw { return .nucleus }
         return .chromosomes
-    }
-
-    /// The median of a non-empty list.
-    static func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        let n = s.count
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
     }
 }

@@ -1,3 +1,5 @@
+import KaryoSupport
+
 /// The confidence of a classical detection, from how much the region looks like a single chromosome of this image.
 ///
 /// Each feature gives a factor in 0...1 and the score is 0.98 x the smallest: a region that is odd in one way only
@@ -17,10 +19,9 @@ enum ClassicalScoring {
 
     /// Builds the reference from the regions themselves (nil when there are none).
     static func reference(_ regions: [RegionStats], typicalWidth: Double) -> Reference? {
-        guard !regions.isEmpty else { return nil }
-        return Reference(
-            area: ClassicalComponents.median(regions.map { Double($0.area) }), width: typicalWidth,
-            darkness: ClassicalComponents.median(regions.map(\.meanDarkness)))
+        guard let area = regions.map({ Double($0.area) }).median, let darkness = regions.map(\.meanDarkness).median
+        else { return nil }
+        return Reference(area: area, width: typicalWidth, darkness: darkness)
     }
 
     /// The confidence of one region, in 0...1.

@@ -21,7 +21,6 @@ public enum SgemmRate {
             let ms = clock.lap()
             if i > 0 { rates.append(2 * Double(n) * Double(n) * Double(n) / (ms / 1000) / 1e9) }
         }
-        rates.sort()
-        return rates.count % 2 == 1 ? rates[rates.count / 2] : (rates[rates.count / 2 - 1] + rates[rates.count / 2]) / 2
+        return rates.median ?? 0
     }
 }

@@ -61,7 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let ms = clock.lap()
                 if run > 0 { times.append(ms) }
             }
-            decodeMs = Self.median(times)
+            decodeMs = times.median
             width = decodedImage!.width
             height = decodedImage!.height
             let line = String(
@@ -103,7 +103,7 @@ struct BenchCommand: AsyncParsableCommand {
         let peakRSSMB = Double(usage.ru_maxrss) / 1024
         let stages = ["normalize", "backbone", "fpn", "rpn", "roi_head", "nms", "total"]
         var medians: [String: Double] = [:]
-        for stage in stages { medians[stage] = Self.median(timings.map { $0[stage] ?? 0 }) }
+        for stage in stages { medians[stage] = timings.map { $0[stage] ?? 0 }.median ?? 0 }
         let convFlops = (flops["backbone"] ?? 0) + (flops["fpn"] ?? 0)
         let convMs = (medians["backbone"] ?? 0) + (medians["fpn"] ?? 0)
         let convRate = convFlops / (convMs / 1000) / 1e9
@@ -173,7 +173,7 @@ struct BenchCommand: AsyncParsableCommand {
                 times.append(clock.lap())
             }
             outputs.append(y)
-            let ms = Self.median(times)
+            let ms = times.median ?? 0
             let gflop = layer.flops(h: h, w: w) / 1e9
             print(
                 String(
@@ -190,12 +190,6 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     /// The median of `values` (mean of the middle two for an even count).
-    static func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        guard !s.isEmpty else { return 0 }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     /// A light background with dark rod-like blobs, so the pipeline sees a spread-like image.
     static func syntheticSpread(width: Int, height: Int) -> GrayImage {
         var image = GrayImage(width: width, height: height, value: 0.9)

@@ -2,6 +2,7 @@ import Foundation
 import KaryoDetect
 import KaryoImage
 import KaryoNet
+import KaryoSupport
 import KaryoTestSupport
 import Testing
 
@@ -31,7 +32,7 @@ struct CaseWidthTests {
         let inputs = try BatchCounter.inputs([dir.path("in")], recursive: false)
         let own = inputs.map { WidthCalibration.measure($0).width! }
         #expect(Set(own[0..<3]).count == 3, "the three restyled cells measure three widths: \(own)")
-        let median = try #require(WidthCalibration.quantile(Array(own[0..<3]), 0.5))
+        let median = try #require(Array(own[0..<3]).quantile(0.5))
 
         for caseWidths in [true, false] {
             let counter = BatchCounter(

@@ -101,12 +101,4 @@ struct WidthCalibrationTests {
         #expect(abs(blur / reference - 1) <= 0.1, "blurred: \(blur) px, original \(reference) px")
         #expect(abs(white / reference - 1) <= 0.1, "background removed: \(white) px, original \(reference) px")
     }
-
-    @Test("quantiles interpolate between order statistics")
-    func quantiles() {
-        #expect(WidthCalibration.quantile([], 0.5) == nil)
-        #expect(WidthCalibration.quantile([3], 0.25) == 3)
-        #expect(WidthCalibration.quantile([4, 1, 3, 2], 0.5) == 2.5)
-        #expect(WidthCalibration.quantile([1, 2, 3, 4, 5], 0.25) == 2)
-    }
 }

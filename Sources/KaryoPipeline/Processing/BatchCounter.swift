@@ -161,7 +161,7 @@ public struct BatchCounter: Sendable {
             let measured = await runBlocking {
                 WidthCalibration.measure(items.map(\.input)).measurements.filter { $0.width != nil }
             }
-            guard measured.count >= 2, let median = WidthCalibration.quantile(measured.compactMap(\.width), 0.5)
+            guard measured.count >= 2, let median = measured.compactMap(\.width).quantile(0.5)
             else { continue }
             detector.givenChromosomeWidth = GivenChromosomeWidth(median, source: .patient)
             let cellProcessor = ImageProcessor(detector: detector, options: processor.options)

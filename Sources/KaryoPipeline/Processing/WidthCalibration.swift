@@ -1,6 +1,7 @@
 import Foundation
 import KaryoImage
 import KaryoNet
+import KaryoSupport
 
 /// What `karyocount calibrate` measures on a folder of one lab's exports: the chromosome width of each image and
 /// the lab's width, their median. One width for every cell of a microscope keeps the cells of a case at one working
@@ -22,11 +23,11 @@ public struct WidthCalibration: Sendable {
     public var widths: [Double] { measurements.compactMap(\.width) }
 
     /// The lab's chromosome width: the median of the images' widths; nil when none gave one.
-    public var width: Double? { Self.quantile(widths, 0.5) }
+    public var width: Double? { widths.quantile(0.5) }
 
     /// The 25th and 75th percentiles of the images' widths.
     public var interquartileRange: ClosedRange<Double>? {
-        guard let low = Self.quantile(widths, 0.25), let high = Self.quantile(widths, 0.75) else { return nil }
+        guard let low = widths.quantile(0.25), let high = widths.quantile(0.75) else { return nil }
         return low...high
     }
 
@@ -55,15 +56,5 @@ public struct WidthCalibration: Sendable {
             image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
         return Measurement(
             file: input.file, width: width, problem: width == nil ? "no chromosome width could be measured" : nil)
-    }
-
-    /// The q-quantile of `values` with linear interpolation between order statistics; nil for no values.
-    static func quantile(_ values: [Double], _ q: Double) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let position = q * Double(sorted.count - 1)
-        let low = Int(position.rounded(.down))
-        let high = min(low + 1, sorted.count - 1)
-        return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
     }
 }
