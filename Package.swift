@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "KaryoPipeline", "KaryoDetect", "KaryoImage", "KaryoSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/KaryoTestSupport"),
         .testTarget(

@@ -360,7 +360,7 @@ struct JobQueueRobustnessTests {
             try FileManager.default.createDirectory(
                 at: db.deletingLastPathComponent(), withIntermediateDirectories: true)
             let pool = try DatabasePool(path: db.path)
-            try JobQueue.migrator.migrate(pool, upTo: "v1")
+            try SQLiteStateDatabase.migrator.migrate(pool, upTo: "v1")
             try pool.write { db in
                 try db.execute(
                     sql: """

@@ -24,7 +24,7 @@ struct PipelineRobustnessTests {
             try pipeline.enqueue(b, root: dir.path("drop")) == .duplicate(try #require(pipeline.queue.allJobs().first)))
         for _ in 0..<10 where try pipeline.queue.allJobs().first?.state != .failed {
             _ = await pipeline.processPending()
-            try await pipeline.queue.pool.write { try $0.execute(sql: "UPDATE job SET not_before = NULL") }
+            try await pipeline.queue.sqlitePool.write { try $0.execute(sql: "UPDATE job SET not_before = NULL") }
         }
         let first = try errorReport("P.001.A.png")
         let copy = try errorReport("P.001.A copy.png")

@@ -231,7 +231,7 @@ struct ReviewAPITests {
                 "count 45 -> 46; count typed, boxes not corrected",
                 "count 46 -> 45; count typed, boxes not corrected",
             ])
-        let pool = station.pipeline.queue.pool
+        let pool = station.pipeline.queue.sqlitePool
         #expect(throws: (any Error).self) { try pool.write { try $0.execute(sql: "UPDATE review SET count = 1") } }
         #expect(throws: (any Error).self) { try pool.write { try $0.execute(sql: "DELETE FROM review") } }
         _ = try station.pipeline.queue.signOff(patient: "E5", by: "Dr. Lee")

@@ -1,13 +1,10 @@
 import Foundation
-import GRDB
 import KaryoImage
 
 /// One cytologist's review of a cell: the reviewed count (and boxes, when drawn), who, when and what changed.
 /// The detector's result stays untouched; reviews are an audit trail, never updated or deleted (the database
 /// refuses both).
-public struct CellReview: Sendable, Equatable, Codable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "review"
-
+public struct CellReview: Sendable, Equatable, Codable {
     /// Row id: the order reviews were recorded in.
     public var id: Int64?
     /// The reviewed image's result (its content SHA-256).
@@ -24,20 +21,50 @@ public struct CellReview: Sendable, Equatable, Codable, FetchableRecord, Mutable
     /// What changed against the cell's previous state, in words.
     public var changes: String
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
     enum CodingKeys: String, CodingKey {
         case id, sha256, patient, reviewer, count, boxes, changes
         case reviewedAt = "reviewed_at"
         case detectorCount = "detector_count"
     }
+
+    init(row: StateRow) throws {
+        self.init(
+            id: Int64(try row.int("id")), sha256: try row.string("sha256"), patient: try row.string("patient"),
+            reviewer: try row.string("reviewer"), reviewedAt: try row.date("reviewed_at"), count: try row.int("count"),
+            detectorCount: try row.int("detector_count"), boxes: try row.optionalJSON([BoundingBox].self, "boxes"),
+            changes: try row.string("changes"))
+    }
+
+    init(
+        id: Int64? = nil, sha256: String, patient: String, reviewer: String, reviewedAt: Date, count: Int,
+        detectorCount: Int, boxes: [BoundingBox]?, changes: String
+    ) {
+        self.id = id
+        self.sha256 = sha256
+        self.patient = patient
+        self.reviewer = reviewer
+        self.reviewedAt = reviewedAt
+        self.count = count
+        self.detectorCount = detectorCount
+        self.boxes = boxes
+        self.changes = changes
+    }
+
+    /// Appends the review to the ledger and takes the id it was given.
+    mutating func insert(_ tx: any StateTransaction) throws {
+        let row = try tx.row(
+            """
+            INSERT INTO review (sha256, patient, reviewer, reviewed_at, count, detector_count, boxes, changes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """, sha256, patient, reviewer, reviewedAt, count, detectorCount, try StateJSON.optionalText(boxes), changes
+        )
+        id = try row.map { Int64(try $0.int("id")) }
+    }
 }
 
 /// A patient's sign-off or reopening; the latest event says whether the patient is signed off. Never updated or
 /// deleted.
-public struct SignOffEvent: Sendable, Equatable, Codable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "sign_off"
-
+public struct SignOffEvent: Sendable, Equatable, Codable {
     public enum Action: String, Sendable, Codable {
         case signOff = "sign-off"
         case reopen
@@ -53,7 +80,36 @@ public struct SignOffEvent: Sendable, Equatable, Codable, FetchableRecord, Mutab
     /// The patient's report as signed off: frozen until the patient is reopened. Nil for a reopening.
     public var report: PatientReport?
 
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+    init(row: StateRow) throws {
+        guard let action = Action(rawValue: try row.string("action")) else {
+            throw StateDecodingError(column: "action", problem: "unknown action \(try row.string("action"))")
+        }
+        self.init(
+            id: Int64(try row.int("id")), patient: try row.string("patient"), action: action, by: try row.string("by"),
+            at: try row.date("at"), reason: try row.string("reason"),
+            report: try row.optionalJSON(PatientReport.self, "report"))
+    }
+
+    init(
+        id: Int64? = nil, patient: String, action: Action, by: String, at: Date, reason: String,
+        report: PatientReport?
+    ) {
+        self.id = id
+        self.patient = patient
+        self.action = action
+        self.by = by
+        self.at = at
+        self.reason = reason
+        self.report = report
+    }
+
+    /// Appends the event to the ledger and takes the id it was given.
+    mutating func insert(_ tx: any StateTransaction) throws {
+        let row = try tx.row(
+            "INSERT INTO sign_off (patient, action, \"by\", \"at\", reason, report) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            patient, action.rawValue, by, at, reason, try StateJSON.optionalText(report))
+        id = try row.map { Int64(try $0.int("id")) }
+    }
 }
 
 /// Why a review or sign-off was refused; `kind` maps to the HTTP status the review station answers with.
@@ -120,39 +176,6 @@ public struct ReviewSubmission: Sendable, Equatable {
 
 /// The reviews and sign-offs stored beside the queue, and the rules that bind them to the patient tallies.
 public enum ReviewLedger {
-    /// The `review-ledger` migration: both tables, append-only by trigger.
-    static func createTables(_ db: Database) throws {
-        try db.create(table: "review") { t in
-            t.autoIncrementedPrimaryKey("id")
-            t.column("sha256", .text).notNull().indexed()
-            t.column("patient", .text).notNull().indexed()
-            t.column("reviewer", .text).notNull()
-            t.column("reviewed_at", .datetime).notNull()
-            t.column("count", .integer).notNull()
-            t.column("detector_count", .integer).notNull()
-            t.column("boxes", .text)
-            t.column("changes", .text).notNull()
-        }
-        try db.create(table: "sign_off") { t in
-            t.autoIncrementedPrimaryKey("id")
-            t.column("patient", .text).notNull().indexed()
-            t.column("action", .text).notNull()
-            t.column("by", .text).notNull()
-            t.column("at", .datetime).notNull()
-            t.column("reason", .text).notNull()
-            t.column("report", .text)
-        }
-        for table in ["review", "sign_off"] {
-            for event in ["UPDATE", "DELETE"] {
-                try db.execute(
-                    sql: """
-                        CREATE TRIGGER \(table)_no_\(event.lowercased()) BEFORE \(event) ON \(table)
-                        BEGIN SELECT RAISE(ABORT, '\(table) rows are an audit trail: never changed or removed'); END
-                        """)
-            }
-        }
-    }
-
     /// `name` trimmed, or the refusal `needed` says when it is empty or longer than 100 characters.
     static func personName(_ name: String, needed: String) throws(ReviewRefusal) -> String {
         let who = name.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -161,14 +184,13 @@ public enum ReviewLedger {
     }
 
     /// The latest reviewed count of each reviewed image of `patient`, by SHA-256.
-    static func latestReviewedCounts(_ db: Database, patient: String) throws -> [String: Int] {
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT sha256, count FROM review
-                WHERE id IN (SELECT MAX(id) FROM review WHERE patient = ? GROUP BY sha256)
-                """, arguments: [patient])
-        return Dictionary(uniqueKeysWithValues: rows.map { ($0["sha256"], $0["count"]) })
+    static func latestReviewedCounts(_ tx: any StateTransaction, patient: String) throws -> [String: Int] {
+        let rows = try tx.rows(
+            """
+            SELECT sha256, count FROM review
+            WHERE id IN (SELECT MAX(id) FROM review WHERE patient = ? GROUP BY sha256)
+            """, patient)
+        return Dictionary(uniqueKeysWithValues: try rows.map { (try $0.string("sha256"), try $0.int("count")) })
     }
 
     /// The change from `before` to `after` in words: the count, and boxes removed and added (a box moved by less
@@ -201,85 +223,89 @@ extension JobQueue {
         now: Date = Date()
     ) throws -> (review: CellReview, report: PatientReport) {
         let (count, reviewer) = try submission.validated()
-        return try ledgerWrite { db in
-            guard let result = try ResultIndexEntry.fetchOne(db, key: sha256) else {
+        return try ledgerWrite { tx in
+            guard let patient = try tx.row("SELECT patient FROM result WHERE sha256 = ?", sha256)?.string("patient")
+            else { throw ReviewRefusal(.notFound, "no counted image \(sha256)") }
+            try tx.lock("patient:" + patient)
+            guard let result = try ResultIndexEntry.fetch(tx, sha256: sha256) else {
                 throw ReviewRefusal(.notFound, "no counted image \(sha256)")
             }
             if let newer = result.supersededBy {
                 throw ReviewRefusal(
                     .conflict, "\(result.stem) was replaced in the tally by a newer export of the cell (\(newer))")
             }
-            if let event = try Self.latestSignOff(db, patient: result.patient), event.action == .signOff {
+            if let event = try Self.latestSignOff(tx, patient: result.patient), event.action == .signOff {
                 throw ReviewRefusal(
                     .conflict, "patient \(result.patient) was signed off by \(event.by); reopen it to change a count")
             }
-            let previous = try CellReview.filter(sql: "sha256 = ?", arguments: [sha256]).order(sql: "id DESC")
-                .fetchOne(db)
+            let previous = try tx.row("SELECT * FROM review WHERE sha256 = ? ORDER BY id DESC LIMIT 1", sha256)
+                .map(CellReview.init(row:))
             let changes = ReviewLedger.describeChange(
                 fromCount: previous?.count ?? result.count, boxes: previous?.boxes ?? detectorBoxes, toCount: count,
                 boxes: submission.boxes)
             var review = CellReview(
-                sha256: sha256, patient: result.patient,
-                reviewer: reviewer, reviewedAt: now,
-                count: count, detectorCount: result.count, boxes: submission.boxes, changes: changes)
-            try review.insert(db)
-            let update = try Self.updatePatient(db, patient: result.patient, settings: settings, now: now)
+                sha256: sha256, patient: result.patient, reviewer: reviewer, reviewedAt: now, count: count,
+                detectorCount: result.count, boxes: submission.boxes, changes: changes)
+            try review.insert(tx)
+            let update = try Self.updatePatient(tx, patient: result.patient, settings: settings, now: now)
             return (review, update.report)
         }
     }
 
     /// Every review of one image, oldest first.
     public func reviews(sha256: String) throws -> [CellReview] {
-        try ledgerRead { db in
-            try CellReview.filter(sql: "sha256 = ?", arguments: [sha256]).order(sql: "id").fetchAll(db)
+        try ledgerRead { tx in
+            try tx.rows("SELECT * FROM review WHERE sha256 = ? ORDER BY id", sha256).map(CellReview.init(row:))
         }
     }
 
     /// Every review of a patient's images, oldest first.
     public func reviews(patient: String) throws -> [CellReview] {
-        try ledgerRead { db in
-            try CellReview.filter(sql: "patient = ?", arguments: [patient]).order(sql: "id").fetchAll(db)
+        try ledgerRead { tx in
+            try tx.rows("SELECT * FROM review WHERE patient = ? ORDER BY id", patient).map(CellReview.init(row:))
         }
     }
 
     /// The latest review of each reviewed image, reviewed since `since` (all when nil), oldest first.
     public func latestReviews(since: Date? = nil) throws -> [CellReview] {
-        try ledgerRead { db in
-            try CellReview.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM review WHERE id IN (SELECT MAX(id) FROM review GROUP BY sha256)
-                        AND reviewed_at >= ? ORDER BY id
-                    """, arguments: [since ?? Date.distantPast])
+        try ledgerRead { tx in
+            try tx.rows(
+                """
+                SELECT * FROM review WHERE id IN (SELECT MAX(id) FROM review GROUP BY sha256)
+                    AND reviewed_at >= ? ORDER BY id
+                """, since ?? Date(timeIntervalSince1970: 0)
+            ).map(CellReview.init(row:))
         }
     }
 
     /// The result index row of one image.
     public func result(sha256: String) throws -> ResultIndexEntry? {
-        try ledgerRead { db in try ResultIndexEntry.fetchOne(db, key: sha256) }
+        try ledgerRead { tx in try ResultIndexEntry.fetch(tx, sha256: sha256) }
     }
 
     /// A patient's counted images that stand in the tally (no newer export replaced them), by stem.
     public func results(patient: String) throws -> [ResultIndexEntry] {
-        try ledgerRead { db in
-            try ResultIndexEntry.filter(sql: "patient = ? AND superseded_by IS NULL", arguments: [patient])
-                .order(sql: "stem").fetchAll(db)
+        try ledgerRead { tx in
+            try tx.rows("SELECT * FROM result WHERE patient = ? AND superseded_by IS NULL ORDER BY stem", patient)
+                .map(ResultIndexEntry.init(row:))
         }
     }
 
     /// Signs a patient off: its current report is frozen in the event. Refused when already signed off.
     public func signOff(patient: String, by: String, now: Date = Date()) throws -> SignOffEvent {
         let who = try ReviewLedger.personName(by, needed: "a sign-off needs the cytologist's name")
-        return try ledgerWrite { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM patient WHERE patient = ?", arguments: [patient])
-            else { throw ReviewRefusal(.notFound, "no patient \(patient)") }
-            if let event = try Self.latestSignOff(db, patient: patient), event.action == .signOff {
+        return try ledgerWrite { tx in
+            try tx.lock("patient:" + patient)
+            guard let row = try tx.row("SELECT * FROM patient WHERE patient = ?", patient) else {
+                throw ReviewRefusal(.notFound, "no patient \(patient)")
+            }
+            if let event = try Self.latestSignOff(tx, patient: patient), event.action == .signOff {
                 throw ReviewRefusal(.conflict, "patient \(patient) is already signed off by \(event.by)")
             }
             var event = SignOffEvent(
                 patient: patient, action: .signOff, by: who, at: now, reason: "",
                 report: try Self.patientRow(row).report)
-            try event.insert(db)
+            try event.insert(tx)
             return event
         }
     }
@@ -289,45 +315,48 @@ extension JobQueue {
         let who = try ReviewLedger.personName(by, needed: "a sign-off needs the cytologist's name")
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !why.isEmpty else { throw ReviewRefusal(.invalid, "reopening a signed-off patient needs a reason") }
-        return try ledgerWrite { db in
-            guard let event = try Self.latestSignOff(db, patient: patient), event.action == .signOff else {
+        return try ledgerWrite { tx in
+            try tx.lock("patient:" + patient)
+            guard let event = try Self.latestSignOff(tx, patient: patient), event.action == .signOff else {
                 throw ReviewRefusal(.conflict, "patient \(patient) is not signed off")
             }
             var reopened = SignOffEvent(patient: patient, action: .reopen, by: who, at: now, reason: why, report: nil)
-            try reopened.insert(db)
+            try reopened.insert(tx)
             return reopened
         }
     }
 
     /// Every sign-off and reopening of a patient, oldest first.
     public func signOffEvents(patient: String) throws -> [SignOffEvent] {
-        try ledgerRead { db in
-            try SignOffEvent.filter(sql: "patient = ?", arguments: [patient]).order(sql: "id").fetchAll(db)
+        try ledgerRead { tx in
+            try tx.rows("SELECT * FROM sign_off WHERE patient = ? ORDER BY id", patient).map(SignOffEvent.init(row:))
         }
     }
 
     /// The sign-off in force for each signed-off patient.
     public func signedOff() throws -> [String: SignOffEvent] {
-        try ledgerRead { db in
-            let events = try SignOffEvent.fetchAll(
-                db, sql: "SELECT * FROM sign_off WHERE id IN (SELECT MAX(id) FROM sign_off GROUP BY patient)")
+        try ledgerRead { tx in
+            let events = try tx.rows(
+                "SELECT * FROM sign_off WHERE id IN (SELECT MAX(id) FROM sign_off GROUP BY patient)"
+            ).map(SignOffEvent.init(row:))
             return Dictionary(uniqueKeysWithValues: events.filter { $0.action == .signOff }.map { ($0.patient, $0) })
         }
     }
 
-    private static func latestSignOff(_ db: Database, patient: String) throws -> SignOffEvent? {
-        try SignOffEvent.filter(sql: "patient = ?", arguments: [patient]).order(sql: "id DESC").fetchOne(db)
+    private static func latestSignOff(_ tx: any StateTransaction, patient: String) throws -> SignOffEvent? {
+        try tx.row("SELECT * FROM sign_off WHERE patient = ? ORDER BY id DESC LIMIT 1", patient)
+            .map(SignOffEvent.init(row:))
     }
 
-    private func ledgerRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try mapLedgerErrors { try pool.read(body) }
+    private func ledgerRead<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
+        try mapLedgerErrors { try database.read(body) }
     }
 
-    private func ledgerWrite<T>(_ body: (Database) throws -> T) throws -> T {
-        try mapLedgerErrors { try pool.write(body) }
+    private func ledgerWrite<T>(_ body: (any StateTransaction) throws -> T) throws -> T {
+        try mapLedgerErrors { try database.write(body) }
     }
 
-    /// Refusals and pipeline errors pass as they are; anything else is a database error naming the file.
+    /// Refusals and pipeline errors pass as they are; anything else is a database error naming the database.
     private func mapLedgerErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
@@ -336,7 +365,7 @@ extension JobQueue {
         } catch let error as PipelineError {
             throw error
         } catch {
-            throw PipelineError(.database, file: pool.path, detail: "\(error)")
+            throw PipelineError(.database, file: database.location, detail: "\(error)")
         }
     }
 }
