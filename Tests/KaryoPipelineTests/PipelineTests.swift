@@ -267,7 +267,9 @@ struct PipelineTests {
             before = try Data(contentsOf: url)
             dir.write("out/results/P/\(AtomicFile.tempPrefix)dead-a.annotated.png", Data("half".utf8))
             try FileManager.default.removeItem(at: url)
-            try await pipeline.queue.sqlitePool.write { db in try db.execute(sql: "UPDATE patient SET written_version = 0") }
+            try await pipeline.queue.sqlitePool.write { db in
+                try db.execute(sql: "UPDATE patient SET written_version = 0")
+            }
         }
         _ = try openPipeline(config: config, detector: PixelCodeDetector(), logger: LogCapture().logger)
         #expect(try Data(contentsOf: url) == before)
