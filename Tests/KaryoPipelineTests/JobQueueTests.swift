@@ -27,9 +27,10 @@ struct JobQueueTests {
         ImageIdentity(patient: patient, cell: "001", stem: stem, kind: kind)
     }
 
-    @Test("the same bytes dropped twice make one job")
-    func sameBytesTwice() throws {
-        let q = try JobQueue(url: db)
+    @Test("the same bytes dropped twice make one job", arguments: TestStateBackend.allCases)
+    func sameBytesTwice(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         let first = try q.enqueue(
             sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
         let second = try q.enqueue(
@@ -41,9 +42,10 @@ struct JobQueueTests {
         #expect(try q.allJobs().count == 1)
     }
 
-    @Test("a renamed copy of a known image is the same job")
-    func renamed() throws {
-        let q = try JobQueue(url: db)
+    @Test("a renamed copy of a known image is the same job", arguments: TestStateBackend.allCases)
+    func renamed(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
         let again = try q.enqueue(
             sha256: "aa", path: "/drop/b/renamed.png", root: "/drop", identity: identity("b", "renamed"), size: 1,
@@ -58,9 +60,10 @@ struct JobQueueTests {
         #expect(try q.knownJob(path: "/drop/b/renamed.png", size: 2, mtime: 1) == nil)
     }
 
-    @Test("karyograms are recorded as skipped and never claimed")
-    func karyogramSkipped() throws {
-        let q = try JobQueue(url: db)
+    @Test("karyograms are recorded as skipped and never claimed", arguments: TestStateBackend.allCases)
+    func karyogramSkipped(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         let outcome = try q.enqueue(
             sha256: "kk", path: "/drop/P1.001.K.tif", root: nil, identity: identity(kind: .karyogram), size: 1,
             mtime: 1)
@@ -72,9 +75,12 @@ struct JobQueueTests {
         #expect(try q.claimNext() == nil)
     }
 
-    @Test("bytes first seen under a karyogram name are counted when they arrive under a metaphase name")
-    func karyogramThenMetaphase() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "bytes first seen under a karyogram name are counted when they arrive under a metaphase name",
+        arguments: TestStateBackend.allCases)
+    func karyogramThenMetaphase(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(
             sha256: "kk", path: "/drop/P1.001.K.png", root: nil, identity: identity(kind: .karyogram), size: 1,
             mtime: 1)
@@ -84,9 +90,10 @@ struct JobQueueTests {
         #expect(try q.claimNext()?.sha256 == "kk")
     }
 
-    @Test("a different image with a taken stem gets a distinct stem")
-    func stemCollision() throws {
-        let q = try JobQueue(url: db)
+    @Test("a different image with a taken stem gets a distinct stem", arguments: TestStateBackend.allCases)
+    func stemCollision(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/drop/x/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
         let b = try q.enqueue(
             sha256: "bbbbbbbbbbbbbbbbbbbb", path: "/drop/y/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
@@ -97,9 +104,12 @@ struct JobQueueTests {
         #expect(job.stem == "P1.001.O-bbbbbbbbbbbb")
     }
 
-    @Test("a taken stem of the longest safe length gets a distinct stem that is still a safe name")
-    func longStemCollision() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "a taken stem of the longest safe length gets a distinct stem that is still a safe name",
+        arguments: TestStateBackend.allCases)
+    func longStemCollision(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         let long = String(repeating: "é", count: 55) + "P1.001.O.x"  // 120 UTF-8 bytes
         #expect(long.utf8.count == SafeName.maxBytes && SafeName.component(long) == long)
         _ = try q.enqueue(sha256: "aa", path: "/x/a.png", root: nil, identity: identity("P1", long), size: 1, mtime: 1)
@@ -115,15 +125,16 @@ struct JobQueueTests {
         #expect(throws: Never.self) { try SafeName.join(dir.url, "P1", job.stem) }
     }
 
-    @Test("a job left running by a crash is queued again when the queue reopens")
-    func crashRecovery() throws {
+    @Test("a job left running by a crash is queued again when the queue reopens", arguments: TestStateBackend.allCases)
+    func crashRecovery(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
         do {
-            let q = try JobQueue(url: db)
+            let q = try state.queue()
             _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
             let claimed = try q.claimNext()
             #expect(claimed?.state == .running)
         }
-        let reopened = try JobQueue(url: db)
+        let reopened = try state.queue()
         #expect(try reopened.job(sha256: "aa")?.state == .running)
         let failed = try reopened.recoverInterrupted(maxAttempts: 3)
         #expect(failed.isEmpty)
@@ -132,9 +143,12 @@ struct JobQueueTests {
         #expect(job?.attempts == 1)
     }
 
-    @Test("a job that keeps crashing the process is failed once it used its attempts")
-    func crashLoopFails() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "a job that keeps crashing the process is failed once it used its attempts",
+        arguments: TestStateBackend.allCases)
+    func crashLoopFails(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
         _ = try q.claimNext()
         #expect(try q.recoverInterrupted(maxAttempts: 2).isEmpty)
@@ -144,9 +158,12 @@ struct JobQueueTests {
         #expect(failed.first?.lastError?.contains("interrupted") == true)
     }
 
-    @Test("failures are retried until the attempts cap, permanent ones fail at once")
-    func attemptsCap() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "failures are retried until the attempts cap, permanent ones fail at once", arguments: TestStateBackend.allCases
+    )
+    func attemptsCap(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
         for attempt in 1...3 {
             let job = try #require(try q.claimNext())
@@ -165,9 +182,10 @@ struct JobQueueTests {
         #expect(status.lastErrors.count == 2)
     }
 
-    @Test("a graceful stop puts the job back without spending an attempt")
-    func release() throws {
-        let q = try JobQueue(url: db)
+    @Test("a graceful stop puts the job back without spending an attempt", arguments: TestStateBackend.allCases)
+    func release(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1)
         let job = try #require(try q.claimNext())
         try q.release(job)
@@ -175,9 +193,12 @@ struct JobQueueTests {
         #expect(after?.state == .queued && after?.attempts == 0)
     }
 
-    @Test("marking done updates the patient aggregate in the same transaction, and the flag is raised once")
-    func doneUpdatesPatient() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "marking done updates the patient aggregate in the same transaction, and the flag is raised once",
+        arguments: TestStateBackend.allCases)
+    func doneUpdatesPatient(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         let settings = AggregatorSettings(minImages: 2, minDisagreeing: 2, expectedCount: 46)
         var raised: [Bool] = []
         for i in 1...3 {
@@ -224,9 +245,12 @@ struct JobQueueRobustnessTests {
         StageFailure(stage: .write, error: PipelineError(.writeFailed, file: "/a.png", detail: "disk full"))
     }
 
-    @Test("a failed attempt is not claimed again before its wait is over, and the wait grows with each failure")
-    func retryBackoff() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "a failed attempt is not claimed again before its wait is over, and the wait grows with each failure",
+        arguments: TestStateBackend.allCases)
+    func retryBackoff(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         let policy = RetryPolicy(maxAttempts: 4, delaysSeconds: [30, 120])
         _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity(), size: 1, mtime: 1, now: t0)
         var now = t0
@@ -242,9 +266,12 @@ struct JobQueueRobustnessTests {
         #expect(try q.fail(last, failure: diskFull(), policy: policy, now: now).job.state == .failed)
     }
 
-    @Test("the same content dropped again after its job failed is queued afresh, read from the new path")
-    func failedThenDroppedAgain() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "the same content dropped again after its job failed is queued afresh, read from the new path",
+        arguments: TestStateBackend.allCases)
+    func failedThenDroppedAgain(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "aa", path: "/drop/a.png", root: "/drop", identity: identity(), size: 1, mtime: 1)
         let job = try #require(try q.claimNext())
         let failed = try q.fail(job, failure: diskFull(), policy: RetryPolicy(maxAttempts: 1))
@@ -259,9 +286,12 @@ struct JobQueueRobustnessTests {
         #expect(try q.claimNext()?.path == "/drop/again/a.png")
     }
 
-    @Test("the same content dropped again after it failed as bad input is reported with the earlier failure")
-    func badInputDroppedAgain() throws {
-        let q = try JobQueue(url: db)
+    @Test(
+        "the same content dropped again after it failed as bad input is reported with the earlier failure",
+        arguments: TestStateBackend.allCases)
+    func badInputDroppedAgain(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "ee", path: "/drop/a.png", root: "/drop", identity: identity(), size: 0, mtime: 1)
         let job = try #require(try q.claimNext())
         let empty = StageFailure(stage: .decode, error: PipelineError(.decodeFailed, file: job.path, detail: "empty"))
@@ -272,10 +302,13 @@ struct JobQueueRobustnessTests {
         #expect(try q.job(sha256: "ee")?.state == .failed)
     }
 
-    @Test("a crash charges the image being detected, not the one decoded ahead and waiting")
-    func crashChargesOnlyTheDetectedImage() throws {
+    @Test(
+        "a crash charges the image being detected, not the one decoded ahead and waiting",
+        arguments: TestStateBackend.allCases)
+    func crashChargesOnlyTheDetectedImage(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
         do {
-            let q = try JobQueue(url: db)
+            let q = try state.queue()
             _ = try q.enqueue(sha256: "aa", path: "/a.png", root: nil, identity: identity("a"), size: 1, mtime: 1)
             _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("b"), size: 1, mtime: 1)
             let detecting = try #require(try q.claimNext())
@@ -283,17 +316,20 @@ struct JobQueueRobustnessTests {
             try q.markDecodedAhead(ahead)
             #expect(detecting.sha256 == "aa" && ahead.sha256 == "bb")
         }
-        let reopened = try JobQueue(url: db)
+        let reopened = try state.queue()
         let failed = try reopened.recoverInterrupted(maxAttempts: 1)
         #expect(failed.map(\.sha256) == ["aa"])
         let waiting = try #require(try reopened.job(sha256: "bb"))
         #expect(waiting.state == .queued && waiting.attempts == 0)
     }
 
-    @Test("a crash while one image decodes beside the one in detection charges neither; they then run alone")
-    func crashDuringDecodeAheadMakesSuspects() throws {
+    @Test(
+        "a crash while one image decodes beside the one in detection charges neither; they then run alone",
+        arguments: TestStateBackend.allCases)
+    func crashDuringDecodeAheadMakesSuspects(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
         do {
-            let q = try JobQueue(url: db)
+            let q = try state.queue()
             for name in ["aa", "bb", "cc"] {
                 _ = try q.enqueue(
                     sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
@@ -301,7 +337,7 @@ struct JobQueueRobustnessTests {
             _ = try #require(try q.claimNext())  // aa: in detection
             _ = try #require(try q.claimNext())  // bb: claimed ahead, still decoding when the process dies
         }
-        let q = try JobQueue(url: db)
+        let q = try state.queue()
         #expect(try q.recoverInterrupted(maxAttempts: 1).isEmpty)
         for name in ["aa", "bb"] {
             let job = try #require(try q.job(sha256: name))
@@ -322,9 +358,10 @@ struct JobQueueRobustnessTests {
         #expect(try q.claimNext()?.sha256 == "cc")
     }
 
-    @Test("a suspect waits until no other image is in hand")
-    func suspectWaitsForAnEmptyHand() throws {
-        let q = try JobQueue(url: db)
+    @Test("a suspect waits until no other image is in hand", arguments: TestStateBackend.allCases)
+    func suspectWaitsForAnEmptyHand(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         for name in ["aa", "bb"] {
             _ = try q.enqueue(
                 sha256: name, path: "/\(name).png", root: nil, identity: identity(name), size: 1, mtime: 1)
@@ -344,9 +381,10 @@ struct JobQueueRobustnessTests {
         #expect(try q.claimNext() == nil)  // bb is a suspect and aa is in hand
     }
 
-    @Test("a job decoded ahead whose detection had started is charged the crash")
-    func crashAfterDetectionStarted() throws {
-        let q = try JobQueue(url: db)
+    @Test("a job decoded ahead whose detection had started is charged the crash", arguments: TestStateBackend.allCases)
+    func crashAfterDetectionStarted(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let q = try state.queue()
         _ = try q.enqueue(sha256: "bb", path: "/b.png", root: nil, identity: identity("b"), size: 1, mtime: 1)
         let job = try #require(try q.claimNext())
         try q.markDecodedAhead(job)

@@ -3,7 +3,6 @@ import KaryoDetect
 import KaryoImage
 import KaryoPipeline
 import KaryoSupport
-import KaryoTestSupport
 import Logging
 
 /// A `Pipeline` on `config`'s state, as a restarted daemon would open it. In a test, the pipeline of a simulated

@@ -1,7 +1,87 @@
+import Foundation
 import GRDB
 import KaryoPipeline
+import Logging
+import NIOPosix
+import PostgresNIO
 
 extension JobQueue {
     /// The SQLite pool under a queue on the default backend, for tests that reach past the queue's rules.
     public var sqlitePool: DatabasePool { (database as! SQLiteStateDatabase).pool }
+}
+
+/// A state backend the queue's tests run on: SQLite always, PostgreSQL where a test server is named by
+/// `KARYOCOUNT_TEST_POSTGRES_URL` and `KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE` (`make swift-test` starts one with
+/// Tests/Support/postgres-server; CI always does).
+public enum TestStateBackend: Sendable, CustomStringConvertible, CaseIterable {
+    case sqlite
+    case postgres
+
+    /// SQLite, and PostgreSQL when a test server is named.
+    public static var allCases: [TestStateBackend] { postgresServer == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    public var description: String { self == .sqlite ? "SQLite" : "PostgreSQL" }
+
+    /// The test server's settings (its `postgres` database), nil when none is named.
+    public static var postgresServer: PostgresSettings? {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["KARYOCOUNT_TEST_POSTGRES_URL"] else { return nil }
+        return try? PostgresSettings(
+            url: url, passwordFile: env["KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE"].map { URL(filePath: $0) })
+    }
+
+    /// A new, empty state for one test: a file under `dir`, or a new database on the test server.
+    public func freshState(in dir: TempDir) throws -> TestState {
+        switch self {
+        case .sqlite:
+            return TestState(location: .sqlite(dir.path("state/karyocount.sqlite")))
+        case .postgres:
+            guard var server = Self.postgresServer else { throw TestStateError("no PostgreSQL test server named") }
+            let name = "kc_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            try Self.admin(server, "CREATE DATABASE \(name)")
+            server.database = name
+            return TestState(location: .postgres(server))
+        }
+    }
+
+    /// Runs one statement outside a transaction (`CREATE DATABASE` cannot run inside one).
+    static func admin(_ server: PostgresSettings, _ sql: String) throws {
+        let configuration = PostgresConnection.Configuration(
+            host: server.host, port: server.port, username: server.user, password: server.password,
+            database: server.database, tls: .disable)
+        let logger = Logger(label: "test-admin")
+        let connection = try PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 0, logger: logger
+        ).wait()
+        defer { try? connection.close().wait() }
+        _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+    }
+}
+
+/// One test's state, opened as often as the test restarts a process on it.
+public struct TestState: Sendable {
+    public enum Location: Sendable {
+        case sqlite(URL)
+        case postgres(PostgresSettings)
+    }
+
+    public var location: Location
+
+    /// The database, opened anew.
+    public func database() throws -> any StateDatabase {
+        switch location {
+        case .sqlite(let url): return try SQLiteStateDatabase(url: url)
+        case .postgres(let settings): return try PostgresStateDatabase(settings: settings, retryWindow: 20)
+        }
+    }
+
+    /// A queue on the state for the process called `node`.
+    public func queue(node: String = JobQueue.defaultNodeName, leaseDuration: TimeInterval = 60) throws -> JobQueue {
+        JobQueue(database: try database(), node: node, leaseDuration: leaseDuration)
+    }
+}
+
+public struct TestStateError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -559,6 +559,7 @@ public final class JobQueue: Sendable {
         try mapErrors { try database.read(body) }
     }
 
+    @discardableResult
     func write<T>(_ body: (any StateTransaction) throws -> T) throws(PipelineError) -> T {
         try mapErrors { try database.write(body) }
     }

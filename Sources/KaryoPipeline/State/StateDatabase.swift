@@ -138,14 +138,14 @@ enum StateJSON {
     }
 
     static func optionalText<T: Encodable>(_ value: T?) throws -> String? {
-        try value.map(text)
+        try value.map { try text($0) }
     }
 }
 
 /// Dates as SQLite databases hold them: `yyyy-MM-dd HH:mm:ss.SSS` in UTC (GRDB's format).
 enum StateDates {
     /// DateFormatter is thread-safe for parsing once configured.
-    nonisolated(unsafe) private static let formatters = [
+    private static let formatters = [
         "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.SSS",
     ].map { format in
         let f = DateFormatter()
