@@ -1,6 +1,6 @@
 # KaryoCount: the README's two commands are `make demo` and `make test`.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libinotifytools0-dev libsqlite3-dev pkg-config \
+APT_PACKAGES := libopenblas-dev libtiff-dev libpng-dev libturbojpeg0-dev libinotifytools0-dev libsqlite3-dev pkg-config postgresql \
 	python3-pip systemd chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
@@ -40,9 +40,12 @@ lint:
 	cd Training && python3 -m ruff check .
 	python3 -m ruff check --config Training/ruff.toml Tests/Browser Benchmarks
 
+## The Swift suites; the shared-state tests run against a throwaway PostgreSQL server started here and stopped after.
 swift-test:
 	swift build $(SWIFT_BUILD_FLAGS)  # the daemon tests run the built karyocount binary
-	swift test $(SWIFT_BUILD_FLAGS) --skip KaryoWatchTests --skip DaemonServiceTests
+	server="$$(mktemp -d /tmp/karyocount-pg.XXXXXX)" && env="$$(Tests/Support/postgres-server start "$$server")" && \
+		trap 'Tests/Support/postgres-server stop "$$server"' EXIT && \
+		env $$env swift test $(SWIFT_BUILD_FLAGS) --skip KaryoWatchTests --skip DaemonServiceTests
 	# The tests that watch folders in this process run alone, one target at a time: beside the detector suites they
 	# would share two busy cores, and libinotifytools allows one watcher per process.
 	swift test $(SWIFT_BUILD_FLAGS) --filter KaryoWatchTests

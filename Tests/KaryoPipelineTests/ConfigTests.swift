@@ -51,7 +51,7 @@ struct ConfigTests {
         #expect(c.retryDelaysSeconds == [5, 60])
         #expect(!c.drawBelowThreshold)
         #expect(c.logLevel == "debug")
-        #expect(KaryoConfig.keys.count == 22)  // 19 top-level keys and 3 of [review]
+        #expect(KaryoConfig.keys.count == 28)  // 19 top-level keys, 3 of [review] and 6 of [state]
     }
 
     @Test("every problem is reported at once, each with its key")
@@ -80,6 +80,55 @@ struct ConfigTests {
                 ])
             #expect(error.description.contains("min_images: must be an integer"))
         }
+    }
+
+    @Test("[state] names a shared PostgreSQL state, its password file relative to the config file")
+    func sharedState() throws {
+        let c = try KaryoConfig.parse(
+            """
+            [state]
+            backend = "postgres"
+            url = "postgresql://karyo@db.lab:5433/karyocount"
+            password_file = "pg.password"
+            node = "scope-2"
+            roles = "count"
+            lease_seconds = 30
+            """, base: URL(filePath: "/etc/karyo/"))
+        #expect(c.state.isShared && c.state.nodeName == "scope-2" && c.state.nodeRoles == .count)
+        #expect(c.state.passwordFile?.path == "/etc/karyo/pg.password" && c.state.leaseSeconds == 30)
+        let server = try PostgresSettings(url: c.state.url, passwordFile: nil, environment: ["PGPASSWORD": "pw"])
+        #expect(server.host == "db.lab" && server.port == 5433 && server.user == "karyo")
+        #expect(server.database == "karyocount" && server.password == "pw")
+        #expect(try KaryoConfig.parse("").state == StateSettings())
+        #expect(c.tomlText.contains("[state]") && c.tomlText.contains("roles = \"count\""))
+    }
+
+    @Test("a password in the URL, a shared role on SQLite, a missing URL and an unknown [state] key are refused")
+    func sharedStateProblems() {
+        func keys(_ text: String) -> Set<String> {
+            do {
+                _ = try KaryoConfig.parse(text)
+                return []
+            } catch {
+                return Set(error.problems.map(\.key))
+            }
+        }
+        #expect(keys("[state]\nbackend = \"postgres\"\nurl = \"postgresql://u:secret@h/db\"") == ["state.url"])
+        #expect(keys("[state]\nbackend = \"postgres\"") == ["state.url"])
+        #expect(keys("[state]\nroles = \"watch\"") == ["state.roles"])
+        #expect(
+            keys("[state]\nbackend = \"mysql\"\ncolour = 1\nlease_seconds = 1") == [
+                "state.backend", "state.colour", "state.lease_seconds",
+            ])
+    }
+
+    @Test("the PostgreSQL password comes from a matching ~/.pgpass line when no file or PGPASSWORD names it")
+    func pgpass() throws {
+        let dir = TempDir()
+        dir.write("pgpass", Data("# comment\nother:5432:*:karyo:wrong\ndb.lab:*:karyocount:karyo:right\n".utf8))
+        let server = try PostgresSettings(
+            url: "postgresql://karyo@db.lab/karyocount", environment: ["PGPASSFILE": dir.path("pgpass").path])
+        #expect(server.password == "right" && server.port == 5432)
     }
 
     @Test("relative paths are taken from the config file's folder")

@@ -413,4 +413,68 @@ struct JobQueueRobustnessTests {
         let again = try q.enqueue(sha256: "aa", path: "/b.png", root: nil, identity: identity(), size: 1, mtime: 1)
         #expect(again.job.state == .queued)
     }
+
+    @Test(
+        "a job whose node stopped renewing its lease is taken by another node; the first node's late word changes nothing",
+        arguments: TestStateBackend.allCases)
+    func leaseExpiry(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let a = try state.queue(node: "scope-a", leaseDuration: 5)
+        let b = try state.queue(node: "scope-b", leaseDuration: 5)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        _ = try a.enqueue(
+            sha256: "aa", path: "/drop/a.png", root: nil, identity: identity(), size: 1, mtime: 1, now: t0)
+        let claimed = try #require(try a.claimNext(now: t0))
+        #expect(claimed.leaseOwner == "scope-a" && claimed.attempts == 1)
+        #expect(try b.claimNext(now: t0.addingTimeInterval(1)) == nil)
+        #expect(try b.recoverInterrupted(maxAttempts: 3, atStartup: false, now: t0.addingTimeInterval(4)).isEmpty)
+        #expect(try b.job(sha256: "aa")?.state == .running)
+        _ = try b.recoverInterrupted(maxAttempts: 3, atStartup: false, now: t0.addingTimeInterval(6))
+        let taken = try #require(try b.claimNext(now: t0.addingTimeInterval(6)))
+        #expect(taken.leaseOwner == "scope-b" && taken.attempts == 2)
+        _ = try a.fail(claimed, failure: diskFull(), policy: RetryPolicy(maxAttempts: 3), now: t0.addingTimeInterval(7))
+        try a.release(claimed, now: t0.addingTimeInterval(7))
+        let after = try #require(try b.job(sha256: "aa"))
+        #expect(after.state == .running && after.leaseOwner == "scope-b" && after.failure == nil)
+        try b.renewLeases(["aa"], now: t0.addingTimeInterval(10))
+        #expect(try a.recoverInterrupted(maxAttempts: 3, atStartup: false, now: t0.addingTimeInterval(14)).isEmpty)
+        #expect(try a.recoverInterrupted(maxAttempts: 3, atStartup: false, now: t0.addingTimeInterval(16)).isEmpty)
+        #expect(try a.job(sha256: "aa")?.state == .queued)
+    }
+
+    @Test(
+        "three nodes claiming and finishing at once take every job exactly once", arguments: TestStateBackend.allCases)
+    func concurrentNodes(_ backend: TestStateBackend) async throws {
+        let state = try backend.freshState(in: dir)
+        let seed = try state.queue(node: "intake")
+        for i in 0..<60 {
+            _ = try seed.enqueue(
+                sha256: String(format: "%064x", i), path: "/drop/P\(i % 4).\(i).O.png", root: nil,
+                identity: ImageIdentity(patient: "P\(i % 4)", cell: "\(i)", stem: "P\(i % 4).\(i).O", kind: .metaphase),
+                size: 1, mtime: 1)
+        }
+        let settings = AggregatorSettings(minImages: 1, minDisagreeing: 1, expectedCount: 46)
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for n in 0..<3 {
+                let queue = try state.queue(node: "node-\(n)")
+                group.addTask {
+                    var mine: [String] = []
+                    while let job = try queue.claimNext() {
+                        mine.append(job.sha256)
+                        let entry = ResultIndexEntry(
+                            sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: 46,
+                            confident: true, detector: "classical", resultPath: "/out/\(job.stem).json",
+                            processedAt: Date())
+                        _ = try queue.markDone(job, result: entry, settings: settings)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claims.count == 60 && Set(claims).count == 60)
+        let tallied = try seed.patients().map(\.report.imagesCounted).reduce(0, +)
+        #expect(tallied == 60)
+        #expect(try seed.status().counts[.done] == 60)
+    }
 }

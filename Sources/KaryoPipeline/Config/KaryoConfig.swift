@@ -62,6 +62,8 @@ public struct KaryoConfig: Sendable, Equatable {
     public var logLevel = "info"
     /// The review station the daemon serves. Table `[review]`.
     public var review = ReviewSettings()
+    /// Where the state lives and how this process shares it. Table `[state]`.
+    public var state = StateSettings()
 
     /// The defaults of every key.
     public init() {}
@@ -219,6 +221,7 @@ public struct KaryoConfig: Sendable, Equatable {
     /// Every key with its one-line meaning, `[review]` keys as `review.KEY`, in file order (`config keys`).
     public static var keys: [(key: String, meaning: String)] {
         keyTable.map { ($0.name, $0.summary) } + ReviewSettings.keyTable.map { ("review.\($0.name)", $0.summary) }
+            + StateSettings.keyTable.map { ("state.\($0.name)", $0.summary) }
     }
 }
 
@@ -414,17 +417,14 @@ extension KaryoConfig {
         var config = KaryoConfig()
         config.read(with: &reader)
         var problems = reader.problems
-        let known = Set(keyTable.map(\.name) + ["review"])
-        for key in table.keys.sorted() where !known.contains(key) {
-            problems.append(
-                ConfigProblem(key: key, message: "unknown key (`karyocount config keys` lists the known ones)"))
+        let subTables = ["review": ReviewSettings.keyTable.map(\.name), "state": StateSettings.keyTable.map(\.name)]
+        let unknown = "unknown key (`karyocount config keys` lists the known ones)"
+        for key in table.keys.sorted() where !keyTable.contains(where: { $0.name == key }) && subTables[key] == nil {
+            problems.append(ConfigProblem(key: key, message: unknown))
         }
-        if let review = table["review"]?.table {
-            let knownReview = Set(ReviewSettings.keyTable.map(\.name))
-            for key in review.keys.sorted() where !knownReview.contains(key) {
-                problems.append(
-                    ConfigProblem(
-                        key: "review.\(key)", message: "unknown key (`karyocount config keys` lists the known ones)"))
+        for (name, keys) in subTables.sorted(by: { $0.key < $1.key }) {
+            for key in (table[name]?.table?.keys ?? []).sorted() where !keys.contains(key) {
+                problems.append(ConfigProblem(key: "\(name).\(key)", message: unknown))
             }
         }
         problems += config.validationProblems()
@@ -433,13 +433,21 @@ extension KaryoConfig {
 
     private mutating func read(with r: inout TableReader) {
         for key in Self.keyTable { key.read(&self, &r) }
-        guard let v = r.table["review"] else { return }
+        Self.readTable("review", ReviewSettings.keyTable, into: &review, with: &r)
+        Self.readTable("state", StateSettings.keyTable, into: &state, with: &r)
+    }
+
+    /// Reads the sub-table `[name]`, if present, with its keys.
+    private static func readTable<Settings>(
+        _ name: String, _ keys: [ConfigKey<Settings>], into settings: inout Settings, with r: inout TableReader
+    ) {
+        guard let v = r.table[name] else { return }
         guard let table = v.table else {
-            r.problem("review", "must be a table `[review]` (got \(v.type))")
+            r.problem(name, "must be a table `[\(name)]` (got \(v.type))")
             return
         }
-        var sub = TableReader(table: table, base: r.base, prefix: "review.")
-        for key in ReviewSettings.keyTable { key.read(&review, &sub) }
+        var sub = TableReader(table: table, base: r.base, prefix: name + ".")
+        for key in keys { key.read(&settings, &sub) }
         r.problems += sub.problems
     }
 
@@ -458,7 +466,7 @@ extension KaryoConfig {
                 add("state_dir", "is inside watch root `\(root.path)`")
             }
         }
-        return p + review.validationProblems()
+        return p + review.validationProblems() + state.validationProblems()
     }
 
     /// Problems only the machine reveals: missing or unreadable watch roots, an output or state folder that cannot
@@ -483,6 +491,7 @@ extension KaryoConfig {
         if review.enabled, let users = review.usersFile, !fm.isReadableFile(atPath: users.path) {
             p.append(ConfigProblem(key: "review.users_file", message: "`\(users.path)` cannot be read"))
         }
+        p += state.environmentProblems()
         let modelConfig = model.appending(path: "config.json")
         if detector == .deepace && !fm.fileExists(atPath: modelConfig.path) {
             p.append(ConfigProblem(key: "model", message: "detector is deepace but `\(modelConfig.path)` is missing"))
@@ -534,6 +543,13 @@ extension KaryoConfig {
                 + "patient off.",
             "[review]",
         ]
-        return (header + top + reviewHeader + reviewLines).joined(separator: "\n") + "\n"
+        let stateLines = StateSettings.keyTable.flatMap { $0.lines(state, example: example) }
+        let stateHeader = [
+            "",
+            "# Where the queue, results index, tallies and reviews live: SQLite for one workstation, or PostgreSQL "
+                + "shared by several.",
+            "[state]",
+        ]
+        return (header + top + reviewHeader + reviewLines + stateHeader + stateLines).joined(separator: "\n") + "\n"
     }
 }

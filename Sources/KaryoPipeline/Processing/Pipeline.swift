@@ -59,20 +59,25 @@ public final class Pipeline: Sendable {
     let quarantine: Quarantine
     let logger: Logger
     private let patientFileLock = Mutex(())
-    private let stateLock: StateLock
+    /// Held on a SQLite state, which one process uses at a time; a shared state needs none.
+    private let stateLock: StateLock?
+    /// The jobs this process's lanes hold now: their leases are renewed until they are done, failed or put back.
+    private let inHand = Mutex(Set<String>())
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
     /// attempts), removes temp files interrupted writes left under results/ and quarantine/, re-evaluates every
     /// patient with the configured thresholds, and rewrites any patient.json that lags behind the database (a crash,
-    /// or thresholds changed since). One Pipeline per `state_dir` at a time: a second one throws (`StateLock`).
+    /// or thresholds changed since). On SQLite, one Pipeline per `state_dir` at a time: a second one throws
+    /// (`StateLock`); on a shared state, each node recovers only what it held itself or what nobody holds any more.
     public init(config: KaryoConfig, detector: any Detector, logger: Logger) throws(PipelineError) {
         self.config = config
         self.logger = logger
-        stateLock = try StateLock(directory: config.stateDir)
-        queue = try JobQueue(url: config.databaseURL)
+        stateLock = config.state.isShared ? nil : try StateLock(directory: config.stateDir)
+        queue = try config.openQueue()
         processor = ImageProcessor(detector: detector, options: ProcessingOptions(config, detector: detector))
         mapper = try PatientMapper(pattern: config.patientPattern)
         quarantine = Quarantine(folder: config.quarantineRoot)
+        try queue.registerNode(roles: config.state.nodeRoles)
         try recover()
     }
 
@@ -83,8 +88,25 @@ public final class Pipeline: Sendable {
         for name in patientFolders {
             AtomicFile.removeStaleTemps(in: config.resultsRoot.appending(path: name))
         }
-        let crashed = try queue.recoverInterrupted(maxAttempts: config.maxAttempts)
-        for job in crashed {
+        quarantineInterrupted(try queue.recoverInterrupted(maxAttempts: config.maxAttempts))
+        for (report, flagRaised) in try queue.reevaluatePatients(settings: AggregatorSettings(config)) {
+            logger.notice(
+                "patient re-evaluated with the configured thresholds",
+                metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
+            if flagRaised, let flag = report.flag {
+                logger.warning(
+                    "patient flagged \(flag.name): \(flag.reason)",
+                    metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
+            }
+        }
+        for (row, _) in try queue.patientsNeedingWrite() {
+            writePatientFile(row.patient)
+        }
+    }
+
+    /// Quarantines the jobs recovery failed: each was in hand at every one of its interruptions.
+    private func quarantineInterrupted(_ jobs: [Job]) {
+        for job in jobs {
             let failure = StageFailure(
                 stage: .interrupted,
                 error: PipelineError(
@@ -99,19 +121,6 @@ public final class Pipeline: Sendable {
             } catch {
                 logger.error("cannot write to the quarantine", metadata: ["error": "\(error)"])
             }
-        }
-        for (report, flagRaised) in try queue.reevaluatePatients(settings: AggregatorSettings(config)) {
-            logger.notice(
-                "patient re-evaluated with the configured thresholds",
-                metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
-            if flagRaised, let flag = report.flag {
-                logger.warning(
-                    "patient flagged \(flag.name): \(flag.reason)",
-                    metadata: ["patient": "\(report.patient)", "distribution": "\(report.distribution)"])
-            }
-        }
-        for (row, _) in try queue.patientsNeedingWrite() {
-            writePatientFile(row.patient)
         }
     }
 
@@ -245,11 +254,33 @@ public final class Pipeline: Sendable {
     }
 
     private func lanes(stop: StopSignal, idlePoll: Duration?) async -> RunSummary {
-        await withTaskGroup(of: RunSummary.self) { group in
+        let heartbeat = Task.detached { await self.heartbeat() }
+        defer { heartbeat.cancel() }
+        return await withTaskGroup(of: RunSummary.self) { group in
             for _ in 0..<max(1, config.workers) {
                 group.addTask { await self.lane(stop: stop, idlePoll: idlePoll) }
             }
             return await group.reduce(RunSummary(), +)
+        }
+    }
+
+    /// Until cancelled, renews the leases of the jobs in hand and, on a shared state, takes back the jobs of nodes
+    /// whose leases ran out, three times per lease.
+    private func heartbeat() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(max(queue.leaseDuration / 3, 0.2)))
+            if Task.isCancelled { return }
+            await runBlocking {
+                do {
+                    try self.queue.renewLeases(Array(self.inHand.withLock { $0 }))
+                    if self.config.state.isShared {
+                        self.quarantineInterrupted(
+                            try self.queue.recoverInterrupted(maxAttempts: self.config.maxAttempts, atStartup: false))
+                    }
+                } catch {
+                    self.logger.error("cannot renew the leases of the images in hand", metadata: ["error": "\(error)"])
+                }
+            }
         }
     }
 
@@ -290,6 +321,7 @@ public final class Pipeline: Sendable {
                 continue
             }
             if stop.isStopped {
+                defer { inHand.withLock { _ = $0.remove(claimed.job.sha256) } }
                 do {
                     try queue.release(claimed.job)
                     summary.released += 1
@@ -317,6 +349,7 @@ public final class Pipeline: Sendable {
                 do {
                     guard let next = try self.queue.claimNext() else { return nil }
                     job = next
+                    self.inHand.withLock { _ = $0.insert(next.sha256) }
                 } catch {
                     self.logger.error("cannot read the queue", metadata: ["error": "\(error)"])
                     return nil
@@ -340,6 +373,7 @@ public final class Pipeline: Sendable {
     /// Detects, writes, marks done and updates the patient; or records the failure.
     private func complete(_ claimed: Claimed) -> RunSummary {
         let job = claimed.job
+        defer { inHand.withLock { _ = $0.remove(job.sha256) } }
         var summary = RunSummary()
         if claimed.decodedAhead {
             do {

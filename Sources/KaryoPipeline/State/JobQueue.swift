@@ -148,19 +148,23 @@ public final class JobQueue: Sendable {
 
     // MARK: - Processing
 
-    /// Re-queues jobs whose process died holding them: every running job when the state is this process's alone
-    /// (at start-up), else those held by this node (a restart under the same name) or whose lease ran out. Those
+    /// Re-queues jobs whose process died holding them. At start-up (`atStartup`): every running job when the state
+    /// is this process's alone, else those held by this node (a restart under the same name) or whose lease ran
+    /// out; later, on a shared state, those whose lease ran out. Those
     /// that already used `maxAttempts` attempts are failed instead (a file that crashes the process must not crash
     /// it forever). A job that was only decoded ahead, waiting while another image was detected, gets its attempt
     /// back: the crash was not its doing. When one node held two or more jobs beyond those (an image decoding beside
     /// the one in detection, or several lanes), the crash cannot be pinned on one: each gets its attempt back and
     /// becomes a suspect that runs alone (see `claimNext`), so an innocent neighbour of a crashing file is never
     /// failed for it. Returns the jobs failed.
-    public func recoverInterrupted(maxAttempts: Int, now: Date = Date()) throws(PipelineError) -> [Job] {
-        let everything = !database.isShared
+    public func recoverInterrupted(
+        maxAttempts: Int, atStartup: Bool = true, now: Date = Date()
+    ) throws(PipelineError) -> [Job] {
+        let everything = atStartup && !database.isShared
         return try write { tx in
-            let interrupted = "state = 'running' AND (? OR lease_owner = ? OR lease_until IS NULL OR lease_until < ?)"
-            let scope: [StateValue] = [.bool(everything), .text(node), .date(now)]
+            let interrupted =
+                "state = 'running' AND (? OR (? AND lease_owner = ?) OR lease_until IS NULL OR lease_until < ?)"
+            let scope: [StateValue] = [.bool(everything), .bool(atStartup), .text(node), .date(now)]
             guard try tx.row("SELECT 1 AS found FROM job WHERE \(interrupted)", scope) != nil else { return [] }
             try tx.lock("recovery")
             try tx.execute(
