@@ -35,7 +35,7 @@ public struct StateSettings: Sendable, Equatable {
             .text(
                 "backend",
                 "Where the state lives: sqlite (state_dir/karyocount.sqlite, one process) or postgres (one database "
-                    + "shared by every node of the lab; see Deploy/README.md).", \.backend,
+                    + "shared by every node of the lab).", \.backend,
                 oneOf: ["sqlite", "postgres"]),
             .text(
                 "url",
@@ -70,6 +70,13 @@ public struct StateSettings: Sendable, Equatable {
 
     /// Problems of the values alone, each with its key.
     func validationProblems() -> [ConfigProblem] {
+        let keyProblems = Self.keyTable.compactMap { key in
+            key.check(self).map { ConfigProblem(key: "state.\(key.name)", message: $0) }
+        }
+        return keyProblems.isEmpty ? backendProblems() : keyProblems
+    }
+
+    private func backendProblems() -> [ConfigProblem] {
         guard isShared else {
             return roles == "watch+count"
                 ? []
