@@ -30,9 +30,9 @@ func openExistingQueue(configPath path: String?) throws -> (KaryoConfig, JobQueu
         printError(error.description)
         throw ExitCode(1)
     }
-    guard FileManager.default.fileExists(atPath: config.databaseURL.path) else {
+    guard config.state.isShared || FileManager.default.fileExists(atPath: config.databaseURL.path) else {
         printError("no queue at \(config.databaseURL.path): the daemon has not run with this configuration yet")
         throw ExitCode(1)
     }
-    return (config, try JobQueue(url: config.databaseURL))
+    return (config, try config.openQueue())
 }

@@ -536,20 +536,21 @@ extension KaryoConfig {
             "",
         ]
         let top = Self.keyTable.flatMap { $0.lines(self, example: example) }
-        let reviewLines = ReviewSettings.keyTable.flatMap { $0.lines(review, example: example) }
-        let reviewHeader = [
-            "",
-            "# The review station the daemon serves: where a cytologist checks and corrects each count and signs a "
-                + "patient off.",
-            "[review]",
-        ]
-        let stateLines = StateSettings.keyTable.flatMap { $0.lines(state, example: example) }
-        let stateHeader = [
-            "",
-            "# Where the queue, results index, tallies and reviews live: SQLite for one workstation, or PostgreSQL "
-                + "shared by several.",
-            "[state]",
-        ]
-        return (header + top + reviewHeader + reviewLines + stateHeader + stateLines).joined(separator: "\n") + "\n"
+        let review = Self.tableLines(
+            "review",
+            "The review station the daemon serves: where a cytologist checks and corrects each count and signs a "
+                + "patient off.", ReviewSettings.keyTable, self.review, example: example)
+        let state = Self.tableLines(
+            "state",
+            "Where the queue, results index, tallies and reviews live: SQLite for one workstation, or PostgreSQL "
+                + "shared by several.", StateSettings.keyTable, self.state, example: example)
+        return (header + top + review + state).joined(separator: "\n") + "\n"
+    }
+
+    /// The sub-table `[name]` as it appears in a file: a blank line, its one-line comment, the header, its keys.
+    private static func tableLines<Settings>(
+        _ name: String, _ comment: String, _ keys: [ConfigKey<Settings>], _ settings: Settings, example: Bool
+    ) -> [String] {
+        ["", "# " + comment, "[\(name)]"] + keys.flatMap { $0.lines(settings, example: example) }
     }
 }

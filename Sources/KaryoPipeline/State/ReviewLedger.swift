@@ -27,27 +27,15 @@ public struct CellReview: Sendable, Equatable, Codable {
         case detectorCount = "detector_count"
     }
 
+}
+
+extension CellReview {
     init(row: StateRow) throws {
         self.init(
             id: Int64(try row.int("id")), sha256: try row.string("sha256"), patient: try row.string("patient"),
             reviewer: try row.string("reviewer"), reviewedAt: try row.date("reviewed_at"), count: try row.int("count"),
             detectorCount: try row.int("detector_count"), boxes: try row.optionalJSON([BoundingBox].self, "boxes"),
             changes: try row.string("changes"))
-    }
-
-    init(
-        id: Int64? = nil, sha256: String, patient: String, reviewer: String, reviewedAt: Date, count: Int,
-        detectorCount: Int, boxes: [BoundingBox]?, changes: String
-    ) {
-        self.id = id
-        self.sha256 = sha256
-        self.patient = patient
-        self.reviewer = reviewer
-        self.reviewedAt = reviewedAt
-        self.count = count
-        self.detectorCount = detectorCount
-        self.boxes = boxes
-        self.changes = changes
     }
 
     /// Appends the review to the ledger and takes the id it was given.
@@ -80,6 +68,9 @@ public struct SignOffEvent: Sendable, Equatable, Codable {
     /// The patient's report as signed off: frozen until the patient is reopened. Nil for a reopening.
     public var report: PatientReport?
 
+}
+
+extension SignOffEvent {
     init(row: StateRow) throws {
         guard let action = Action(rawValue: try row.string("action")) else {
             throw StateDecodingError(column: "action", problem: "unknown action \(try row.string("action"))")
@@ -88,19 +79,6 @@ public struct SignOffEvent: Sendable, Equatable, Codable {
             id: Int64(try row.int("id")), patient: try row.string("patient"), action: action, by: try row.string("by"),
             at: try row.date("at"), reason: try row.string("reason"),
             report: try row.optionalJSON(PatientReport.self, "report"))
-    }
-
-    init(
-        id: Int64? = nil, patient: String, action: Action, by: String, at: Date, reason: String,
-        report: PatientReport?
-    ) {
-        self.id = id
-        self.patient = patient
-        self.action = action
-        self.by = by
-        self.at = at
-        self.reason = reason
-        self.report = report
     }
 
     /// Appends the event to the ledger and takes the id it was given.

@@ -194,14 +194,11 @@ public struct RefusedFile: Sendable, Equatable, Codable {
         case refusedAt = "refused_at"
     }
 
+}
+
+extension RefusedFile {
     init(row: StateRow) throws {
         self.init(path: try row.string("path"), error: try row.string("error"), refusedAt: try row.date("refused_at"))
-    }
-
-    init(path: String, error: String, refusedAt: Date) {
-        self.path = path
-        self.error = error
-        self.refusedAt = refusedAt
     }
 }
 
