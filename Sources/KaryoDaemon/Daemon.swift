@@ -8,7 +8,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// The daemon `karyocount watch` runs, as a library type: it watches the drop folders, queues every finished
-/// image, counts the queue and, when enabled, serves the review station. Its parts are services composed in one
+/// image, counts the queue and, when enabled, serves the review station. On a shared state a node may only watch
+/// or only count (`[state] roles`). Its parts are services composed in one
 /// `ServiceGroup`; `requestStop()` tells systemd the daemon is stopping and shuts the services down gracefully: the
 /// image in hand is finished (the rest stays queued), the watcher stops, the review station closes.
 public final class Daemon: Sendable {
@@ -16,7 +17,8 @@ public final class Daemon: Sendable {
     public let pipeline: Pipeline
     private let settings: KaryoConfig
     private let once: Bool
-    private let watcher: DropFolderWatcher
+    /// Nil on a node that only counts.
+    private let watcher: DropFolderWatcher?
     private let review: ReviewServer?
     private let notifier: ServiceNotifier
     private let logger: Logger
@@ -37,18 +39,21 @@ public final class Daemon: Sendable {
         self.logger = logger
         pipeline = try Pipeline(config: settings, detector: detector, logger: logger)
         review = settings.review.enabled && !once ? try ReviewServer(pipeline: pipeline) : nil
-        watcher = DropFolderWatcher(
-            configuration: WatchConfiguration(
-                roots: settings.watchRoots.map(\.path), stabilitySeconds: settings.stabilitySeconds,
-                rescanIntervalSeconds: settings.rescanIntervalSeconds > 0 ? settings.rescanIntervalSeconds : nil),
-            logger: logger)
+        watcher =
+            settings.state.nodeRoles.contains(.watch)
+            ? DropFolderWatcher(
+                configuration: WatchConfiguration(
+                    roots: settings.watchRoots.map(\.path), stabilitySeconds: settings.stabilitySeconds,
+                    rescanIntervalSeconds: settings.rescanIntervalSeconds > 0 ? settings.rescanIntervalSeconds : nil),
+                logger: logger)
+            : nil
     }
 
     /// Runs until `requestStop()` (or, with `once`, until the start-up backlog is counted) and returns what was
     /// counted. Throws, after logging it, when the watch roots cannot be watched or a service fails.
     public func run() async throws -> RunSummary {
         do {
-            try watcher.start()
+            try watcher?.start()
         } catch {
             logger.critical("cannot start: \(error)")
             throw error
@@ -58,6 +63,7 @@ public final class Daemon: Sendable {
             metadata: [
                 "roots": "\(settings.watchRoots.map(\.path))", "detector": "\(pipeline.processor.detector.name)",
                 "output": "\(settings.outputRoot.path)", "once": "\(once)",
+                "roles": "\(settings.state.nodeRoles.name)", "node": "\(pipeline.queue.node)",
             ])
         let counted = Mutex(RunSummary())
         let backlog = Gate()
@@ -70,7 +76,11 @@ public final class Daemon: Sendable {
             services.append(
                 .init(
                     service: HealthReporter(
-                        pipeline: pipeline, watcher: watcher, notifier: notifier, stopping: stopping)))
+                        pipeline: pipeline, notifier: notifier, stopping: stopping,
+                        isHealthy: { [watcher, pipeline] in
+                            let last = watcher?.lastHeartbeat ?? pipeline.lastHeartbeat
+                            return ContinuousClock.now - last < HealthReporter.stuckAfter(pipeline)
+                        })))
         }
         if let review {
             services.append(
@@ -78,24 +88,20 @@ public final class Daemon: Sendable {
                     service: ReviewStation(server: review, listen: settings.review.listen, logger: logger),
                     successTerminationBehavior: .ignore))
         }
-        services.append(
-            .init(
-                service: IntakeService(
-                    watcher: watcher, pipeline: pipeline, logger: logger,
-                    onBacklogQueued: { [once, watcher, notifier, logger, pipeline, stopping] in
-                        if once {
-                            watcher.stop()
-                        } else if !stopping.isStopped {
-                            notifier.ready(status: HealthReporter.statusLine(pipeline))
-                            logger.info("start-up backlog queued; ready")
-                        }
-                    },
-                    onFinished: { backlog.open() })))
+        if let watcher {
+            services.append(.init(service: intake(watcher: watcher, backlog: backlog)))
+        } else {
+            backlog.open()
+            if !once {
+                notifier.ready(status: HealthReporter.statusLine(pipeline))
+                logger.info("counting what the other nodes queue; ready")
+            }
+        }
         services.append(
             .init(
                 service: CountingService(
-                    pipeline: pipeline, once: once, backlog: backlog,
-                    onFinished: { summary in counted.withLock { $0 = summary } }),
+                    pipeline: pipeline, counts: settings.state.nodeRoles.contains(.count), once: once,
+                    backlog: backlog, onFinished: { summary in counted.withLock { $0 = summary } }),
                 successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
         let stopEarly = stopState.withLock { state in
@@ -119,6 +125,22 @@ public final class Daemon: Sendable {
                 "requeued": "\(summary.released)",
             ])
         return summary
+    }
+
+    /// The intake of a watching node: queues what the watcher announces; with `once`, stops the watcher after the
+    /// start-up backlog; otherwise reports READY then. Opens `backlog` when it has queued its last file.
+    private func intake(watcher: DropFolderWatcher, backlog: Gate) -> IntakeService {
+        IntakeService(
+            watcher: watcher, pipeline: pipeline, logger: logger,
+            onBacklogQueued: { [once, watcher, notifier, logger, pipeline, stopping] in
+                if once {
+                    watcher.stop()
+                } else if !stopping.isStopped {
+                    notifier.ready(status: HealthReporter.statusLine(pipeline))
+                    logger.info("start-up backlog queued; ready")
+                }
+            },
+            onFinished: { backlog.open() })
     }
 
     /// Asks the daemon to stop: the image in hand is finished, everything else stays queued for the next start.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KaryoTestSupport
+import Synchronization
 import Testing
 
 @testable import KaryoPipeline
@@ -218,7 +219,9 @@ struct JobQueueTests {
         #expect(row.report.flag?.reason == "3 of 3 images are not 46: 47 x 3")
         #expect(row.flagRaisedAt != nil)
         #expect(try q.patientsNeedingWrite().map(\.version) == [3])
-        try q.markWritten(patient: "P1", version: 3)
+        var written: [PatientReport] = []
+        try q.writePatient("P1") { written.append($0.report) }
+        #expect(written == [row.report])
         #expect(try q.patientsNeedingWrite().isEmpty)
         #expect(try q.results(onDay: JobQueue.day(of: Date())).count == 3)
         #expect(try q.status().counts[.done] == 3)
@@ -476,5 +479,85 @@ struct JobQueueRobustnessTests {
         let tallied = try seed.patients().map(\.report.imagesCounted).reduce(0, +)
         #expect(tallied == 60)
         #expect(try seed.status().counts[.done] == 60)
+    }
+    @Test(
+        "status lists every node with its roles, heartbeat, what it holds and its rate; a silent one is called so",
+        arguments: TestStateBackend.allCases)
+    func statusListsNodes(_ backend: TestStateBackend) throws {
+        let state = try backend.freshState(in: dir)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let counter = try state.queue(node: "scope-1", leaseDuration: 30)
+        let watcher = try state.queue(node: "intake-1", leaseDuration: 30)
+        try counter.registerNode(roles: .count, now: t0)
+        try watcher.registerNode(roles: .watch, now: t0)
+        _ = try watcher.enqueue(
+            sha256: "aa", path: "/drop/P1.001.O.png", root: nil, identity: identity(), size: 1, mtime: 1, now: t0)
+        let job = try #require(try counter.claimNext(now: t0.addingTimeInterval(60)))
+        for minute in 1...2 {
+            _ = try counter.enqueue(
+                sha256: "b\(minute)", path: "/drop/P1.00\(minute + 1).O.png", root: nil,
+                identity: identity("P1.00\(minute + 1).O"), size: 1, mtime: 1, now: t0)
+        }
+        for _ in 1...2 {
+            let claimed = try #require(try counter.claimNext(now: t0))
+            let entry = ResultIndexEntry(
+                sha256: claimed.sha256, patient: "P1", cell: claimed.cell, stem: claimed.stem, count: 46,
+                confident: true, detector: "classical", resultPath: "/out/\(claimed.stem).json", processedAt: t0)
+            _ = try counter.markDone(
+                claimed, result: entry, settings: AggregatorSettings(minImages: 5, minDisagreeing: 5, expectedCount: 46)
+            )
+        }
+        try counter.renewLeases([job.sha256], now: t0.addingTimeInterval(120))
+        let text = try StatusReport(queue: counter, now: t0.addingTimeInterval(125)).text
+        #expect(
+            text.contains(
+                "scope-1 (count, pid \(getpid())): heartbeat 5 s ago; holds 1 (P1.001.O); 2 counted since "
+                    + StatusReport.minute(t0) + ", 1.0 images/min"), "\(text)")
+        #expect(
+            text.contains(
+                "intake-1 (watch, pid \(getpid())): silent since \(StatusReport.minute(t0)) (stopped, or cut off from "
+                    + "the state); holds nothing; 0 counted"), "\(text)")
+    }
+
+    @Test(
+        "two nodes writing one patient's file at once: whichever writes last writes the latest version",
+        arguments: TestStateBackend.allCases)
+    func patientFileWriters(_ backend: TestStateBackend) async throws {
+        let state = try backend.freshState(in: dir)
+        let settings = AggregatorSettings(minImages: 1, minDisagreeing: 1, expectedCount: 46)
+        let seed = try state.queue(node: "intake")
+        for i in 0..<40 {
+            _ = try seed.enqueue(
+                sha256: String(format: "%064x", i), path: "/drop/P1.\(i).O.png", root: nil,
+                identity: ImageIdentity(patient: "P1", cell: "\(i)", stem: "P1.\(i).O", kind: .metaphase),
+                size: 1, mtime: 1)
+        }
+        /// What the writers wrote, in the order they wrote it.
+        final class Written: Sendable {
+            let counts = Mutex<[Int]>([])
+        }
+        let written = Written()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<2 {
+                let queue = try state.queue(node: "node-\(n)")
+                group.addTask {
+                    while let job = try queue.claimNext() {
+                        let entry = ResultIndexEntry(
+                            sha256: job.sha256, patient: "P1", cell: job.cell, stem: job.stem, count: 46,
+                            confident: true, detector: "classical", resultPath: "/out/\(job.stem).json",
+                            processedAt: Date())
+                        _ = try queue.markDone(job, result: entry, settings: settings)
+                        try queue.writePatient("P1") { row in
+                            written.counts.withLock { $0.append(row.report.imagesCounted) }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let counts = written.counts.withLock { $0 }
+        #expect(counts == counts.sorted(), "a file write went back to an older aggregate: \(counts)")
+        #expect(counts.count == 40 && counts.last == 40)
+        #expect(try seed.patientsNeedingWrite().isEmpty)
     }
 }

@@ -63,6 +63,7 @@ public final class Pipeline: Sendable {
     private let stateLock: StateLock?
     /// The jobs this process's lanes hold now: their leases are renewed until they are done, failed or put back.
     private let inHand = Mutex(Set<String>())
+    private let lastBeat = Mutex(ContinuousClock.now)
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
     /// attempts), removes temp files interrupted writes left under results/ and quarantine/, re-evaluates every
@@ -264,12 +265,14 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// Until cancelled, renews the leases of the jobs in hand and, on a shared state, takes back the jobs of nodes
-    /// whose leases ran out, three times per lease.
-    private func heartbeat() async {
+    /// Until cancelled, three times per lease: records this node's heartbeat, renews the leases of the jobs in hand
+    /// and, on a shared state, takes back the jobs of nodes whose leases ran out. The counting lanes run it; a node
+    /// that only watches runs it on its own.
+    public func heartbeat() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(max(queue.leaseDuration / 3, 0.2)))
             if Task.isCancelled { return }
+            lastBeat.withLock { $0 = .now }
             await runBlocking {
                 do {
                     try self.queue.renewLeases(Array(self.inHand.withLock { $0 }))
@@ -283,6 +286,9 @@ public final class Pipeline: Sendable {
             }
         }
     }
+
+    /// When the heartbeat last ran (the daemon's watchdog checks it on a node that does not watch).
+    public var lastHeartbeat: ContinuousClock.Instant { lastBeat.withLock { $0 } }
 
     /// A claimed job with its load (read, hash, decode) outcome.
     private struct Claimed: Sendable {
@@ -506,14 +512,14 @@ public final class Pipeline: Sendable {
         return ResultPlacement(folder: folder, patient: job.patient, cell: job.cell, stem: job.stem)
     }
 
-    /// Writes the latest stored aggregate to `results/<patient>/patient.json` (atomically, one writer at a time).
+    /// Writes the latest stored aggregate to `results/<patient>/patient.json` (atomically, one writer at a time, on
+    /// a shared state across nodes too).
     public func writePatientFile(_ patient: String) {
         patientFileLock.withLock { _ in
             do {
-                guard let (row, version) = try queue.patientForWriting(patient) else { return }
                 let url = try SafeName.join(config.resultsRoot, patient, "patient.json")
-                try AtomicFile.write(try KaryoJSON.encode(row.report), to: url)
-                try queue.markWritten(patient: patient, version: version)
+                try queue.writePatient(patient) { row in try AtomicFile.write(try KaryoJSON.encode(row.report), to: url)
+                }
             } catch {
                 logger.error(
                     "cannot write patient.json; it is rewritten at the next start",

@@ -54,7 +54,7 @@ public final class JobQueue: Sendable {
         now: Date = Date()
     ) throws(PipelineError) -> EnqueueOutcome {
         try write { tx in
-            try tx.lock("patient:" + identity.patient)
+            try tx.lock(Self.patientLock(identity.patient))
             try tx.execute(
                 """
                 INSERT INTO seen_path (path, size, mtime, sha256) VALUES (?, ?, ?, ?)
@@ -99,7 +99,7 @@ public final class JobQueue: Sendable {
         _ job: Job, to path: String, root: String?, identity: ImageIdentity, now: Date = Date()
     ) throws(PipelineError) -> Job {
         try write { tx in
-            try tx.lock("patient:" + identity.patient)
+            try tx.lock(Self.patientLock(identity.patient))
             guard var current = try Job.fetch(tx, sha256: job.sha256) else {
                 throw PipelineError(.database, file: job.path, detail: "job vanished from the queue")
             }
@@ -321,7 +321,7 @@ public final class JobQueue: Sendable {
         _ job: Job, result: ResultIndexEntry, settings: AggregatorSettings, now: Date = Date()
     ) throws(PipelineError) -> Completion {
         try write { tx in
-            try tx.lock("patient:" + result.patient)
+            try tx.lock(Self.patientLock(result.patient))
             try result.save(tx)
             let superseded = try Self.supersedeOlderExports(tx, of: result)
             try tx.execute(
@@ -370,7 +370,7 @@ public final class JobQueue: Sendable {
         try write { tx in
             var changed: [(report: PatientReport, flagRaised: Bool)] = []
             for name in try tx.rows("SELECT patient FROM patient ORDER BY patient").map({ try $0.string("patient") }) {
-                try tx.lock("patient:" + name)
+                try tx.lock(Self.patientLock(name))
                 guard let row = try tx.row("SELECT * FROM patient WHERE patient = ?", name) else { continue }
                 let stored = try Self.patientRow(row)
                 let report = try Self.computeReport(tx, patient: name, settings: settings)
@@ -419,25 +419,20 @@ public final class JobQueue: Sendable {
         return (report, flagRaised)
     }
 
-    /// Records that patient.json reflects `version` of the report.
-    public func markWritten(patient: String, version: Int) throws(PipelineError) {
-        try write { tx in
-            try tx.execute(
-                """
-                UPDATE patient SET written_version = CASE WHEN written_version > ? THEN written_version ELSE ? END
-                WHERE patient = ?
-                """, version, version, patient)
+    /// Hands a patient's stored aggregate to `write` (which writes patient.json) and records that version written,
+    /// holding the patient's lock throughout: when two nodes write one patient's file, the later writer writes the
+    /// later version. Nothing happens for a patient with no aggregate.
+    public func writePatient(_ name: String, with write: (PatientRow) throws -> Void) throws(PipelineError) {
+        try self.write { tx in
+            try tx.lock(Self.patientLock(name))
+            guard let row = try tx.row("SELECT * FROM patient WHERE patient = ?", name) else { return }
+            try write(try Self.patientRow(row))
+            try tx.execute("UPDATE patient SET written_version = version WHERE patient = ?", name)
         }
     }
 
-    /// A patient's stored aggregate with its version, read together (for writing patient.json).
-    public func patientForWriting(_ name: String) throws(PipelineError) -> (row: PatientRow, version: Int)? {
-        try read { tx in
-            try tx.row("SELECT * FROM patient WHERE patient = ?", name).map {
-                (try Self.patientRow($0), try $0.int("version"))
-            }
-        }
-    }
+    /// The lock a transaction holds while it changes, or writes the file of, one patient.
+    static func patientLock(_ patient: String) -> String { "patient:" + patient }
 
     /// Patients whose patient.json lags behind the database (a crash between commit and file write).
     public func patientsNeedingWrite() throws(PipelineError) -> [(row: PatientRow, version: Int)] {

@@ -204,7 +204,7 @@ extension JobQueue {
         return try ledgerWrite { tx in
             guard let patient = try tx.row("SELECT patient FROM result WHERE sha256 = ?", sha256)?.string("patient")
             else { throw ReviewRefusal(.notFound, "no counted image \(sha256)") }
-            try tx.lock("patient:" + patient)
+            try tx.lock(Self.patientLock(patient))
             guard let result = try ResultIndexEntry.fetch(tx, sha256: sha256) else {
                 throw ReviewRefusal(.notFound, "no counted image \(sha256)")
             }
@@ -273,7 +273,7 @@ extension JobQueue {
     public func signOff(patient: String, by: String, now: Date = Date()) throws -> SignOffEvent {
         let who = try ReviewLedger.personName(by, needed: "a sign-off needs the cytologist's name")
         return try ledgerWrite { tx in
-            try tx.lock("patient:" + patient)
+            try tx.lock(Self.patientLock(patient))
             guard let row = try tx.row("SELECT * FROM patient WHERE patient = ?", patient) else {
                 throw ReviewRefusal(.notFound, "no patient \(patient)")
             }
@@ -294,7 +294,7 @@ extension JobQueue {
         let why = reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !why.isEmpty else { throw ReviewRefusal(.invalid, "reopening a signed-off patient needs a reason") }
         return try ledgerWrite { tx in
-            try tx.lock("patient:" + patient)
+            try tx.lock(Self.patientLock(patient))
             guard let event = try Self.latestSignOff(tx, patient: patient), event.action == .signOff else {
                 throw ReviewRefusal(.conflict, "patient \(patient) is not signed off")
             }
