@@ -9,7 +9,7 @@ struct KaryoCount: AsyncParsableCommand {
         abstract: "Counts chromosomes in G-banded metaphase images and flags patients whose counts are not 46.",
         subcommands: [
             CountCommand.self, WatchCommand.self, SummaryCommand.self, StatusCommand.self, ConfigCommand.self,
-            CalibrateCommand.self, EvalCommand.self, BenchCommand.self, ReviewCommand.self,
+            CalibrateCommand.self, EvalCommand.self, BenchCommand.self, ReviewCommand.self, StateCommand.self,
         ]
     )
 

@@ -59,24 +59,34 @@ final class Workspace: @unchecked Sendable {
     var configPath: String { base + "/config.toml" }
     var logPath: String { base + "/daemon.log" }
 
+    /// The configuration every process of this workspace shares; `config.toml` is it plus `extraConfig`.
+    let commonConfig: String
+
     init(_ label: String, workers: Int = 2, stability: Double = 0.5, extraConfig: String = "") throws {
-        base =
+        let base =
             FileManager.default.temporaryDirectory.path
             + "/karyo-daemon-\(label)-\(getpid())-\(UUID().uuidString.prefix(6))"
-        for dir in [drop, output, state] {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
-        let config = """
-            watch_roots = ["\(drop)"]
-            output_root = "\(output)"
-            state_dir = "\(state)"
+        self.base = base
+        commonConfig = """
+            watch_roots = ["\(base)/drop"]
+            output_root = "\(base)/out"
+            state_dir = "\(base)/state"
             detector = "classical"
             workers = \(workers)
             stability_seconds = \(stability)
             log_level = "info"
-            \(extraConfig)
             """
-        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        for dir in [drop, output, state] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        try writeConfig(configPath, extra: extraConfig)
+    }
+
+    /// Writes the common configuration plus `extra` (TOML appended at the end) to `path`; returns `path`.
+    @discardableResult
+    func writeConfig(_ path: String, extra: String) throws -> String {
+        try (commonConfig + "\n" + extra + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: base) }
@@ -116,6 +126,21 @@ final class Workspace: @unchecked Sendable {
         return try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
+    /// Every non-hidden result JSON parses and every picture (annotated, view, thumbnail) is a complete PNG; nothing
+    /// else sits under results/.
+    func checkResultsComplete() throws {
+        for file in files(under: output + "/results") where !isHidden(file) {
+            let url = URL(fileURLWithPath: output + "/results/" + file)
+            if file.hasSuffix(".json") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) != nil, "half-written \(file)")
+            } else if [".annotated.png", ".view.png", ".thumb.png"].contains(where: { file.hasSuffix($0) }) {
+                #expect(isCompletePNG(try Data(contentsOf: url)), "half-written \(file)")
+            } else {
+                Issue.record("unexpected file under results/: \(file)")
+            }
+        }
+    }
+
     func log() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Waits until `condition` holds or `timeout` seconds pass; returns whether it held.
@@ -134,9 +159,12 @@ final class Workspace: @unchecked Sendable {
 final class DaemonProcess: @unchecked Sendable {
     let process = Process()
 
-    init(_ workspace: Workspace, once: Bool = false, environment: [String: String] = [:]) throws {
+    /// Starts `karyocount watch` on `workspace`'s configuration, or on `config` when given.
+    init(
+        _ workspace: Workspace, config: String? = nil, once: Bool = false, environment: [String: String] = [:]
+    ) throws {
         process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = ["watch", "--config", workspace.configPath] + (once ? ["--once"] : [])
+        process.arguments = ["watch", "--config", config ?? workspace.configPath] + (once ? ["--once"] : [])
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["OPENBLAS_NUM_THREADS"] = "1"

@@ -156,7 +156,7 @@ struct DaemonIntegrationTests {
             }
             progress.append(ws.resultJSONs().count)
             // Between crashes every visible result must already be complete.
-            try checkResultsComplete(ws)
+            try ws.checkResultsComplete()
         }
         let leftovers = ws.files(under: ws.output).filter { ws.isHidden($0) }
         print(
@@ -170,7 +170,7 @@ struct DaemonIntegrationTests {
         #expect(results.count == 100, "results after each crash: \(progress); \(ws.log().suffix(2000))")
         #expect(Set(results).count == 100)
         #expect(ws.files(under: ws.output + "/quarantine").isEmpty)
-        try checkResultsComplete(ws)
+        try ws.checkResultsComplete()
         #expect(progress.last ?? 100 < 100, "the kills came too late to interrupt anything: \(progress)")
 
         let reference = try Workspace("reference")
@@ -288,21 +288,6 @@ struct DaemonIntegrationTests {
         let daemon = try DaemonProcess(ws)
         #expect(await daemon.waitForExit(timeout: 30) == 1)
         #expect(ws.log().contains("watch_roots"), "\(ws.log())")
-    }
-
-    /// Every non-hidden result JSON parses and every picture (annotated, view, thumbnail) is a complete PNG; nothing
-    /// else sits under results/.
-    private func checkResultsComplete(_ ws: Workspace) throws {
-        for file in ws.files(under: ws.output + "/results") where !ws.isHidden(file) {
-            let url = URL(fileURLWithPath: ws.output + "/results/" + file)
-            if file.hasSuffix(".json") {
-                #expect((try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) != nil, "half-written \(file)")
-            } else if [".annotated.png", ".view.png", ".thumb.png"].contains(where: { file.hasSuffix($0) }) {
-                #expect(isCompletePNG(try Data(contentsOf: url)), "half-written \(file)")
-            } else {
-                Issue.record("unexpected file under results/: \(file)")
-            }
-        }
     }
 
     /// A patient.json without the fields that record when things happened.

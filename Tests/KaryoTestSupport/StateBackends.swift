@@ -24,10 +24,13 @@ public enum TestStateBackend: Sendable, CustomStringConvertible, CaseIterable {
 
     /// The test server's settings (its `postgres` database), nil when none is named.
     public static var postgresServer: PostgresSettings? {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = env["KARYOCOUNT_TEST_POSTGRES_URL"] else { return nil }
-        return try? PostgresSettings(
-            url: url, passwordFile: env["KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE"].map { URL(filePath: $0) })
+        guard let url = ProcessInfo.processInfo.environment["KARYOCOUNT_TEST_POSTGRES_URL"] else { return nil }
+        return try? PostgresSettings(url: url, passwordFile: postgresPasswordFile)
+    }
+
+    /// The file holding the test server's password.
+    public static var postgresPasswordFile: URL? {
+        ProcessInfo.processInfo.environment["KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE"].map { URL(filePath: $0) }
     }
 
     /// A new, empty state for one test: a file under `dir`, or a new database on the test server.
@@ -36,12 +39,20 @@ public enum TestStateBackend: Sendable, CustomStringConvertible, CaseIterable {
         case .sqlite:
             return TestState(location: .sqlite(dir.path("state/karyocount.sqlite")))
         case .postgres:
-            guard var server = Self.postgresServer else { throw TestStateError("no PostgreSQL test server named") }
-            let name = "kc_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            try Self.admin(server, "CREATE DATABASE \(name)")
-            server.database = name
-            return TestState(location: .postgres(server))
+            guard let server = Self.postgresServer, let passwordFile = Self.postgresPasswordFile else {
+                throw TestStateError("no PostgreSQL test server named")
+            }
+            return try Self.freshDatabase(on: server, passwordFile: passwordFile)
         }
+    }
+
+    /// A new, empty database on `server`.
+    static func freshDatabase(on server: PostgresSettings, passwordFile: URL) throws -> TestState {
+        let name = "kc_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try admin(server, "CREATE DATABASE \(name)")
+        var settings = server
+        settings.database = name
+        return TestState(location: .postgres(settings), passwordFile: passwordFile)
     }
 
     /// Runs one statement outside a transaction (`CREATE DATABASE` cannot run inside one).
@@ -66,6 +77,27 @@ public struct TestState: Sendable {
     }
 
     public var location: Location
+    /// The password's file, for a daemon's configuration (PostgreSQL only).
+    public var passwordFile: URL?
+
+    public init(location: Location, passwordFile: URL? = nil) {
+        self.location = location
+        self.passwordFile = passwordFile
+    }
+
+    /// The `[state]` table a daemon's configuration file needs to use this state as `node` (on SQLite, whose
+    /// state lives under `state_dir`, only the node's name). Goes last in the file.
+    public func configTable(node: String, roles: String = "watch+count", leaseSeconds: Double = 60) -> String {
+        var lines = ["[state]", "node = \"\(node)\""]
+        if case .postgres(let settings) = location {
+            lines += [
+                "backend = \"postgres\"", "url = \"\(settings.redactedURL)\"",
+                "password_file = \"\(passwordFile?.path ?? "")\"", "roles = \"\(roles)\"",
+                "lease_seconds = \(leaseSeconds)",
+            ]
+        }
+        return lines.joined(separator: "\n")
+    }
 
     /// The database, opened anew.
     public func database() throws -> any StateDatabase {
@@ -84,4 +116,57 @@ public struct TestState: Sendable {
 public struct TestStateError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// A PostgreSQL server of one test's own (Tests/Support/postgres-server), for a test that restarts it under running
+/// processes without disturbing the suites that share the common test server. Stopped and removed by `stop()`.
+public final class PrivatePostgresServer: Sendable {
+    public let folder: String
+    public let settings: PostgresSettings
+    public let passwordFile: URL
+
+    public init() throws {
+        folder = "/tmp/karyo-pg-\(UUID().uuidString.prefix(8))"
+        let output = try Self.script("start", folder)
+        var values: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        guard let url = values["KARYOCOUNT_TEST_POSTGRES_URL"],
+            let file = values["KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE"]
+        else { throw TestStateError("postgres-server printed no settings: \(output)") }
+        passwordFile = URL(filePath: file)
+        settings = try PostgresSettings(url: url, passwordFile: passwordFile)
+    }
+
+    /// A new, empty database on this server.
+    public func freshState() throws -> TestState {
+        try TestStateBackend.freshDatabase(on: settings, passwordFile: passwordFile)
+    }
+
+    /// Stops and starts the server (a fast shutdown: every open connection is cut).
+    public func restart() throws { _ = try Self.script("restart", folder) }
+
+    public func stop() {
+        _ = try? Self.script("stop", folder)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    private static func script(_ arguments: String...) throws -> String {
+        let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "Support/postgres-server")
+        let process = Process()
+        process.executableURL = script
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestStateError("postgres-server \(arguments.joined(separator: " ")) failed: \(output)")
+        }
+        return output
+    }
 }

@@ -84,6 +84,11 @@ public final class PostgresStateDatabase: StateDatabase {
     /// How long a transaction keeps trying through lost connections and conflicts before it fails.
     public let retryWindow: TimeInterval
 
+    /// How long a transaction may sit idle on the server (its process stalled) before the server ends its session.
+    static let stalledTransactionLimit: TimeInterval = 10
+    /// How long a statement's reply may take before its connection counts as lost.
+    static let responseLimit: TimeInterval = 30
+
     private let logger: Logger
     private let connection = NIOLockedValueBox<PostgresConnection?>(nil)
 
@@ -152,6 +157,12 @@ public final class PostgresStateDatabase: StateDatabase {
             host: settings.host, port: settings.port, username: settings.user, password: settings.password,
             database: settings.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(5)
+        // A process that stalls inside a transaction (suspended, or cut off while the server still sees its socket)
+        // would hold its patient and row locks for every other node; the server ends such a session, and the
+        // process, once it runs again, reruns the transaction on a fresh connection.
+        configuration.options.additionalStartupParameters = [
+            ("idle_in_transaction_session_timeout", "\(Int(Self.stalledTransactionLimit * 1000))")
+        ]
         let live = try PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger
         ).wait()
@@ -168,9 +179,9 @@ public final class PostgresStateDatabase: StateDatabase {
             case .server:
                 let state = psql.serverInfo?[.sqlState] ?? ""
                 // serialization_failure, deadlock_detected, unique_violation (a key inserted at the same moment),
-                // and the server shutting down or starting up.
+                // and the server shutting down or starting up, or ending a session that stalled in a transaction.
                 if ["40001", "40P01", "23505"].contains(state) { return .again }
-                if state.hasPrefix("57P") || state == "08006" { return .reconnect }
+                if state.hasPrefix("57P") || ["08006", "25P03"].contains(state) { return .reconnect }
                 return .never
             case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
                 return .reconnect
@@ -192,7 +203,18 @@ public final class PostgresStateDatabase: StateDatabase {
         }
 
         func simple(_ sql: String) throws {
-            _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait()
+            _ = try bounded(connection.query(PostgresQuery(unsafeSQL: sql), logger: logger))
+        }
+
+        /// Waits for a reply, closing the connection when none comes within `responseLimit` (a half-open TCP
+        /// connection after a network cut, or a session the server ended while this process was suspended, may
+        /// never answer): the query then fails, and the transaction is run again on a fresh connection.
+        private func bounded<T>(_ reply: EventLoopFuture<T>) throws -> T {
+            let limit = reply.eventLoop.scheduleTask(in: .seconds(Int64(PostgresStateDatabase.responseLimit))) {
+                [connection] in let _: EventLoopFuture<Void> = connection.close()
+            }
+            reply.whenComplete { _ in limit.cancel() }
+            return try reply.wait()
         }
 
         func execute(_ sql: String, _ arguments: [StateValue]) throws -> Int {
@@ -216,12 +238,12 @@ public final class PostgresStateDatabase: StateDatabase {
                 case .double(let d): binds.append(d)
                 case .text(let s): binds.append(s)
                 case .bool(let b): binds.append(b)
-                case .date(let d): binds.append(d)
+                case .date(let d): binds.append(StateDates.milliseconds(d))
                 }
             }
-            return try connection.query(
-                PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: binds), logger: logger
-            ).wait()
+            return try bounded(
+                connection.query(PostgresQuery(unsafeSQL: Self.numberedPlaceholders(sql), binds: binds), logger: logger)
+            )
         }
 
         /// `?` placeholders as `$1`, `$2`, ... (outside quoted strings and names).

@@ -35,6 +35,9 @@ public struct StateRow: Sendable {
         return value
     }
 
+    /// Whether the column holds NULL.
+    public func isNull(_ column: String) throws -> Bool { try value(column) == .null }
+
     public func optionalString(_ column: String) throws -> String? {
         switch try value(column) {
         case .null: return nil
@@ -81,12 +84,12 @@ public struct StateRow: Sendable {
     public func optionalDate(_ column: String) throws -> Date? {
         switch try value(column) {
         case .null: return nil
-        case .date(let d): return d
+        case .date(let d): return StateDates.milliseconds(d)
         case .text(let s):
             guard let d = StateDates.parse(s) else {
                 throw StateDecodingError(column: column, problem: "not a date: \(s)")
             }
-            return d
+            return StateDates.milliseconds(d)
         case let other: throw StateDecodingError(column: column, problem: "date expected, got \(other)")
         }
     }
@@ -153,6 +156,12 @@ enum StateDates {
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = format
         return f
+    }
+
+    /// `date` at the state's resolution, the millisecond, on every backend (a state moved from one backend to the
+    /// other reads back the same dates).
+    static func milliseconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 
     static func parse(_ text: String) -> Date? {
