@@ -62,7 +62,11 @@ final class Workspace: @unchecked Sendable {
     /// The configuration every process of this workspace shares; `config.toml` is it plus `extraConfig`.
     let commonConfig: String
 
-    init(_ label: String, workers: Int = 2, stability: Double = 0.5, extraConfig: String = "") throws {
+    /// `detector` is the configuration's detector lines (default: the classical detector, which needs no model).
+    init(
+        _ label: String, workers: Int = 2, stability: Double = 0.5, detector: String = "detector = \"classical\"",
+        extraConfig: String = ""
+    ) throws {
         let base =
             FileManager.default.temporaryDirectory.path
             + "/karyo-daemon-\(label)-\(getpid())-\(UUID().uuidString.prefix(6))"
@@ -71,7 +75,7 @@ final class Workspace: @unchecked Sendable {
             watch_roots = ["\(base)/drop"]
             output_root = "\(base)/out"
             state_dir = "\(base)/state"
-            detector = "classical"
+            \(detector)
             workers = \(workers)
             stability_seconds = \(stability)
             log_level = "info"

@@ -1,4 +1,6 @@
 import Foundation
+import KaryoImage
+import KaryoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -61,5 +63,86 @@ struct ThroughputBenchmark {
             peak (VmHWM) \(peak / 1024) MiB, samples every 10 s (MiB): \(samples.map { $0 / 1024 })
             """)
         #expect(done == total)
+    }
+}
+
+/// A benchmark, not a test: run with `KARYOCOUNT_BENCH=1 KARYOCOUNT_BINARY=.build/release/karyocount swift test
+/// --filter "counting processes"` and a PostgreSQL test server named. The shipped model counts the same images on
+/// one shared PostgreSQL queue with one counting process (one lane, OpenBLAS on 2 threads) and with two (one lane
+/// and one OpenBLAS thread each), and prints images per minute for each. Images: every PNG, JPEG or TIFF in
+/// `KARYOCOUNT_BENCH_IMAGE_DIR` (at most `KARYOCOUNT_BENCH_IMAGES`, default 40), else the real sample spread
+/// re-encoded with one pixel changed per copy (so each copy is a new image).
+@Suite("Counting processes benchmark", .serialized)
+struct CountingProcessesBenchmark {
+    static let model = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appending(path: "Models/default").path
+
+    /// Writes the benchmark's images into `folder` as one patient's cells; returns how many.
+    static func dropImages(into folder: String) throws -> Int {
+        let env = ProcessInfo.processInfo.environment
+        let limit = Int(env["KARYOCOUNT_BENCH_IMAGES"] ?? "") ?? 40
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let source = env["KARYOCOUNT_BENCH_IMAGE_DIR"] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: source).sorted()
+                .filter {
+                    ["png", "jpg", "jpeg", "tif", "tiff"].contains(URL(filePath: $0).pathExtension.lowercased())
+                }
+                .prefix(limit)
+            for (index, name) in names.enumerated() {
+                let ext = URL(filePath: name).pathExtension
+                try FileManager.default.copyItem(
+                    atPath: source + "/" + name, toPath: folder + "/BENCH.\(String(format: "%03d", index)).O.\(ext)")
+            }
+            return names.count
+        }
+        let sample = URL(filePath: model).deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "Samples/drop/18-Y2087/18-Y2087.145.O.png")
+        var image = try ImageDecoder.decode(contentsOf: sample).image
+        for index in 0..<limit {
+            image[index % image.width, 0] = Float(index % 7) / 7
+            try PNGEncoder.encode(image).write(
+                to: URL(filePath: folder + "/BENCH.\(String(format: "%03d", index)).O.png"))
+        }
+        return limit
+    }
+
+    @Test(
+        "images per minute with one and with two counting processes",
+        .enabled(if: ProcessInfo.processInfo.environment["KARYOCOUNT_BENCH"] != nil, "set KARYOCOUNT_BENCH=1"),
+        .enabled(if: Binary.exists && TestStateBackend.postgresServer != nil, "no binary or no PostgreSQL server"),
+        arguments: [1, 2])
+    func countingProcesses(_ processes: Int) async throws {
+        let ws = try Workspace(
+            "counting-\(processes)", workers: 1, stability: 1,
+            detector: "detector = \"deepace\"\nmodel = \"\(Self.model)\"")
+        defer { ws.cleanup() }
+        let state = try TestStateBackend.postgres.freshState(in: TempDir())
+        let configs = try (0..<processes).map { n in
+            try ws.writeConfig(
+                ws.base + "/node-\(n).toml",
+                extra: state.configTable(node: "node-\(n)", roles: n == 0 ? "watch+count" : "count"))
+        }
+        let staging = ws.base + "/staging/BENCH"
+        let total = try Self.dropImages(into: staging)
+        let threads = processes == 1 ? "2" : "1"
+        let nodes = try configs.map {
+            try DaemonProcess(ws, config: $0, environment: ["OPENBLAS_NUM_THREADS": threads])
+        }
+        try await Task.sleep(for: .seconds(5))
+        let start = ContinuousClock.now
+        try FileManager.default.moveItem(atPath: staging, toPath: ws.path("BENCH"))
+        let finished = await ws.wait(timeout: 3600) { ws.resultJSONs().count >= total }
+        let elapsed = ContinuousClock.now - start
+        for node in nodes { node.signal(SIGTERM) }
+        for node in nodes { await node.waitForExit() }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let perNode = try state.queue(node: "bench").nodes().map { "\($0.name) \($0.processed)" }
+        print(
+            """
+            counting processes: \(processes) (1 lane, OpenBLAS \(threads) thread(s) each), \(total) images, \
+            Models/default: \(String(format: "%.1f", seconds)) s = \(String(format: "%.1f", Double(total) / seconds * 60)) \
+            images/minute; per node \(perNode)
+            """)
+        #expect(finished, "\(ws.log().suffix(3000))")
     }
 }

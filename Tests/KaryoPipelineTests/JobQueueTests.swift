@@ -417,6 +417,29 @@ struct JobQueueRobustnessTests {
         #expect(again.job.state == .queued)
     }
 
+    @Test("processes opening a new state file at once all open it (one of them migrates it)")
+    func concurrentFirstOpen() async throws {
+        for round in 0..<20 {
+            let file = dir.path("race-\(round)/karyocount.sqlite")
+            let opened = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        do {
+                            _ = try SQLiteStateDatabase(url: file)
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: [String]()) { errors, error in if let error { errors.append(error) } }
+            }
+            #expect(opened.isEmpty, "round \(round): \(opened)")
+            let pool = try DatabasePool(path: file.path)
+            #expect(try await pool.read(SQLiteStateDatabase.migrator.hasCompletedMigrations))
+        }
+    }
+
     @Test(
         "a job whose node stopped renewing its lease is taken by another node; the first node's late word changes nothing",
         arguments: TestStateBackend.allCases)

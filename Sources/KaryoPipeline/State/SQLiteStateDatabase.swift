@@ -10,15 +10,22 @@ public final class SQLiteStateDatabase: StateDatabase {
     public var location: String { pool.path }
     public var isShared: Bool { false }
 
-    /// Opens (creating and migrating) the database at `url`.
+    /// Opens (creating and migrating) the database at `url`. Processes opening one file at once (the daemon and a
+    /// `karyocount status` beside it) take turns on `<file>.open.lock` until it is open and migrated: switching a new
+    /// file to WAL fails at once, without waiting, while another connection holds it, and GRDB reads which migrations
+    /// are applied outside their transactions, so two concurrent migrators would both apply the same one.
     public init(url: URL) throws(PipelineError) {
         do {
             try FileManager.default.createDirectory(
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             var configuration = Configuration()
             configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: url.path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            let lock = try StateLock(file: URL(filePath: url.path + ".open.lock"), waiting: true)
+            pool = try withExtendedLifetime(lock) {
+                let pool = try DatabasePool(path: url.path, configuration: configuration)
+                try Self.migrator.migrate(pool)
+                return pool
+            }
         } catch {
             throw PipelineError(.database, file: url.path, detail: "cannot open the queue: \(error)")
         }
