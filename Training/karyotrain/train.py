@@ -65,10 +65,43 @@ def load_init(path) -> dict:
     return {"cfg": cfg, "model": model.state_dict(), "images": training.get("images", 0), "info": training}
 
 
-def init_config(trained: dict, run: dict) -> dict:
+def init_config(trained: dict, run: dict, run_file: dict | None = None) -> dict:
     """A run started from trained weights keeps what the weights depend on (architecture, input statistics, working
-    scale) and takes how to train from the new configuration."""
-    return config_mod.merge(trained, {"name": run["name"], "data": run["data"], "optim": run["optim"]})
+    scale) and takes how to train from the new configuration. A box head the run's file makes wider than the
+    weights' is the one exception: `widen_box_head` grows the weights to it."""
+    over = {"name": run["name"], "data": run["data"], "optim": run["optim"]}
+    wider = (run_file or {}).get("box_head", {}).get("representation_size")
+    if wider is not None and wider > trained["box_head"]["representation_size"]:
+        over["box_head"] = {"representation_size": wider}
+    return config_mod.merge(trained, over)
+
+
+def widen_box_head(state: dict, size: int, seed: int = 0) -> dict:
+    """The weights with the two-FC box head grown to `size` units without changing what the model computes
+    (function-preserving widening, as Net2Net's aim): the new fc6 and fc7 units get fresh default-initialised
+    weights, and every weight from a new unit into an old fc7 unit or into cls_score and bbox_pred is zero, so the
+    outputs are the same at first and the new units learn from the first step on."""
+    out = dict(state)
+    old = state["roi_heads.fc6.weight"].shape[0]
+    if size <= old:
+        return out
+    gen = torch.Generator().manual_seed(seed)
+    fresh6 = torch.nn.Linear(state["roi_heads.fc6.weight"].shape[1], size)
+    fresh7 = torch.nn.Linear(size, size)
+    for layer in (fresh6, fresh7):
+        bound = 1 / layer.in_features ** 0.5
+        layer.weight.data.uniform_(-bound, bound, generator=gen)
+        layer.bias.data.uniform_(-bound, bound, generator=gen)
+    w6, b6 = fresh6.weight.data.clone(), fresh6.bias.data.clone()
+    w6[:old], b6[:old] = state["roi_heads.fc6.weight"], state["roi_heads.fc6.bias"]
+    w7, b7 = fresh7.weight.data.clone(), fresh7.bias.data.clone()
+    w7[:old, :old], w7[:old, old:], b7[:old] = state["roi_heads.fc7.weight"], 0.0, state["roi_heads.fc7.bias"]
+    out.update({"roi_heads.fc6.weight": w6, "roi_heads.fc6.bias": b6,
+                "roi_heads.fc7.weight": w7, "roi_heads.fc7.bias": b7})
+    for name in ("roi_heads.cls_score.weight", "roi_heads.bbox_pred.weight"):
+        w = state[name]
+        out[name] = torch.cat([w, w.new_zeros(w.shape[0], size - old)], dim=1)
+    return out
 
 
 def parse_args(argv):
@@ -101,7 +134,7 @@ def start_run(a, ckpt_path: Path, device):
     if resume:
         cfg = resume["cfg"]
     elif init:
-        cfg = init_config(init["cfg"], config_mod.load(a.config))
+        cfg = init_config(init["cfg"], config_mod.load(a.config), json.loads(Path(a.config).read_text()))
     else:
         cfg = resolve_config(config_mod.load(a.config))
     torch.manual_seed(cfg.get("seed", 0) + (resume["step"] if resume else 0))
@@ -116,7 +149,7 @@ def start_run(a, ckpt_path: Path, device):
         step, elapsed_before = resume["step"], resume["elapsed"]
         images_before = resume.get("images", 0)
     elif init:
-        model.load_state_dict(init["model"])
+        model.load_state_dict(widen_box_head(init["model"], cfg["box_head"]["representation_size"]))
         cfg["init"] = {"checkpoint": str(a.init), **init.get("info", {})}
         # Spreads the weights have seen are not drawn again (also through a chain of such runs).
         cfg["seed_offset"] = init["cfg"].get("seed_offset", 0) + init.get("images", 0)

@@ -192,3 +192,27 @@ def test_evaluate_with_a_lab_chromosome_width_scales_every_image_by_it(tmp_path)
     assert evaluate_mod.main(args) == 0
     own = json.loads((tmp_path / "r.json").read_text())["real"]["cell.png"]["factor"]
     assert own == pytest.approx(8.0 / estimate_chromosome_width(img))
+
+
+def test_a_box_head_grown_from_trained_weights_gives_the_same_detections_and_learns_with_its_new_units():
+    from karyotrain.losses import compute_losses
+    from karyotrain.train import widen_box_head
+    torch.manual_seed(3)
+    cfg = config_mod.load(None, TINY)
+    small = DeepACE(cfg).eval()
+    wide_cfg = config_mod.merge(cfg, {"box_head": {"representation_size": 96}})
+    wide = DeepACE(wide_cfg)
+    wide.load_state_dict(widen_box_head(small.state_dict(), 96))
+    wide.eval()
+    image = spread_like_image()
+    a, b = detect(small, image), detect(wide, image)
+    assert a["count"] == b["count"] and len(a["scores"]) > 0
+    assert torch.allclose(a["boxes"], b["boxes"], atol=1e-4) and torch.allclose(a["scores"], b["scores"], atol=1e-6)
+
+    # Every new unit receives gradient on the first step: none is a dead copy.
+    wide.train()
+    x = torch.from_numpy((image.astype(np.float32) - 220.0) / 40.0)[None, None]
+    gt = torch.tensor([[10.0, 10.0, 60.0, 18.0], [30.0, 40.0, 38.0, 90.0], [70.0, 50.0, 120.0, 58.0]])
+    compute_losses(wide, x, [image.shape], [gt])["total"].backward()
+    assert float(wide.roi_heads.cls_score.weight.grad[:, 32:].abs().sum()) > 0
+    assert float(wide.roi_heads.fc7.weight.grad[:32, 32:].abs().sum()) > 0
