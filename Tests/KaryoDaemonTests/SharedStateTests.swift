@@ -11,7 +11,7 @@ import Testing
 /// `karyocount watch` processes sharing one state, as the nodes of a lab do: on PostgreSQL three processes (one
 /// watching and counting, two only counting) on one queue; on SQLite, which one process holds, one process with
 /// three lanes. Each test drops 300 images of six patients and checks that every image ends with exactly one
-/// result and one place in its patient's tally, whatever happened to the processes.
+/// result and one place in its patient's tally, whatever happened to the processes or the server.
 @Suite("Several worker processes on one state", .serialized)
 struct SharedStateTests {
     static let imageCount = 300
@@ -30,8 +30,11 @@ struct SharedStateTests {
         func done() -> Int { (try? queue().status().counts[.done]) ?? 0 }
     }
 
-    /// On `backend`: a workspace with the 300 images dropped, and the nodes' configurations.
-    private func makeLab(_ label: String, _ backend: TestStateBackend) throws -> Lab {
+    /// On `backend` (on `server` when given, a PostgreSQL server of the test's own): a workspace with the 300
+    /// images dropped, and the nodes' configurations.
+    private func makeLab(_ label: String, _ backend: TestStateBackend, server: PrivatePostgresServer? = nil) throws
+        -> Lab
+    {
         let shared = backend == .postgres
         let ws = try Workspace(label, workers: shared ? 1 : 3, extraConfig: "max_attempts = 20")
         for index in 0..<Self.imageCount {
@@ -42,7 +45,7 @@ struct SharedStateTests {
         }
         let state =
             shared
-            ? try backend.freshState(in: TempDir())
+            ? try server?.freshState() ?? backend.freshState(in: TempDir())
             : TestState(location: .sqlite(URL(filePath: ws.state + "/karyocount.sqlite")))
         let configs = try (0..<(shared ? 3 : 1)).map { n in
             let table = state.configTable(
@@ -141,6 +144,56 @@ struct SharedStateTests {
             workers[victim] = try DaemonProcess(lab.ws, config: lab.configs[victim])
             #expect(await lab.ws.wait(timeout: 240) { lab.done() == Self.imageCount }, "\(lab.ws.log().suffix(3000))")
         }
+        await stopAll(workers, lab)
+        try verify(lab)
+    }
+
+    @Test(
+        "a worker that stalls (SIGSTOP) holding images loses them to the others after its lease; when it runs again nothing is doubled",
+        .enabled(if: Binary.exists && TestStateBackend.postgresServer != nil))
+    func stalledWorker() async throws {
+        let lab = try makeLab("stall", .postgres)
+        defer { lab.ws.cleanup() }
+        var rng = SplitMix64(seed: 13 &+ 0x9E37_79B9_7F4A_7C15)
+        let workers = try lab.configs.map { try DaemonProcess(lab.ws, config: $0) }
+        try await waitForDone(lab, 60, &rng)
+        var held: [Job] = []
+        for _ in 0..<20 where held.isEmpty {
+            workers[1].signal(SIGSTOP)
+            held = try lab.queue().allJobs().filter { $0.state == .running && $0.leaseOwner == "worker-1" }
+            if held.isEmpty {
+                workers[1].signal(SIGCONT)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try #require(!held.isEmpty, "worker-1 never held an image")
+        let handedOver = await lab.ws.wait(timeout: 60) {
+            held.allSatisfy { (try? lab.queue().job(sha256: $0.sha256))??.state == .done }
+        }
+        #expect(handedOver, "the stalled worker's images \(held.map(\.stem)) were not taken over")
+        workers[1].signal(SIGCONT)
+        #expect(await lab.ws.wait(timeout: 240) { lab.done() == Self.imageCount }, "\(lab.ws.log().suffix(3000))")
+        await stopAll(workers, lab)
+        try verify(lab)
+    }
+
+    @Test(
+        "the server restarted mid-run (every connection cut): the workers reconnect, no image lost or doubled",
+        .enabled(if: Binary.exists && TestStateBackend.postgresServer != nil))
+    func serverRestart() async throws {
+        let server = try PrivatePostgresServer()
+        defer { server.stop() }
+        let lab = try makeLab("restart", .postgres, server: server)
+        defer { lab.ws.cleanup() }
+        var rng = SplitMix64(seed: 17 &+ 0x9E37_79B9_7F4A_7C15)
+        let workers = try lab.configs.map { try DaemonProcess(lab.ws, config: $0) }
+        try await waitForDone(lab, 100, &rng)
+        try server.restart()
+        let progress = lab.done()
+        print("server restart: done when the server was back \(progress)")
+        #expect(progress < Self.imageCount, "the restart came too late to interrupt anything")
+        #expect(await lab.ws.wait(timeout: 240) { lab.done() == Self.imageCount }, "\(lab.ws.log().suffix(3000))")
+        for worker in workers { #expect(worker.process.isRunning, "a worker gave up: \(lab.ws.log().suffix(3000))") }
         await stopAll(workers, lab)
         try verify(lab)
     }

@@ -117,3 +117,56 @@ public struct TestStateError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// A PostgreSQL server of one test's own (Tests/Support/postgres-server), for a test that restarts it under running
+/// processes without disturbing the suites that share the common test server. Stopped and removed by `stop()`.
+public final class PrivatePostgresServer: Sendable {
+    public let folder: String
+    public let settings: PostgresSettings
+    public let passwordFile: URL
+
+    public init() throws {
+        folder = "/tmp/karyo-pg-\(UUID().uuidString.prefix(8))"
+        let output = try Self.script("start", folder)
+        var values: [String: String] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        guard let url = values["KARYOCOUNT_TEST_POSTGRES_URL"],
+            let file = values["KARYOCOUNT_TEST_POSTGRES_PASSWORD_FILE"]
+        else { throw TestStateError("postgres-server printed no settings: \(output)") }
+        passwordFile = URL(filePath: file)
+        settings = try PostgresSettings(url: url, passwordFile: passwordFile)
+    }
+
+    /// A new, empty database on this server.
+    public func freshState() throws -> TestState {
+        try TestStateBackend.freshDatabase(on: settings, passwordFile: passwordFile)
+    }
+
+    /// Stops and starts the server (a fast shutdown: every open connection is cut).
+    public func restart() throws { _ = try Self.script("restart", folder) }
+
+    public func stop() {
+        _ = try? Self.script("stop", folder)
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    private static func script(_ arguments: String...) throws -> String {
+        let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "Support/postgres-server")
+        let process = Process()
+        process.executableURL = script
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TestStateError("postgres-server \(arguments.joined(separator: " ")) failed: \(output)")
+        }
+        return output
+    }
+}
