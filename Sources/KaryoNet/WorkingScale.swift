@@ -67,10 +67,16 @@ public struct GivenChromosomeWidth: Sendable, Equatable {
 public enum WorkingScale {
     /// The typical chromosome width in pixels of a grey image (0...255, dark chromosomes on a light background),
     /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, exact Euclidean distance
-    /// transform of the dark pixels, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`.
+    /// transform of the dark pixels, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`;
+    /// a width under `upsampleBelow` is measured again on the image enlarged 2x.
     public static func estimateChromosomeWidth(_ pixels: [Float], width w: Int, height h: Int) -> Double? {
         measure(pixels, width: w, height: h).width
     }
+
+    /// Fewer ridge pixels than this give no width.
+    static let minimumRidgePixels = 20
+    /// A narrower width (px) is measured again on the image enlarged 2x, where the distance transform is less coarse.
+    static let upsampleBelow = 10.0
 
     /// The intermediate values of the width estimate.
     public struct Measurement: Sendable, Equatable {
@@ -80,22 +86,43 @@ public enum WorkingScale {
         public var ridgeCount: Int
         /// The width, nil with fewer than 20 ridge pixels.
         public var width: Double?
+        /// Whether the width was measured on the image enlarged 2x.
+        public var upsampled: Bool = false
     }
 
     /// `estimateChromosomeWidth` with its Otsu threshold and ridge pixel count.
     public static func measure(_ pixels: [Float], width w: Int, height h: Int) -> Measurement {
-        let n = w * h
-        guard n > 0 else { return Measurement(threshold: nil, ridgeCount: 0, width: nil) }
-        var grey = [UInt8](repeating: 0, count: n)
+        guard w * h > 0 else { return Measurement(threshold: nil, ridgeCount: 0, width: nil) }
+        let grey = greyLevels(pixels)
         var histogram = [Int](repeating: 0, count: 256)
-        for i in 0..<n {
-            let v = UInt8(min(max(pixels[i].rounded(.toNearestOrEven), 0), 255))
-            grey[i] = v
-            histogram[Int(v)] += 1
-        }
+        for v in grey { histogram[Int(v)] += 1 }
         guard let threshold = MaskAnalysis.otsuThreshold(histogram: histogram) else {
             return Measurement(threshold: nil, ridgeCount: 0, width: nil)
         }
+        let ridge = ridgeDistances(grey, width: w, height: h, threshold: threshold)
+        var result = Measurement(threshold: threshold, ridgeCount: ridge.count, width: nil)
+        guard ridge.count >= minimumRidgePixels else { return result }
+        result.width = 2 * median(ridge)
+        if let width = result.width, width < upsampleBelow {
+            let enlarged = GrayImage(width: w, height: h, pixels: pixels).resized(width: 2 * w, height: 2 * h)
+            let fine = ridgeDistances(
+                greyLevels(enlarged.pixels), width: 2 * w, height: 2 * h, threshold: threshold)
+            if fine.count >= minimumRidgePixels {
+                result.width = median(fine)
+                result.upsampled = true
+            }
+        }
+        return result
+    }
+
+    /// The values rounded half to even and clamped to 0...255.
+    private static func greyLevels(_ pixels: [Float]) -> [UInt8] {
+        pixels.map { UInt8(min(max($0.rounded(.toNearestOrEven), 0), 255)) }
+    }
+
+    /// Sorted distances to the background of the ridge pixels of the mask `grey <= threshold`: foreground pixels
+    /// with `D >= 2` that no 8-neighbour inside the image exceeds (outside the image counts as background).
+    private static func ridgeDistances(_ grey: [UInt8], width w: Int, height h: Int, threshold: Int) -> [Double] {
         let foreground = grey.map { Int($0) <= threshold ? UInt8(1) : 0 }
         let distance = MaskAnalysis.squaredDistanceToBackground(foreground, width: w, height: h).map {
             Double($0).squareRoot()
@@ -115,10 +142,12 @@ public enum WorkingScale {
                 if isMax { ridge.append(d) }
             }
         }
-        guard ridge.count >= 20 else { return Measurement(threshold: threshold, ridgeCount: ridge.count, width: nil) }
-        ridge.sort()
-        let mid = ridge.count / 2
-        let median = ridge.count % 2 == 1 ? ridge[mid] : (ridge[mid - 1] + ridge[mid]) / 2
-        return Measurement(threshold: threshold, ridgeCount: ridge.count, width: 2 * median)
+        return ridge.sorted()
+    }
+
+    /// The median of sorted values (the mean of the two middle ones for an even count, as numpy's).
+    private static func median(_ sorted: [Double]) -> Double {
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 }

@@ -71,6 +71,27 @@ struct GoldenTests {
         try expectClose(Tensor(shape: [resized.count], data: resized), "resized")
     }
 
+    @Test("the chromosome width of a real spread (at its own size) and of the golden crop (enlarged 2x) match exactly")
+    func chromosomeWidths() throws {
+        let scale = try Golden.file("scale.safetensors")
+        let real = try ImageDecoder.decode(
+            contentsOf: Golden.directory.deletingLastPathComponent().deletingLastPathComponent()
+                .appending(path: "Fixtures/real/18-Y2087.145.O.png")
+        ).image
+        let crop = try stages.tensor("image")
+        let cases = [
+            ("real", real.pixels.map { $0 * 255 }, real.width, real.height),
+            ("golden", crop.data, crop.shape[1], crop.shape[0]),
+        ]
+        for (name, pixels, w, h) in cases {
+            let measured = WorkingScale.measure(pixels, width: w, height: h)
+            #expect(measured.width == (try scale.doubles("\(name)_width"))[0], "\(name)")
+            #expect(measured.threshold == Int(try scale.doubles("\(name)_otsu_threshold")[0]), "\(name)")
+            #expect(measured.ridgeCount == Int(try scale.doubles("\(name)_ridge_count")[0]), "\(name)")
+            #expect(measured.upsampled == (try scale.doubles("\(name)_upsampled")[0] == 1), "\(name)")
+        }
+    }
+
     @Test("C3, C4, C5 and P3 match the reference within 1e-4 relative")
     func backboneAndPyramid() throws {
         let x = try stages.tensor("input")

@@ -26,21 +26,14 @@ from .nms import embedding_guided_nms, nms, soft_nms
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO / "Tests" / "Fixtures" / "real" / "18-Y2087.145.O.png"
+GOLDEN_IMAGE = REPO / "Tests" / "KaryoNetTests" / "Golden" / "image.png"
 ROI_KEEP = 32
 
 
 def golden_image() -> np.ndarray:
-    from .synth import SpreadConfig, generate_spread
-    s = generate_spread(7, SpreadConfig(width=640, height=480, frame_prob=0.0, lowres_prob=0.0, jpeg_prob=0.0))
-    img = s.image
-    best, best_xy = -1, (0, 0)
-    for y in range(0, 480 - 192 + 1, 16):
-        for x in range(0, 640 - 256 + 1, 16):
-            dark = int((img[y:y + 192, x:x + 256] < 150).sum())
-            if dark > best:
-                best, best_xy = dark, (x, y)
-    x, y = best_xy
-    return np.ascontiguousarray(img[y:y + 192, x:x + 256])
+    """The committed source image (Golden/image.png: a 256x192 crop of a generated spread, kept as a file so that
+    the golden files do not change with the generator)."""
+    return np.array(Image.open(GOLDEN_IMAGE).convert("L"))
 
 
 def golden_config(width: float) -> dict:
@@ -213,13 +206,13 @@ def write_golden(out: Path) -> None:
     save_file(stages, str(out / "stages.safetensors"))
     real = np.array(Image.open(REAL).convert("L"))
     rm = ws.measure(real)
-    save_file({"real_otsu_threshold": torch.tensor([rm["threshold"]], dtype=torch.int64),
-               "real_ridge_count": torch.tensor([rm["ridge_count"]], dtype=torch.int64),
-               "real_width": torch.tensor([rm["width"]], dtype=torch.float64),
-               "golden_otsu_threshold": torch.tensor([meas["threshold"]], dtype=torch.int64),
-               "golden_ridge_count": torch.tensor([meas["ridge_count"]], dtype=torch.int64),
-               "golden_width": torch.tensor([meas["width"]], dtype=torch.float64)},
-              str(out / "scale.safetensors"))
+    scale = {}
+    for name, m in (("real", rm), ("golden", meas)):
+        scale.update({f"{name}_otsu_threshold": torch.tensor([m["threshold"]], dtype=torch.int64),
+                      f"{name}_ridge_count": torch.tensor([m["ridge_count"]], dtype=torch.int64),
+                      f"{name}_width": torch.tensor([m["width"]], dtype=torch.float64),
+                      f"{name}_upsampled": torch.tensor([int(m["upsampled"])], dtype=torch.int64)})
+    save_file(scale, str(out / "scale.safetensors"))
     save_file({k: v.contiguous() for k, v in nms_cases().items()}, str(out / "nms.safetensors"))
     summary = {"image": list(image.shape), "factor": r["factor"], "size": [h1, w1], "width": meas["width"],
                "proposals": int(t["proposals"].shape[0]), "candidates": int(t["candidates"].numel()),

@@ -258,6 +258,30 @@ def test_chromosome_width_of_a_drawn_bar_image_is_its_bar_width():
     assert estimate_chromosome_width(np.full((50, 50), 200, np.uint8)) is None
 
 
+def rod_cell(width: float, size: int = 200, supersample: int = 4, seed: int = 1) -> np.ndarray:
+    """Dark rods `width` px wide at random angles on a pale background, drawn 4x finer and averaged down, so that
+    their edges are partial pixels as a camera gives them."""
+    rng = np.random.default_rng(seed)
+    s = supersample
+    big = np.full((size * s, size * s), 230.0)
+    yy, xx = np.mgrid[0:size * s, 0:size * s] / s
+    for _ in range(14):
+        cx, cy = rng.uniform(30, size - 30, 2)
+        a = rng.uniform(0, np.pi)
+        half = rng.uniform(2.5, 4.5) * width
+        along = np.clip((xx - cx) * np.cos(a) + (yy - cy) * np.sin(a), -half, half)
+        big[np.hypot(xx - cx - along * np.cos(a), yy - cy - along * np.sin(a)) <= width / 2] = 70
+    return big.reshape(size, s, size, s).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("width", [5.0, 5.5, 6.0, 7.0, 8.0])
+def test_narrow_chromosomes_are_measured_on_the_image_enlarged_2x_within_6_percent(width):
+    from karyotrain.scale import measure
+    m = measure(rod_cell(width))
+    assert m["upsampled"]
+    assert m["width"] == pytest.approx(width, rel=0.06)
+
+
 def test_a_template_module_dead_on_chromosomes_is_revived_and_a_live_one_left_alone():
     from karyotrain.template import TemplateModule, revive_if_dead
 
