@@ -89,7 +89,7 @@ def roi_align_grid_sample(features: torch.Tensor, boxes: torch.Tensor, batch_ind
             continue
         v = F.grid_sample(feats[i:i + 1], grid[sel].reshape(1, -1, s, 2), mode="bilinear", padding_mode="border",
                           align_corners=True)  # (1, C, K_i * S, S)
-        pieces.append(v.view(c, sel.numel(), output_size, g, output_size, g).mean(dim=(3, 5)))
+        pieces.append(F.avg_pool2d(v, g).view(c, sel.numel(), output_size, output_size))  # the g x g samples
         order.append(sel)
     out = torch.cat(pieces, dim=1).permute(1, 0, 2, 3)  # (K, C, out, out) in the order of `order`
     order = torch.cat(order)
