@@ -31,6 +31,10 @@ DEFAULT = {
 
 # Keys that describe inference and go into an exported config.json.
 EXPORT_KEYS = ("name", "backbone", "fpn", "anchors", "rpn", "roi", "box_head", "template", "postprocess", "input")
+# Keys of the rpn and box_head sections that only say how training samples: not exported, and a run started from
+# trained weights may set them anew.
+RPN_TRAINING_KEYS = ("sampler", "batch_size", "positive_fraction")
+BOX_HEAD_TRAINING_KEYS = ("batch_size", "positive_fraction", "fg_iou")
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -24,10 +24,9 @@ def export_config(cfg: dict, extra: dict | None = None) -> dict:
         out[k] = cfg[k]
     out["anchors"] = dict(cfg["anchors"])
     out["anchors"]["base"] = base_anchors(cfg["anchors"]["sizes"], cfg["anchors"]["aspect_ratios"]).tolist()
-    out["rpn"] = {k: v for k, v in cfg["rpn"].items() if k not in ("sampler", "batch_size", "positive_fraction")}
+    out["rpn"] = {k: v for k, v in cfg["rpn"].items() if k not in config_mod.RPN_TRAINING_KEYS}
     out["rpn"]["bbox_clip"] = math.log(1000.0 / 16)
-    out["box_head"] = {k: v for k, v in cfg["box_head"].items() if k not in ("batch_size", "positive_fraction",
-                                                                             "fg_iou")}
+    out["box_head"] = {k: v for k, v in cfg["box_head"].items() if k not in config_mod.BOX_HEAD_TRAINING_KEYS}
     out["box_head"]["bbox_clip"] = math.log(1000.0 / 16)
     if extra:
         out["training"] = extra

@@ -67,12 +67,18 @@ def load_init(path) -> dict:
 
 def init_config(trained: dict, run: dict, run_file: dict | None = None) -> dict:
     """A run started from trained weights keeps what the weights depend on (architecture, input statistics, working
-    scale) and takes how to train from the new configuration. A box head the run's file makes wider than the
-    weights' is the one exception: `widen_box_head` grows the weights to it."""
+    scale) and takes how to train from the new configuration: its data, optim and the sampling keys its file sets
+    (`config.RPN_TRAINING_KEYS`, `config.BOX_HEAD_TRAINING_KEYS`). A box head the run's file makes wider than the
+    weights' is the one change of architecture: `widen_box_head` grows the weights to it."""
     over = {"name": run["name"], "data": run["data"], "optim": run["optim"]}
-    wider = (run_file or {}).get("box_head", {}).get("representation_size")
+    given = run_file or {}
+    for section, keys in (("rpn", config_mod.RPN_TRAINING_KEYS), ("box_head", config_mod.BOX_HEAD_TRAINING_KEYS)):
+        chosen = {k: v for k, v in given.get(section, {}).items() if k in keys}
+        if chosen:
+            over[section] = chosen
+    wider = given.get("box_head", {}).get("representation_size")
     if wider is not None and wider > trained["box_head"]["representation_size"]:
-        over["box_head"] = {"representation_size": wider}
+        over.setdefault("box_head", {})["representation_size"] = wider
     return config_mod.merge(trained, over)
 
 
