@@ -18,7 +18,7 @@ struct IntakeService: Service {
 
     func run() async {
         await withTaskCancellationOrGracefulShutdownHandler {
-            for await event in watcher.events { handle(event) }
+            for await event in watcher.events { await handle(event) }
         } onCancelOrGracefulShutdown: { [watcher] in
             watcher.stop()
         }
@@ -26,22 +26,43 @@ struct IntakeService: Service {
         try? await gracefulShutdown()
     }
 
-    private func handle(_ event: WatchEvent) {
+    private func handle(_ event: WatchEvent) async {
         switch event {
         case .ready(let file):
-            do {
-                try pipeline.enqueue(URL(filePath: file.path), root: URL(filePath: file.root))
-            } catch  where !error.concernsInput {
-                logger.error("cannot queue a file: \(error)", metadata: ["file": "\(file.path)"])
-            } catch {
-                // Bad or vanished input: the pipeline has logged it and quarantined what was bad.
-            }
+            await enqueue(file)
         case .undecodableName(let name):
             pipeline.refuseUndecodable(
                 path: name.path, isFolder: name.isFolder,
                 content: name.read(maxBytes: InputFile.maxBytes).map { Data($0) })
         case .initialScanComplete:
             onBacklogQueued()
+        }
+    }
+
+    /// Queues a finished file. When the state cannot take it (its database is away) the file is tried again, after
+    /// 1 s, then 2, 4 ... up to 30 s, until it is queued or the daemon stops; a stop leaves it to the next start's
+    /// rescan. Only a file that is itself bad or gone is given up on (the pipeline has logged and quarantined it).
+    private func enqueue(_ file: ReadyFile) async {
+        var pause = 1.0
+        while true {
+            do {
+                try pipeline.enqueue(URL(filePath: file.path), root: URL(filePath: file.root))
+                return
+            } catch  where !error.concernsInput {
+                guard !Task.isCancelled, !Task.isShuttingDownGracefully else {
+                    logger.error(
+                        "cannot queue a file: \(error); the next start's rescan takes it",
+                        metadata: ["file": "\(file.path)"])
+                    return
+                }
+                logger.error(
+                    "cannot queue a file: \(error); trying again in \(Int(pause)) s",
+                    metadata: ["file": "\(file.path)"])
+                try? await Task.sleep(for: .seconds(pause))
+                pause = min(pause * 2, 30)
+            } catch {
+                return
+            }
         }
     }
 }

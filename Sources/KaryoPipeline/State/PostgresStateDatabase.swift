@@ -136,14 +136,17 @@ public final class PostgresStateDatabase: StateDatabase {
                         throw error
                     }
                 } catch {
-                    let retry = Self.retryable(error)
+                    // Whatever a server going away reports, a connection it closed is opened anew.
+                    let retry = open?.isClosed == true ? .reconnect : Self.retryable(error)
                     if retry == .reconnect {
-                        try? open?.close().wait()
+                        // Not waited for: a connection cut mid-reply may never finish closing.
+                        if let lost = open { let _: EventLoopFuture<Void> = lost.close() }
                         open = nil
                     }
-                    guard retry != .never, Date() < deadline else { throw error }
+                    guard retry != .never, Date() < deadline else { throw StateFailure(error) }
                     logger.info(
-                        "state transaction retried", metadata: ["error": "\(error)", "database": "\(location)"])
+                        "state transaction retried",
+                        metadata: ["error": "\(StateFailure(error))", "database": "\(location)"])
                     Thread.sleep(forTimeInterval: pause)
                     pause = min(pause * 2, 1)
                 }
@@ -163,11 +166,57 @@ public final class PostgresStateDatabase: StateDatabase {
         configuration.options.additionalStartupParameters = [
             ("idle_in_transaction_session_timeout", "\(Int(Self.stalledTransactionLimit * 1000))")
         ]
-        let live = try PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger
-        ).wait()
+        let live = try Self.reply(
+            PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger))
         open = live
         return live
+    }
+
+    /// A failed transaction's error, described in full: postgres-nio's own description of a `PSQLError` hides the
+    /// server's message and state for fear of leaking data, which leaves an operator nothing to act on.
+    struct StateFailure: Error, CustomStringConvertible {
+        let underlying: any Error
+        init(_ error: any Error) { underlying = (error as? StateFailure)?.underlying ?? error }
+        var description: String {
+            guard let psql = underlying as? PSQLError else { return "\(underlying)" }
+            let server = [psql.serverInfo?[.sqlState], psql.serverInfo?[.message]].compactMap { $0 }
+            return "PostgreSQL: \(psql.code)" + (server.isEmpty ? "" : " (\(server.joined(separator: " ")))")
+        }
+    }
+
+    /// No reply from the server within `responseLimit`.
+    struct NoReply: Error, CustomStringConvertible {
+        var description: String { "no reply from the server within \(Int(PostgresStateDatabase.responseLimit)) s" }
+    }
+
+    /// Waits for `future` at most `responseLimit`, then fails with `NoReply` and runs `onTimeout` (a half-open TCP
+    /// connection after a network cut, or a session the server ended while this process was suspended, may never
+    /// answer, and closing its connection does not always fail what is pending on it).
+    static func reply<T: Sendable>(_ future: EventLoopFuture<T>, onTimeout: @escaping @Sendable () -> Void = {})
+        throws -> T
+    {
+        let loop = future.eventLoop
+        let answer = loop.makePromise(of: T.self)
+        let settled = NIOLockedValueBox(false)
+        /// True for the first of the reply and the time limit only.
+        @Sendable func first() -> Bool {
+            settled.withLockedValue { done in
+                defer { done = true }
+                return !done
+            }
+        }
+        let limit = loop.scheduleTask(in: .milliseconds(Int64(responseLimit * 1000))) {
+            guard first() else { return }
+            answer.fail(NoReply())
+            onTimeout()
+        }
+        future.whenComplete { result in
+            guard first() else { return }
+            limit.cancel()
+            answer.completeWith(result)
+        }
+        return try answer.futureResult.wait()
     }
 
     private enum Retry { case never, again, reconnect }
@@ -188,7 +237,9 @@ public final class PostgresStateDatabase: StateDatabase {
             default: return .never
             }
         }
-        if error is ChannelError || error is IOError || error is NIOConnectionError { return .reconnect }
+        if error is ChannelError || error is IOError || error is NIOConnectionError || error is NoReply {
+            return .reconnect
+        }
         return .never
     }
 
@@ -206,15 +257,10 @@ public final class PostgresStateDatabase: StateDatabase {
             _ = try bounded(connection.query(PostgresQuery(unsafeSQL: sql), logger: logger))
         }
 
-        /// Waits for a reply, closing the connection when none comes within `responseLimit` (a half-open TCP
-        /// connection after a network cut, or a session the server ended while this process was suspended, may
-        /// never answer): the query then fails, and the transaction is run again on a fresh connection.
-        private func bounded<T>(_ reply: EventLoopFuture<T>) throws -> T {
-            let limit = reply.eventLoop.scheduleTask(in: .seconds(Int64(PostgresStateDatabase.responseLimit))) {
-                [connection] in let _: EventLoopFuture<Void> = connection.close()
-            }
-            reply.whenComplete { _ in limit.cancel() }
-            return try reply.wait()
+        /// Waits for a reply; when none comes within `responseLimit` the query fails, its connection is closed and
+        /// the transaction is run again on a fresh one.
+        private func bounded<T: Sendable>(_ reply: EventLoopFuture<T>) throws -> T {
+            try PostgresStateDatabase.reply(reply) { [connection] in let _: EventLoopFuture<Void> = connection.close() }
         }
 
         func execute(_ sql: String, _ arguments: [StateValue]) throws -> Int {
