@@ -197,4 +197,37 @@ struct SharedStateTests {
         await stopAll(workers, lab)
         try verify(lab)
     }
+
+    @Test(
+        "images dropped while the database is away are queued and counted once it is back, none lost",
+        .enabled(if: Binary.exists && TestStateBackend.postgresServer != nil))
+    func databaseAwayAtIntake() async throws {
+        let server = try PrivatePostgresServer()
+        defer { server.stop() }
+        let ws = try Workspace("away", workers: 1)
+        defer { ws.cleanup() }
+        let state = try server.freshState()
+        let config = try ws.writeConfig(
+            ws.base + "/node.toml", extra: state.configTable(node: "worker-0", leaseSeconds: 5))
+        let worker = try DaemonProcess(ws, config: config)
+        let queue = { try state.queue(node: "test") }
+        #expect(await ws.wait(timeout: 60) { ws.log().contains("ready") }, "\(ws.log().suffix(3000))")
+        try server.pause()
+        try ws.mkdir("PA")
+        for index in 0..<3 {
+            try SyntheticImage.png(seed: UInt64(70_000 + index)).write(
+                to: URL(fileURLWithPath: ws.path("PA/PA.\(String(format: "%03d", index)).A.png")))
+        }
+        // A transaction keeps trying for 30 s before it fails, and the node's other transactions take turns with it.
+        #expect(
+            await ws.wait(timeout: 180) { ws.log().contains("cannot queue a file") },
+            "the intake never met the missing database: \(ws.log().suffix(3000))")
+        try server.start()
+        #expect(
+            await ws.wait(timeout: 120) { ((try? queue().status().counts[.done]) ?? 0) == 3 },
+            "\(ws.log().suffix(3000))")
+        await stopAll([worker], Lab(ws: ws, state: state, configs: [config]))
+        #expect(ws.resultJSONs() == ["PA/PA.000.A.json", "PA/PA.001.A.json", "PA/PA.002.A.json"])
+        try ws.checkResultsComplete()
+    }
 }

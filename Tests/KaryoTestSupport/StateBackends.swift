@@ -148,6 +148,12 @@ public final class PrivatePostgresServer: Sendable {
     /// Stops and starts the server (a fast shutdown: every open connection is cut).
     public func restart() throws { _ = try Self.script("restart", folder) }
 
+    /// Stops the server (a fast shutdown) and keeps its cluster, for `start()`.
+    public func pause() throws { _ = try Self.script("stop", folder) }
+
+    /// Starts the paused server again on its port.
+    public func start() throws { _ = try Self.script("start", folder, String(settings.port)) }
+
     public func stop() {
         _ = try? Self.script("stop", folder)
         try? FileManager.default.removeItem(atPath: folder)
