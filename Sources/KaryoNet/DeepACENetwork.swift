@@ -119,17 +119,18 @@ public struct DeepACENetwork: Sendable {
         let byWidth = input.working_scale == .chromosomeWidth
         let targetWidth = byWidth ? input.target_chromosome_width : nil
         let rule = given?.source.rawValue ?? input.working_scale.rawValue
-        guard byWidth, let target = targetWidth,
-            let measured = given?.width ?? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height)
-        else {
+        let own =
+            byWidth && given == nil
+            ? WorkingScale.estimateChromosomeWidth(pixels, width: width, height: height) : given?.imageWidth
+        guard byWidth, let target = targetWidth, let measured = given?.width ?? own else {
             return WorkingScaleUsed(
-                rule: input.working_scale.rawValue, measuredWidth: nil, targetWidth: targetWidth, factor: input.scale,
-                clamped: false)
+                rule: input.working_scale.rawValue, measuredWidth: nil, imageWidth: nil, targetWidth: targetWidth,
+                factor: input.scale, clamped: false)
         }
         let raw = target / measured
         let held = min(max(raw, input.min_factor ?? 0.5), input.max_factor ?? 3.0)
         return WorkingScaleUsed(
-            rule: rule, measuredWidth: measured, targetWidth: target, factor: held * input.scale,
+            rule: rule, measuredWidth: measured, imageWidth: own, targetWidth: target, factor: held * input.scale,
             clamped: held != raw)
     }
 
@@ -141,8 +142,8 @@ public struct DeepACENetwork: Sendable {
         let scale =
             factor.map {
                 WorkingScaleUsed(
-                    rule: WorkingScaleRule.fixed.rawValue, measuredWidth: nil, targetWidth: nil, factor: $0,
-                    clamped: false)
+                    rule: WorkingScaleRule.fixed.rawValue, measuredWidth: nil, imageWidth: nil, targetWidth: nil,
+                    factor: $0, clamped: false)
             }
             ?? workingScale(pixels, width: w0, height: h0, given: givenWidth)
         let f = scale.factor

@@ -7,9 +7,12 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
     /// `lab-chromosome-width` (the same with the lab's configured width) or `fixed` (also for a factor given by the
     /// caller).
     public var rule: String
-    /// The typical chromosome width of the source image, px: measured on it, or the lab's configured width; nil when
-    /// not measured or unmeasurable.
+    /// The chromosome width the factor was computed from, px: measured on the image, the lab's configured width or
+    /// the case's median; nil when not measured or unmeasurable.
     public var measuredWidth: Double?
+    /// The chromosome width measured on this image alone, px (what a case's median is taken over); nil under the
+    /// lab's width (not measured) or when unmeasurable.
+    public var imageWidth: Double?
     /// The chromosome width the model was trained at, px; nil for a fixed rule.
     public var targetWidth: Double?
     /// The resize factor applied to the source image.
@@ -17,9 +20,12 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
     /// Whether the factor was held at the model's lower or upper limit.
     public var clamped: Bool
 
-    public init(rule: String, measuredWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool) {
+    public init(
+        rule: String, measuredWidth: Double?, imageWidth: Double?, targetWidth: Double?, factor: Double, clamped: Bool
+    ) {
         self.rule = rule
         self.measuredWidth = measuredWidth
+        self.imageWidth = imageWidth
         self.targetWidth = targetWidth
         self.factor = factor
         self.clamped = clamped
@@ -28,6 +34,7 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case rule, factor, clamped
         case measuredWidth = "measured_chromosome_width_px"
+        case imageWidth = "image_chromosome_width_px"
         case targetWidth = "target_chromosome_width_px"
     }
 
@@ -36,6 +43,7 @@ public struct WorkingScaleUsed: Sendable, Equatable, Codable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(rule, forKey: .rule)
         try c.encode(measuredWidth, forKey: .measuredWidth)
+        try c.encode(imageWidth, forKey: .imageWidth)
         try c.encode(targetWidth, forKey: .targetWidth)
         try c.encode(factor, forKey: .factor)
         try c.encode(clamped, forKey: .clamped)
@@ -55,10 +63,13 @@ public struct GivenChromosomeWidth: Sendable, Equatable {
     /// The width in source pixels.
     public var width: Double
     public var source: Source
+    /// The width measured on the image itself, when the caller measured it (a case's median is taken over these).
+    public var imageWidth: Double?
 
-    public init(_ width: Double, source: Source) {
+    public init(_ width: Double, source: Source, imageWidth: Double? = nil) {
         self.width = width
         self.source = source
+        self.imageWidth = imageWidth
     }
 }
 

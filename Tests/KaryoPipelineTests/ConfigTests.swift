@@ -14,6 +14,7 @@ struct ConfigTests {
         #expect(c.minImages == 20 && c.minDisagreeing == 20 && c.expectedCount == 46)
         #expect(c.scoreThreshold == nil)
         #expect(c.uncertainScoreBand == 0.3...0.7)
+        #expect(c.chromosomeWidthPx == nil && c.caseChromosomeWidth)
         #expect(c.watchRoots.map(\.path) == ["/srv/karyocount/drop"])
     }
 
@@ -28,6 +29,7 @@ struct ConfigTests {
             model = "/models/m1"
             score_threshold = 0.6
             chromosome_width_px = 15.5
+            case_chromosome_width = false
             patient_pattern = '^(?<patient>[A-Z0-9]+)_'
             min_images = 30
             min_disagreeing = 10
@@ -44,14 +46,14 @@ struct ConfigTests {
         #expect(c.watchRoots.map(\.path) == ["/data/drop", "/data/drop2"])
         #expect(c.outputRoot.path == "/data/out")
         #expect(c.detector == .classical)
-        #expect(c.scoreThreshold == 0.6 && c.chromosomeWidthPx == 15.5)
+        #expect(c.scoreThreshold == 0.6 && c.chromosomeWidthPx == 15.5 && !c.caseChromosomeWidth)
         #expect(c.minImages == 30 && c.minDisagreeing == 10)
         #expect(c.uncertainScoreBand == 0.2...0.8)
         #expect(c.workers == 2 && c.stabilitySeconds == 5 && c.maxAttempts == 4)
         #expect(c.retryDelaysSeconds == [5, 60])
         #expect(!c.drawBelowThreshold)
         #expect(c.logLevel == "debug")
-        #expect(KaryoConfig.keys.count == 28)  // 19 top-level keys, 3 of [review] and 6 of [state]
+        #expect(KaryoConfig.keys.count == 29)  // 20 top-level keys, 3 of [review] and 6 of [state]
     }
 
     @Test("every problem is reported at once, each with its key")

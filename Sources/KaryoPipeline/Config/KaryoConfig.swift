@@ -27,8 +27,12 @@ public struct KaryoConfig: Sendable, Equatable {
     public var scoreThreshold: Double?
     /// The typical chromosome width of this lab's exports in source pixels, as `karyocount calibrate` measures it on
     /// a folder of them; every image is then brought to the model's working scale by this one width. nil: the width
-    /// is measured on each image. Key `chromosome_width_px`.
+    /// is measured on the images (`caseChromosomeWidth`). Key `chromosome_width_px`.
     public var chromosomeWidthPx: Double?
+    /// Without `chromosome_width_px`: the daemon brings each image to the working scale by the median of the
+    /// chromosome widths measured on it and on its patient's cells counted before it (true), or by its own alone
+    /// (false, for drop folders whose cases mix magnifications). Key `case_chromosome_width`.
+    public var caseChromosomeWidth = true
     /// Optional regex on the file name with a named group `patient` (and optionally `cell`); empty for the
     /// built-in CytoVision rule. Key `patient_pattern`.
     public var patientPattern = ""
@@ -128,9 +132,18 @@ public struct KaryoConfig: Sendable, Equatable {
                 The typical chromosome width of this lab's exports in px, as `karyocount calibrate DROP_FOLDER` \
                 measures it on
                 exported cells; every image is then processed at the one scale this width gives. Unset: measured \
-                on each image.
+                on the images (case_chromosome_width).
                 Set it again after a change of microscope, objective, camera or export size.
                 """, \.chromosomeWidthPx, within: 1...500, unit: " px", sample: "15.6"),
+            .flag(
+                "case_chromosome_width",
+                """
+                Without chromosome_width_px: bring each image to the working scale by the median of the chromosome \
+                widths measured on it
+                and on its patient's cells counted before it (true), so that a blurred or crowded cell is not \
+                processed at a scale of its own;
+                false: by its own width alone (for drop folders whose cases mix magnifications).
+                """, \.caseChromosomeWidth),
             ConfigKey(
                 name: "patient_pattern",
                 doc: """

@@ -153,19 +153,17 @@ public struct BatchCounter: Sendable {
     /// working scale by the median of the chromosome widths measured on the case's images. A case is taken to be
     /// one microscope and one export setting (cropped exports keep the magnification; resized ones do not).
     private func caseProcessors(_ work: [(input: Input, identity: ImageIdentity)]) async -> [URL: ImageProcessor] {
-        guard var detector = processor.detector as? DeepACEDetector, detector.givenChromosomeWidth == nil,
-            detector.network.config.input.working_scale == .chromosomeWidth
-        else { return [:] }
+        guard CaseWidth.applies(to: processor) else { return [:] }
         var processors: [URL: ImageProcessor] = [:]
         for items in Dictionary(grouping: work, by: \.identity.patient).values where items.count >= 2 {
             let measured = await runBlocking {
                 WidthCalibration.measure(items.map(\.input)).measurements.filter { $0.width != nil }
             }
-            guard measured.count >= 2, let median = measured.compactMap(\.width).quantile(0.5)
-            else { continue }
-            detector.givenChromosomeWidth = GivenChromosomeWidth(median, source: .patient)
-            let cellProcessor = ImageProcessor(detector: detector, options: processor.options)
-            for m in measured { processors[m.file] = cellProcessor }
+            guard measured.count >= 2 else { continue }
+            for m in measured {
+                processors[m.file] = CaseWidth.processor(
+                    processor, caseWidths: measured.compactMap(\.width), imageWidth: m.width)
+            }
         }
         return processors
     }

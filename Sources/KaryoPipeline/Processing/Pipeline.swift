@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import KaryoDetect
+import KaryoImage
 import KaryoNet
 import KaryoSupport
 import Logging
@@ -396,7 +397,8 @@ public final class Pipeline: Sendable {
             } catch {
                 throw StageFailure(stage: .write, error: error)
             }
-            let record = try processor.finish(loaded, placement: placement, reviewImages: true)
+            let record = try caseScaled(job, loaded.decoded.image).finish(
+                loaded, placement: placement, reviewImages: true)
             let nameStem = mapper.identify(URL(filePath: job.path), root: job.root.map { URL(filePath: $0) }).stem
             let entry = ResultIndexEntry(
                 sha256: job.sha256, patient: job.patient, cell: job.cell, stem: job.stem, count: record.count,
@@ -425,6 +427,30 @@ public final class Pipeline: Sendable {
             summary = recordFailure(job, failure: error)
         }
         return summary
+    }
+
+    /// The processor for `job`'s image: with `case_chromosome_width` (and no lab width), one that brings it to the
+    /// working scale by the median of its own chromosome width and those of its patient's images counted before it;
+    /// the first image of a patient keeps its own.
+    private func caseScaled(_ job: Job, _ image: GrayImage) -> ImageProcessor {
+        guard config.caseChromosomeWidth, CaseWidth.applies(to: processor) else { return processor }
+        let earlier: [Double]
+        do {
+            earlier = try queue.results(patient: job.patient).filter { $0.sha256 != job.sha256 }.compactMap {
+                entry in
+                let record = try? KaryoJSON.decode(
+                    ResultRecord.self, from: Data(contentsOf: URL(filePath: entry.resultPath)))
+                return record?.workingScale?.imageWidth
+            }
+        } catch {
+            logger.warning(
+                "cannot read the patient's earlier widths; the image is scaled by its own",
+                metadata: ["patient": "\(job.patient)", "error": "\(error)"])
+            return processor
+        }
+        guard !earlier.isEmpty else { return processor }
+        let own = CaseWidth.measure(image)
+        return CaseWidth.processor(processor, caseWidths: earlier + (own.map { [$0] } ?? []), imageWidth: own)
     }
 
     /// Quarantines first when the failure is final (a crash in between then only repeats the quarantine), then

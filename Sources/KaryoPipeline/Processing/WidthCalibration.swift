@@ -1,6 +1,5 @@
 import Foundation
 import KaryoImage
-import KaryoNet
 import KaryoSupport
 
 /// What `karyocount calibrate` measures on a folder of one lab's exports: the chromosome width of each image and
@@ -51,9 +50,7 @@ public struct WidthCalibration: Sendable {
         } catch {
             return Measurement(file: input.file, width: nil, problem: "\(error)")
         }
-        let image = decoded.image
-        let width = WorkingScale.estimateChromosomeWidth(
-            image.pixels.map { $0 * 255 }, width: image.width, height: image.height)
+        let width = CaseWidth.measure(decoded.image)
         return Measurement(
             file: input.file, width: width, problem: width == nil ? "no chromosome width could be measured" : nil)
     }
