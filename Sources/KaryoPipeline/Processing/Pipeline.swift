@@ -65,6 +65,8 @@ public final class Pipeline: Sendable {
     /// The jobs this process's lanes hold now: their leases are renewed until they are done, failed or put back.
     private let inHand = Mutex(Set<String>())
     private let lastBeat = Mutex(ContinuousClock.now)
+    /// The chromosome width measured on each counted image (by content), read once from its result JSON.
+    private let imageWidths = Mutex([String: Double]())
 
     /// Opens the queue under `state_dir`, re-queues jobs a crash left running (quarantining those that used all
     /// attempts), removes temp files interrupted writes left under results/ and quarantine/, re-evaluates every
@@ -436,12 +438,7 @@ public final class Pipeline: Sendable {
         guard config.caseChromosomeWidth, CaseWidth.applies(to: processor) else { return processor }
         let earlier: [Double]
         do {
-            earlier = try queue.results(patient: job.patient).filter { $0.sha256 != job.sha256 }.compactMap {
-                entry in
-                let record = try? KaryoJSON.decode(
-                    ResultRecord.self, from: Data(contentsOf: URL(filePath: entry.resultPath)))
-                return record?.workingScale?.imageWidth
-            }
+            earlier = try queue.results(patient: job.patient).filter { $0.sha256 != job.sha256 }.compactMap(imageWidth)
         } catch {
             logger.warning(
                 "cannot read the patient's earlier widths; the image is scaled by its own",
@@ -451,6 +448,15 @@ public final class Pipeline: Sendable {
         guard !earlier.isEmpty else { return processor }
         let own = CaseWidth.measure(image)
         return CaseWidth.processor(processor, caseWidths: earlier + (own.map { [$0] } ?? []), imageWidth: own)
+    }
+
+    /// The chromosome width measured on a counted image alone, from its result JSON; nil when it has none.
+    private func imageWidth(_ entry: ResultIndexEntry) -> Double? {
+        if let known = imageWidths.withLock({ $0[entry.sha256] }) { return known }
+        let record = try? KaryoJSON.decode(ResultRecord.self, from: Data(contentsOf: URL(filePath: entry.resultPath)))
+        guard let width = record?.workingScale?.imageWidth else { return nil }
+        imageWidths.withLock { $0[entry.sha256] = width }
+        return width
     }
 
     /// Quarantines first when the failure is final (a crash in between then only repeats the quarantine), then
