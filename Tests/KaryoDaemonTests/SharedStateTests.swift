@@ -124,6 +124,14 @@ struct SharedStateTests {
         var workers: [DaemonProcess?] = try lab.configs.map { try DaemonProcess(lab.ws, config: $0) }
         let victim = workers.count - 1
         try await waitForDone(lab, 80, &rng)
+        // What a node killed mid-write leaves: a temp file no live node is writing (the kills below may or may not
+        // land in a write). No node restarts on PostgreSQL: the others must remove it.
+        let planted = lab.ws.output + "/results/\(Self.patients[0])/\(AtomicFile.tempPrefix)planted-patient.json"
+        try FileManager.default.createDirectory(
+            atPath: (planted as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data("partial".utf8).write(to: URL(filePath: planted))
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: planted)
         workers[victim]?.signal(SIGKILL)
         await workers[victim]?.waitForExit()
         try lab.ws.checkResultsComplete()

@@ -46,4 +46,14 @@ struct AtomicFileTests {
         AtomicFile.removeStaleTemps(in: dir.path("out"))
         #expect(dir.files() == ["out/keep.json"])
     }
+
+    @Test("on a shared state only temp files older than the given age go: a younger one may be a write in flight")
+    func staleTempsByAge() throws {
+        let old = dir.write("out/\(AtomicFile.tempPrefix)1-a.json", Data("partial".utf8))
+        dir.write("out/\(AtomicFile.tempPrefix)2-b.json", Data("in flight".utf8))
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(-40)], ofItemAtPath: old.path)
+        AtomicFile.removeStaleTemps(in: dir.path("out"), olderThan: 30)
+        #expect(dir.files() == ["out/\(AtomicFile.tempPrefix)2-b.json"])
+    }
 }

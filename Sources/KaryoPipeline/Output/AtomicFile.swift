@@ -64,11 +64,19 @@ public enum AtomicFile {
         if fsync(dfd) != 0 { throw failure(dir, "fsync folder", errno) }
     }
 
-    /// Removes temp files a crash left in `dir` (not recursive).
-    public static func removeStaleTemps(in dir: URL) {
+    /// Removes temp files a crash left in `dir` (not recursive): every one, or with `olderThan` only those last
+    /// written at least that many seconds before `now` (the younger ones may be another process's writes in flight).
+    public static func removeStaleTemps(in dir: URL, olderThan age: TimeInterval = 0, now: Date = Date()) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         for name in names where name.hasPrefix(tempPrefix) {
-            unlink(dir.appending(path: name).path)
+            let path = dir.appending(path: name).path
+            if age > 0 {
+                var info = stat()
+                guard stat(path, &info) == 0,
+                    now.timeIntervalSince1970 - TimeInterval(info.st_mtim.tv_sec) >= age
+                else { continue }
+            }
+            unlink(path)
         }
     }
 

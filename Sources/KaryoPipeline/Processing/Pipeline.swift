@@ -86,12 +86,7 @@ public final class Pipeline: Sendable {
     }
 
     private func recover() throws(PipelineError) {
-        // Temp files of writes a kill interrupted: never visible under a final name, but not left lying around.
-        AtomicFile.removeStaleTemps(in: config.quarantineRoot)
-        let patientFolders = (try? FileManager.default.contentsOfDirectory(atPath: config.resultsRoot.path)) ?? []
-        for name in patientFolders {
-            AtomicFile.removeStaleTemps(in: config.resultsRoot.appending(path: name))
-        }
+        removeInterruptedWrites()
         quarantineInterrupted(try queue.recoverInterrupted(maxAttempts: config.maxAttempts))
         for (report, flagRaised) in try queue.reevaluatePatients(settings: AggregatorSettings(config)) {
             logger.notice(
@@ -105,6 +100,19 @@ public final class Pipeline: Sendable {
         }
         for (row, _) in try queue.patientsNeedingWrite() {
             writePatientFile(row.patient)
+        }
+    }
+
+    /// Removes the temp files of writes a kill interrupted under results/ and quarantine/ (never visible under a
+    /// final name, but not to be left lying around): every one on a state this process has alone; on a shared state
+    /// those older than half the lease, as another node's write in flight is younger and a dead node's writes are
+    /// older by the time its lease has run out.
+    private func removeInterruptedWrites() {
+        let age = config.state.isShared ? queue.leaseDuration / 2 : 0
+        AtomicFile.removeStaleTemps(in: config.quarantineRoot, olderThan: age)
+        let patientFolders = (try? FileManager.default.contentsOfDirectory(atPath: config.resultsRoot.path)) ?? []
+        for name in patientFolders {
+            AtomicFile.removeStaleTemps(in: config.resultsRoot.appending(path: name), olderThan: age)
         }
     }
 
@@ -269,19 +277,24 @@ public final class Pipeline: Sendable {
     }
 
     /// Until cancelled, three times per lease: records this node's heartbeat, renews the leases of the jobs in hand
-    /// and, on a shared state, takes back the jobs of nodes whose leases ran out. The counting lanes run it; a node
-    /// that only watches runs it on its own.
+    /// and, on a shared state, takes back the jobs of nodes whose leases ran out and once a lease removes the temp
+    /// files of their interrupted writes. The counting lanes run it; a node that only watches runs it on its own.
     public func heartbeat() async {
+        var beats = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(max(queue.leaseDuration / 3, 0.2)))
             if Task.isCancelled { return }
             lastBeat.withLock { $0 = .now }
+            beats += 1
+            let sweep = beats.isMultiple(of: 3)
             await runBlocking {
                 do {
                     try self.queue.renewLeases(Array(self.inHand.withLock { $0 }))
                     if self.config.state.isShared {
                         self.quarantineInterrupted(
                             try self.queue.recoverInterrupted(maxAttempts: self.config.maxAttempts, atStartup: false))
+                        // Once a lease: a node that died mid-write never comes back to remove its temp files.
+                        if sweep { self.removeInterruptedWrites() }
                     }
                 } catch {
                     self.logger.error("cannot renew the leases of the images in hand", metadata: ["error": "\(error)"])
