@@ -102,6 +102,8 @@ public struct DeepACENetwork: Sendable {
         public var height: Int
         /// The working-scale factor f and how it was chosen.
         public var scale: WorkingScaleUsed
+        /// The linear map of grey levels that brought the image into the model's intensity range (step 2a).
+        public var intensity: IntensityMap
         /// The working-scale factor f.
         public var factor: Double { scale.factor }
         /// Multiply source coordinates by these to get working-scale coordinates (`W1 / W0`, `H1 / H0`).
@@ -134,7 +136,8 @@ public struct DeepACENetwork: Sendable {
             clamped: held != raw)
     }
 
-    /// Resizes to the working scale, pads to `pad_multiple` with `pad_value`, and normalizes (MODEL.md steps 2-4).
+    /// Resizes to the working scale, maps the grey levels into the model's intensity range, pads to `pad_multiple`
+    /// with `pad_value`, and normalizes (MODEL.md steps 2-4).
     /// `factor` overrides the working-scale rule when given; `givenWidth` is `workingScale`'s `given`.
     public func prepare(
         _ pixels: [Float], width w0: Int, height h0: Int, factor: Double? = nil, givenWidth: GivenChromosomeWidth? = nil
@@ -153,6 +156,8 @@ public struct DeepACENetwork: Sendable {
             (h1, w1) == (h0, w0)
             ? pixels : GrayImage(width: w0, height: h0, pixels: pixels).resized(width: w1, height: h1).pixels
         let input = config.input
+        let intensity = IntensityMap.measure(pixels, range: input.intensity_range)
+        let (gain, offset) = (Float(intensity.gain), Float(intensity.offset))
         let m = input.pad_multiple
         let (hp, wp) = ((h1 + m - 1) / m * m, (w1 + m - 1) / m * m)
         var x = Tensor(
@@ -163,13 +168,13 @@ public struct DeepACENetwork: Sendable {
                 parallelFor(h1) { y in
                     for c in 0..<config.backbone.in_channels {
                         let row = dst + (c * hp + y) * wp
-                        for xx in 0..<w1 { row[xx] = (s[y * w1 + xx] - input.mean) / input.std }
+                        for xx in 0..<w1 { row[xx] = (s[y * w1 + xx] * gain + offset - input.mean) / input.std }
                     }
                 }
             }
         }
         return PreparedInput(
-            tensor: x, width: w1, height: h1, scale: scale, scaleX: Double(w1) / Double(w0),
+            tensor: x, width: w1, height: h1, scale: scale, intensity: intensity, scaleX: Double(w1) / Double(w0),
             scaleY: Double(h1) / Double(h0))
     }
 

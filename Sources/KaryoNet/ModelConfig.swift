@@ -90,6 +90,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         public var target_chromosome_width: Double?
         public var min_factor: Double?
         public var max_factor: Double?
+        /// The background levels and chromosome contrasts of the training spreads (MODEL.md step 2a); nil leaves
+        /// every image's grey levels as they are.
+        public var intensity_range: IntensityRange?
+    }
+
+    /// `input.intensity_range`: `[low, high]` of the background level and of the contrast.
+    public struct IntensityRange: Codable, Sendable, Equatable {
+        public var background: [Double]
+        public var contrast: [Double]
     }
 
     public var format: String
@@ -142,6 +151,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard box_head.num_classes == 2 else { throw fail("box_head.num_classes must be 2 (background, chromosome)") }
         guard roi.aligned, roi.output_size == 7 else { throw fail("only 7x7 RoIAlign with aligned=true is supported") }
         guard input.std != 0, input.pad_multiple > 0 else { throw fail("input.std must be non-zero, pad_multiple > 0") }
+        if let range = input.intensity_range {
+            guard [range.background, range.contrast].allSatisfy({ $0.count == 2 && $0[0] <= $0[1] }),
+                range.contrast[0] >= 1
+            else { throw fail("input.intensity_range needs background and contrast as [low, high], contrast >= 1") }
+        }
     }
 }
 

@@ -127,7 +127,7 @@ public enum WorkingScale {
     }
 
     /// The values rounded half to even and clamped to 0...255.
-    private static func greyLevels(_ pixels: [Float]) -> [UInt8] {
+    static func greyLevels(_ pixels: [Float]) -> [UInt8] {
         pixels.map { UInt8(min(max($0.rounded(.toNearestOrEven), 0), 255)) }
     }
 

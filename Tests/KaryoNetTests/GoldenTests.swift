@@ -15,10 +15,15 @@ enum Golden {
     }
 
     static func network() throws -> DeepACENetwork {
-        let model = directory.appendingPathComponent("model")
-        let config = try ModelConfig.load(from: model.appendingPathComponent("config.json"))
-        return try DeepACENetwork(
-            config: config, weights: try SafeTensorsFile(url: model.appendingPathComponent("model.safetensors")))
+        try DeepACENetwork(config: try config(), weights: try weights())
+    }
+
+    static func config() throws -> ModelConfig {
+        try ModelConfig.load(from: directory.appending(path: "model/config.json"))
+    }
+
+    static func weights() throws -> SafeTensorsFile {
+        try SafeTensorsFile(url: directory.appending(path: "model/model.safetensors"))
     }
 
     /// Boxes from a `[K, 4]` tensor.

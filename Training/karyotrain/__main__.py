@@ -9,6 +9,7 @@ COMMANDS = {
     "evaluate": "karyotrain.evaluate",
     "export": "karyotrain.export",
     "golden": "karyotrain.golden",
+    "intensity": "karyotrain.intensity",
 }
 
 

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
+from . import intensity
 from . import scale as ws
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,14 +96,27 @@ def photometric(image: np.ndarray, rng) -> np.ndarray:
         a = float(rng.uniform(0, 2 * math.pi))
         ramp = (np.cos(a) * xx / w + np.sin(a) * yy / h)
         g = g * (1.0 - float(rng.uniform(0.05, 0.25)) * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6))
-    if rng.random() < 0.2:
-        t = float(rng.uniform(0.75, 0.9))  # CytoVision's background removal: everything pale becomes white
-        g = np.where(g >= t, 1.0, g)
+    if rng.random() < 0.25:  # a weaker stain or a brighter lamp: the chromosomes paler against the background
+        b = float(np.percentile(g, 90))
+        g = b - (b - g) * float(rng.uniform(0.4, 0.85))
+    if rng.random() < 0.3:
+        g = background_removed(g, float(rng.uniform(0.85, 0.95)))
     out = np.clip(np.rint(g * 255.0), 0, 255).astype(np.uint8)
     if rng.random() < 0.15:
         from .synth.spread import jpeg_round_trip
         out = np.array(jpeg_round_trip(out, int(rng.integers(40, 90))))
     return out
+
+
+def background_removed(g: np.ndarray, cut: float) -> np.ndarray:
+    """CytoVision's background removal on a 0..1 image: the background is flattened (divided by its smooth estimate:
+    a median of 9 x 9 cells of 8 px, closed over 5 cells) and everything within `cut` of it becomes white."""
+    h, w = g.shape
+    small = ndimage.grey_closing(ndimage.median_filter(g[::8, ::8], 9), size=5)
+    bg = ndimage.zoom(small, 8, order=1)[:h, :w]
+    bg = np.pad(bg, ((0, h - bg.shape[0]), (0, w - bg.shape[1])), mode="edge")
+    r = g / np.maximum(bg, 1e-3)
+    return np.where(r >= cut, 1.0, np.minimum(r, 1.0))
 
 
 def rotate90(image: np.ndarray, boxes: np.ndarray, k: int):
@@ -172,9 +186,10 @@ def training_set(cfg: dict, first_seed: int):
 
 
 def transform(image: np.ndarray, boxes: np.ndarray, cfg: dict, rng=None):
-    """Working-scale resize (+ jitter and flip when rng is given). Boxes follow the image."""
+    """Working-scale resize and intensity range (+ jitter and flip when rng is given). Boxes follow the image."""
     d = cfg["data"]
     f = ws.working_factor(image, cfg["input"])
+    gain, offset = intensity.linear_map(image, cfg["input"])
     img = torch.from_numpy(np.array(image, dtype=np.float32))
     b = torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4).clone()
     if rng is not None:
@@ -186,7 +201,7 @@ def transform(image: np.ndarray, boxes: np.ndarray, cfg: dict, rng=None):
             b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], dim=1)
     h0, w0 = img.shape
     h1, w1 = ws.output_size(h0, w0, f)
-    img = ws.resize(img, (h1, w1))
+    img = ws.resize(img, (h1, w1)) * gain + offset
     b = b * torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
     keep = ((b[:, 2] - b[:, 0]) >= 1) & ((b[:, 3] - b[:, 1]) >= 1)
     return img, b[keep]

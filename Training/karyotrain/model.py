@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import intensity
 from . import scale as working_scale
 from .anchors import base_anchors, grid_anchors
 from .boxes import clip_boxes, decode, keep_min_size
@@ -177,14 +178,15 @@ class DeepACE(nn.Module):
 
 
 def prepare(image, cfg: dict, factor=None):
-    """MODEL.md steps 1-4: grey image (H0,W0) -> normalized padded (1,1,Hp,Wp), unpadded size, (sy, sx), factor."""
+    """MODEL.md steps 1-4 (and 2a): grey image (H0,W0) -> normalized padded (1,1,Hp,Wp), unpadded size, (sy, sx), factor."""
     inp = cfg["input"]
     img = torch.as_tensor(np.asarray(image, dtype=np.float32))
     h0, w0 = img.shape
     if factor is None:
         factor = working_scale.working_factor(np.asarray(image), inp)
     h1, w1 = working_scale.output_size(h0, w0, factor)
-    img = working_scale.resize(img, (h1, w1))
+    gain, offset = intensity.linear_map(image, inp)
+    img = working_scale.resize(img, (h1, w1)) * gain + offset
     m = inp["pad_multiple"]
     hp, wp = int(math.ceil(h1 / m) * m), int(math.ceil(w1 / m) * m)
     padded = torch.full((hp, wp), float(inp["pad_value"]), dtype=torch.float32)

@@ -67,8 +67,8 @@ def load_init(path) -> dict:
 
 def init_config(trained: dict, run: dict, run_file: dict | None = None) -> dict:
     """A run started from trained weights keeps what the weights depend on (architecture, input statistics, working
-    scale) and takes how to train from the new configuration: its data, optim and the sampling keys its file sets
-    (`config.RPN_TRAINING_KEYS`, `config.BOX_HEAD_TRAINING_KEYS`). A box head the run's file makes wider than the
+    scale) and takes how to train from the new configuration: its data, optim, the sampling keys its file sets
+    (`config.RPN_TRAINING_KEYS`, `config.BOX_HEAD_TRAINING_KEYS`) and an `input.intensity_range` it sets. A box head the run's file makes wider than the
     weights' is the one change of architecture: `widen_box_head` grows the weights to it."""
     over = {"name": run["name"], "data": run["data"], "optim": run["optim"]}
     given = run_file or {}
@@ -76,6 +76,8 @@ def init_config(trained: dict, run: dict, run_file: dict | None = None) -> dict:
         chosen = {k: v for k, v in given.get(section, {}).items() if k in keys}
         if chosen:
             over[section] = chosen
+    if "intensity_range" in given.get("input", {}):  # a new rule for the images, not a change the weights depend on
+        over["input"] = {"intensity_range": given["input"]["intensity_range"]}
     wider = given.get("box_head", {}).get("representation_size")
     if wider is not None and wider > trained["box_head"]["representation_size"]:
         over.setdefault("box_head", {})["representation_size"] = wider
