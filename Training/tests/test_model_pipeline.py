@@ -98,8 +98,11 @@ def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
     assert torch.load(spent / "last.pt", weights_only=False)["step"] == 3
 
     # A new run from those weights keeps the architecture and input statistics, takes the new data and optim
-    # sections, starts at step 0 with the trained weights, and draws spreads the weights have not seen.
-    other = config_mod.merge(cfg, {"name": "ft", "backbone": {"depth": 34}, "input": {"mean": 1.0},
+    # sections and an intensity range, starts at step 0 with the trained weights, and draws spreads the weights
+    # have not seen.
+    intensity_range = {"background": [220.0, 255.0], "contrast": [80.0, 150.0]}
+    other = config_mod.merge(cfg, {"name": "ft", "backbone": {"depth": 34},
+                                   "input": {"mean": 1.0, "intensity_range": intensity_range},
                                    "data": {"batch_size": 2}, "optim": {"lr": 0.005}, "box_head": {"fg_iou": 0.6}})
     (tmp_path / "ft.json").write_text(json.dumps(other))
     ft = tmp_path / "ft"
@@ -108,6 +111,7 @@ def test_two_training_steps_write_a_resumable_checkpoint(tmp_path):
     ck = torch.load(ft / "last.pt", weights_only=False)
     assert ck["step"] == 0 and ck["images"] == 0
     assert ck["cfg"]["backbone"] == trained["cfg"]["backbone"] and ck["cfg"]["input"]["mean"] == 220.0
+    assert ck["cfg"]["input"]["intensity_range"] == intensity_range
     assert ck["cfg"]["data"]["batch_size"] == 2 and ck["cfg"]["optim"]["lr"] == 0.005 and ck["cfg"]["name"] == "ft"
     assert ck["cfg"]["box_head"]["fg_iou"] == 0.6  # how the box head samples is the run's to choose
     assert ck["cfg"]["seed_offset"] == trained["images"] == 3
