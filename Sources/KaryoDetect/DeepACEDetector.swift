@@ -67,13 +67,15 @@ public struct DeepACEDetector: Detector {
                     y2: Double(d.box.y2) / sy),
                 score: Double(d.score), embedding: Double(d.embedding))
         }
-        let scale = prepared.scale
-        guard dropsDetectionsAtFrame else { return DetectorOutput(detections: mapped, workingScale: scale) }
+        let (scale, intensity) = (prepared.scale, prepared.intensity)
+        guard dropsDetectionsAtFrame else {
+            return DetectorOutput(detections: mapped, workingScale: scale, intensity: intensity)
+        }
         let kept = profile.time("nms") {
             Self.clearOfFrame(
                 mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
         }
-        return DetectorOutput(detections: kept, workingScale: scale)
+        return DetectorOutput(detections: kept, workingScale: scale, intensity: intensity)
     }
 
     /// The detections that stay clear of every CytoVision frame line found in the image: a box reaching within

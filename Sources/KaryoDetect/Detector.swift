@@ -22,10 +22,13 @@ public struct DetectorOutput: Sendable {
     public var detections: [Detection]
     /// The working scale; nil for a detector that works at the image's own scale.
     public var workingScale: WorkingScaleUsed?
+    /// The map of grey levels into the model's intensity range; nil for a detector or model without one.
+    public var intensity: IntensityMap?
 
-    public init(detections: [Detection], workingScale: WorkingScaleUsed? = nil) {
+    public init(detections: [Detection], workingScale: WorkingScaleUsed? = nil, intensity: IntensityMap? = nil) {
         self.detections = detections
         self.workingScale = workingScale
+        self.intensity = intensity
     }
 }
 

@@ -102,8 +102,9 @@ public struct DeepACENetwork: Sendable {
         public var height: Int
         /// The working-scale factor f and how it was chosen.
         public var scale: WorkingScaleUsed
-        /// The linear map of grey levels that brought the image into the model's intensity range (step 2a).
-        public var intensity: IntensityMap
+        /// The linear map of grey levels that brought the image into the model's intensity range (step 2a); nil
+        /// for a model without one.
+        public var intensity: IntensityMap?
         /// The working-scale factor f.
         public var factor: Double { scale.factor }
         /// Multiply source coordinates by these to get working-scale coordinates (`W1 / W0`, `H1 / H0`).
@@ -156,8 +157,8 @@ public struct DeepACENetwork: Sendable {
             (h1, w1) == (h0, w0)
             ? pixels : GrayImage(width: w0, height: h0, pixels: pixels).resized(width: w1, height: h1).pixels
         let input = config.input
-        let intensity = IntensityMap.measure(pixels, range: input.intensity_range)
-        let (gain, offset) = (Float(intensity.gain), Float(intensity.offset))
+        let intensity = input.intensity_range.map { IntensityMap.measure(pixels, range: $0) }
+        let (gain, offset) = (Float(intensity?.gain ?? 1), Float(intensity?.offset ?? 0))
         let m = input.pad_multiple
         let (hp, wp) = ((h1 + m - 1) / m * m, (w1 + m - 1) / m * m)
         var x = Tensor(

@@ -4,7 +4,7 @@ import KaryoImage
 /// level or chromosome contrast lies outside the model's `input.intensity_range` is brought into it by one linear
 /// map of its grey levels, so that a paler export or one with its background removed to white looks like the
 /// spreads the model was trained on. An image inside the range is left as it is.
-public struct IntensityMap: Sendable, Equatable {
+public struct IntensityMap: Sendable, Equatable, Codable {
     /// The median grey level above Otsu's threshold (nil when the rule did not measure).
     public var background: Double?
     /// The median grey level at or below Otsu's threshold.
@@ -12,6 +12,21 @@ public struct IntensityMap: Sendable, Equatable {
     /// Grey level `x` becomes `gain * x + offset`.
     public var gain: Double
     public var offset: Double
+
+    enum CodingKeys: String, CodingKey {
+        case gain, offset
+        case background = "background_level"
+        case ink = "ink_level"
+    }
+
+    /// Encodes with explicit nulls, so every field is always present.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(background, forKey: .background)
+        try c.encode(ink, forKey: .ink)
+        try c.encode(gain, forKey: .gain)
+        try c.encode(offset, forKey: .offset)
+    }
 
     /// The map that changes nothing.
     public static let identity = IntensityMap(background: nil, ink: nil, gain: 1, offset: 0)

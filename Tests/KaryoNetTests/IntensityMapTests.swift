@@ -58,7 +58,7 @@ struct IntensityMapTests {
         let prepared = network.prepare(Self.bars(background: 255, ink: 215), width: 100, height: 100)
         let (mean, std) = (config.input.mean, config.input.std)
         let wp = prepared.tensor.shape[3]
-        #expect(prepared.intensity.gain == 2)
+        #expect(prepared.intensity?.gain == 2)
         #expect(abs(prepared.tensor.data[0] - (175 - mean) / std) < 1e-5)
         #expect(abs(prepared.tensor.data[10 * wp] - (255 - mean) / std) < 1e-5)
         #expect(prepared.tensor.data[120 * wp + 110] == (config.input.pad_value - mean) / std)

@@ -90,10 +90,11 @@ struct PipelineTests {
         #expect(
             Set(object.keys) == [
                 "schema", "source", "sha256", "width", "height", "patient", "cell", "detector", "model",
-                "working_scale", "score_threshold", "count", "chromosomes", "below_threshold", "uncertain_detections",
-                "timing_ms", "processed_at", "warnings", "superseded_by",
+                "working_scale", "intensity_range", "score_threshold", "count", "chromosomes", "below_threshold",
+                "uncertain_detections", "timing_ms", "processed_at", "warnings", "superseded_by",
             ])
         #expect(object["working_scale"] is NSNull)  // a detector that works at the image's own scale
+        #expect(object["intensity_range"] is NSNull)  // and its own grey levels
         let first = try #require((object["chromosomes"] as? [[String: Any]])?.first)
         #expect(Set(first.keys) == ["box", "score", "embedding"])
         #expect((first["box"] as? [Double])?.count == 4)

@@ -50,6 +50,9 @@ public struct ResultRecord: Sendable, Equatable, Codable {
     /// The measured chromosome width and the resize factor the image was detected at; nil for a detector that works
     /// at the image's own scale (classical).
     public var workingScale: WorkingScaleUsed?
+    /// The background and chromosome grey levels measured and the map that brought them into the model's intensity
+    /// range (gain 1, offset 0: unchanged); nil for a detector or model without one.
+    public var intensity: IntensityMap?
     public var scoreThreshold: Double
     /// Detections at or above the score threshold.
     public var count: Int
@@ -75,6 +78,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case schema, source, sha256, width, height, patient, cell, detector, model, count, chromosomes, warnings
         case workingScale = "working_scale"
+        case intensity = "intensity_range"
         case scoreThreshold = "score_threshold"
         case belowThreshold = "below_threshold"
         case uncertainDetections = "uncertain_detections"
@@ -96,6 +100,7 @@ public struct ResultRecord: Sendable, Equatable, Codable {
         try c.encode(detector, forKey: .detector)
         try c.encode(model, forKey: .model)
         try c.encode(workingScale, forKey: .workingScale)
+        try c.encode(intensity, forKey: .intensity)
         try c.encode(scoreThreshold, forKey: .scoreThreshold)
         try c.encode(count, forKey: .count)
         try c.encode(chromosomes, forKey: .chromosomes)

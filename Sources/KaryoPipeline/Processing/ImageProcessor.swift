@@ -199,7 +199,7 @@ public struct ImageProcessor: Sendable {
         return ResultRecord(
             source: loaded.source.path, sha256: loaded.sha256, width: loaded.decoded.image.width,
             height: loaded.decoded.image.height, patient: placement.patient, cell: placement.cell,
-            detector: detector.name, model: model, workingScale: output.workingScale,
+            detector: detector.name, model: model, workingScale: output.workingScale, intensity: output.intensity,
             scoreThreshold: options.scoreThreshold, count: counted.count,
             chromosomes: counted.map(ResultRecord.Chromosome.init),
             belowThreshold: below.map(ResultRecord.Chromosome.init),
