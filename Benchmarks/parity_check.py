@@ -4,7 +4,7 @@
         ../shared/data/tseng/images/103191.jpg [--binary .build/debug/karyocount]
 
 Runs `karyocount count --detector deepace --model MODEL` (release build) and karyotrain's `detect` on the same
-file, matches the detections one to one in order, and prints the largest box and score differences.
+file, pairs each reference detection with the nearest Swift one, and prints the largest box and score differences.
 """
 
 import argparse
@@ -35,9 +35,15 @@ def compare(binary: str, model_dir: str, model, image_path: str) -> bool:
     image = np.asarray(Image.open(image_path).convert("L"), dtype=np.float32)
     ref = detect(model, image)
     boxes, scores = ref["boxes"].numpy(), ref["scores"].numpy()
-    n = min(len(swift), len(scores))
-    box_diff = max((np.abs(np.array(swift[i]["box"]) - boxes[i]).max() for i in range(n)), default=0.0)
-    score_diff = max((abs(swift[i]["score"] - float(scores[i])) for i in range(n)), default=0.0)
+    # Each PyTorch detection against the Swift one nearest to it: two detections whose scores differ by less than
+    # float rounding may come out in either order.
+    swift_boxes = np.array([d["box"] for d in swift]).reshape(-1, 4)
+    swift_scores = np.array([d["score"] for d in swift])
+    box_diff = score_diff = 0.0
+    for box, score in zip(boxes, scores) if len(swift) else ():
+        nearest = int(np.argmin(np.abs(swift_boxes - box).max(axis=1)))
+        box_diff = max(box_diff, float(np.abs(swift_boxes[nearest] - box).max()))
+        score_diff = max(score_diff, abs(float(swift_scores[nearest]) - float(score)))
     same = len(swift) == len(scores) and result["count"] == ref["count"] and box_diff < 0.05 and score_diff < 1e-3
     print(f"{Path(image_path).name}: PyTorch {len(scores)} detections, count {ref['count']}; Swift {len(swift)} "
           f"detections, count {result['count']}; largest box difference {box_diff:.4f} px, score difference "
