@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Training"))
 
 from karyotrain.data import load_voc_sample, voc_ids
+from karyotrain.evaluate import count_report
 from karyotrain.export import load_exported
 from karyotrain.metrics import evaluate
 from karyotrain.model import detect
@@ -57,9 +58,8 @@ def main() -> None:
                 found[rule].append((r["boxes"].numpy(), r["scores"].numpy(), truth.astype(np.float64)))
     print(f"{len(ids)} spreads in cases of {a.case_size}, count threshold {threshold}")
     for rule in RULES:
-        m = evaluate(found[rule], threshold)
-        errors = np.array([int((s >= threshold).sum()) - len(t) for _, s, t in found[rule]])
-        print(f"{rule:8s} exact {np.mean(errors == 0) * 100:5.1f}%  mean abs error {np.mean(np.abs(errors)):.2f}  "
+        m, counts = evaluate(found[rule], threshold), count_report(found[rule], threshold)
+        print(f"{rule:8s} exact {counts['exact']:5.1f}%  mean abs error {counts['mean_abs_error']:.2f}  "
               f"AER {m['AER']:.2f}  F1 {m['F1']:.2f}")
 
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Training"))
 
 from karyotrain.data import background_removed, load_voc_sample, voc_ids
+from karyotrain.evaluate import count_report
 from karyotrain.export import load_exported
 from karyotrain.metrics import evaluate
 from karyotrain.model import detect
@@ -87,9 +88,8 @@ def main() -> None:
     print("| condition | exact count | mean abs error | mean error | AER | F1 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for c in chosen:
-        m = evaluate(found[c], threshold)
-        err = np.array([int((s >= threshold).sum()) - len(t) for _, s, t in found[c]])
-        print(f"| {c} | {np.mean(err == 0) * 100:.1f}% | {np.abs(err).mean():.2f} | {err.mean():+.2f} | "
+        m, counts = evaluate(found[c], threshold), count_report(found[c], threshold)
+        print(f"| {c} | {counts['exact']:.1f}% | {counts['mean_abs_error']:.2f} | {counts['mean_error']:+.2f} | "
               f"{m['AER']:.2f} | {m['F1']:.2f} |")
 
 

@@ -114,8 +114,10 @@ def test_count_report_keeps_cells_that_are_not_46_apart():
     assert r["images"] == 5
     assert r["exact"] == 60.0
     assert r["mean_abs_error"] == 0.4
+    assert r["mean_error"] == 0.0  # one under, one over
     assert r["error_histogram"] == {"-1": 1, "+0": 3, "+1": 1}
     assert r["not_46"]["images"] == 3 and r["not_46"]["error_histogram"] == {"+0": 2, "+1": 1}
+    assert abs(r["not_46"]["mean_error"] - 1 / 3) < 1e-12
     assert r["per_truth"]["45"]["error_histogram"] == {"+1": 1}
 
 
