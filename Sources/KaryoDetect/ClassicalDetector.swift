@@ -109,7 +109,7 @@ public struct ClassicalDetector: Detector {
         var mask = ClassicalThreshold.hysteresisMask(
             darkness, width: w, height: h, low: thresholds.low, high: thresholds.high)
         mask = Morphology.open(mask, width: w, height: h, radius: max(1, Int((k.openingRadius * scale).rounded())))
-        mask = Morphology.fillHoles(
+        mask = MaskAnalysis.fillHoles(
             mask, width: w, height: h, maxArea: Int(k.maximumHoleArea * scale * scale))
         lap("threshold")
 

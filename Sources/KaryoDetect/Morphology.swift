@@ -120,33 +120,6 @@ enum Morphology {
         }
         return (labels, Int(count))
     }
-
-    /// Fills background holes (4-connected background regions that do not reach the plane's edge) smaller than
-    /// `maxArea` pixels; larger enclosed areas (a ring of touching chromosomes) stay background.
-    static func fillHoles(_ mask: [UInt8], width: Int, height: Int, maxArea: Int) -> [UInt8] {
-        var background = [UInt8](repeating: 0, count: mask.count)
-        for i in 0..<mask.count where mask[i] == 0 { background[i] = 1 }
-        let (labels, count) = label(background, width: width, height: height, eight: false)
-        guard count > 0 else { return mask }
-        var area = [Int](repeating: 0, count: count)
-        var touchesEdge = [Bool](repeating: false, count: count)
-        labels.withUnsafeBufferPointer { l in
-            for y in 0..<height {
-                for x in 0..<width {
-                    let c = Int(l[y * width + x])
-                    guard c >= 0 else { continue }
-                    area[c] += 1
-                    if x == 0 || y == 0 || x == width - 1 || y == height - 1 { touchesEdge[c] = true }
-                }
-            }
-        }
-        var out = mask
-        for i in 0..<out.count {
-            let c = Int(labels[i])
-            if c >= 0 && !touchesEdge[c] && area[c] <= maxArea { out[i] = 1 }
-        }
-        return out
-    }
 }
 
 /// Union-find over dense `Int32` ids (path halving), shared by component labelling and the watershed.

@@ -78,7 +78,7 @@ public struct GivenChromosomeWidth: Sendable, Equatable {
 public enum WorkingScale {
     /// The typical chromosome width in pixels of a grey image (0...255, dark chromosomes on a light background),
     /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, exact Euclidean distance
-    /// transform of the dark pixels, ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`;
+    /// transform of the dark pixels (small holes filled), ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`;
     /// a width under `upsampleBelow` is measured again on the image enlarged 2x.
     public static func estimateChromosomeWidth(_ pixels: [Float], width w: Int, height h: Int) -> Double? {
         measure(pixels, width: w, height: h).width
@@ -88,6 +88,9 @@ public enum WorkingScale {
     static let minimumRidgePixels = 20
     /// A narrower width (px) is measured again on the image enlarged 2x, where the distance transform is less coarse.
     static let upsampleBelow = 10.0
+    /// A hole in the dark mask of at most this fraction of the mask's pixels is a pale band inside a chromosome, and
+    /// is filled; the field inside a CytoVision frame line is far larger and stays background.
+    static let holeFraction = 0.01
 
     /// The intermediate values of the width estimate.
     public struct Measurement: Sendable, Equatable {
@@ -131,10 +134,14 @@ public enum WorkingScale {
         pixels.map { UInt8(min(max($0.rounded(.toNearestOrEven), 0), 255)) }
     }
 
-    /// Sorted distances to the background of the ridge pixels of the mask `grey <= threshold`: foreground pixels
-    /// with `D >= 2` that no 8-neighbour inside the image exceeds (outside the image counts as background).
+    /// Sorted distances to the background of the ridge pixels of the mask `grey <= threshold` with its small holes
+    /// filled: foreground pixels with `D >= 2` that no 8-neighbour inside the image exceeds (outside the image counts
+    /// as background).
     private static func ridgeDistances(_ grey: [UInt8], width w: Int, height h: Int, threshold: Int) -> [Double] {
-        let foreground = grey.map { Int($0) <= threshold ? UInt8(1) : 0 }
+        let dark = grey.map { Int($0) <= threshold ? UInt8(1) : 0 }
+        let darkCount = dark.reduce(0) { $0 + Int($1) }
+        let foreground = MaskAnalysis.fillHoles(
+            dark, width: w, height: h, maxArea: Int((holeFraction * Double(darkCount)).rounded(.down)))
         let distance = MaskAnalysis.squaredDistanceToBackground(foreground, width: w, height: h).map {
             Double($0).squareRoot()
         }

@@ -65,9 +65,19 @@ struct MorphologyTests {
         for y in 5..<25 { for x in 5..<25 { ring[y * w + x] = 1 } }
         ring[10 * w + 10] = 0
         for y in 14..<22 { for x in 14..<22 { ring[y * w + x] = 0 } }
-        let filled = Morphology.fillHoles(ring, width: w, height: h, maxArea: 10)
+        let filled = MaskAnalysis.fillHoles(ring, width: w, height: h, maxArea: 10)
         #expect(filled[10 * w + 10] == 1)
         #expect(filled[18 * w + 18] == 0)
+        #expect(MaskAnalysis.fillHoles(ring, width: w, height: h, maxArea: 64)[18 * w + 18] == 1)
+
+        // A background pixel that meets the outside only at a corner is a hole (background is 4-connected).
+        let corner = [
+            "111",
+            "1.1",
+            "11.",
+        ].flatMap { $0.map { $0 == "1" ? UInt8(1) : 0 } }
+        #expect(MaskAnalysis.fillHoles(corner, width: 3, height: 3, maxArea: 1)[4] == 1)
+        #expect(MaskAnalysis.fillHoles(corner, width: 3, height: 3, maxArea: 1)[8] == 0)
     }
 
     @Test("Otsu's threshold falls between the two modes of a bimodal histogram")

@@ -24,10 +24,10 @@ struct CaseWidthTests {
         }
         let dir = TempDir()
         // Case CASE1: three cells whose own widths differ (the spread, and two other tone curves: the measured
-        // width is 14, 16.1 and 11.3 px). Case CASE2: one cell.
+        // width is 16, 17 and 15.2 px). Case CASE2: one cell.
         dir.write("in/CASE1.001.A.png", try PNGEncoder.encode(spread))
         dir.write("in/CASE1.002.A.png", try PNGEncoder.encode(restyled { $0 * $0 }))
-        dir.write("in/CASE1.003.A.png", try PNGEncoder.encode(restyled { $0.squareRoot() }))
+        dir.write("in/CASE1.003.A.png", try PNGEncoder.encode(restyled { pow($0, 0.3) }))
         dir.write("in/CASE2.001.A.png", try PNGEncoder.encode(spread))
         let inputs = try BatchCounter.inputs([dir.path("in")], recursive: false)
         let own = inputs.map { WidthCalibration.measure($0).width! }
@@ -68,11 +68,11 @@ struct DaemonCaseWidthTests {
         func restyled(_ transform: (Float) -> Float) -> GrayImage {
             GrayImage(width: spread.width, height: spread.height, pixels: spread.pixels.map(transform))
         }
-        // Three cells of CASE1 whose own widths differ (14, 16.1 and 11.3 px: tone curves), counted in this order,
+        // Three cells of CASE1 whose own widths differ (16, 17 and 15.2 px: tone curves), counted in this order,
         // then one cell of CASE2 (another content, so not a copy of a CASE1 cell).
         let cells = [
             ("CASE1.001.A.png", spread), ("CASE1.002.A.png", restyled { $0 * $0 }),
-            ("CASE1.003.A.png", restyled { $0.squareRoot() }), ("CASE2.001.A.png", restyled { $0 * 0.98 }),
+            ("CASE1.003.A.png", restyled { pow($0, 0.3) }), ("CASE2.001.A.png", restyled { $0 * 0.98 }),
         ]
         let own = cells.map { CaseWidth.measure($0.1)! }
         #expect(Set(own[0..<3]).count == 3, "three different widths: \(own)")

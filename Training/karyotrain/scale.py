@@ -10,6 +10,8 @@ from scipy import ndimage
 MIN_RIDGE_PIXELS = 20
 # px: a narrower width is measured again on the image enlarged 2x, where the distance transform is less coarse
 UPSAMPLE_BELOW = 10.0
+# a hole in the dark mask of at most this fraction of the mask's area is a pale band inside a chromosome, and filled
+HOLE_FRACTION = 0.01
 
 
 def otsu_threshold(g: np.ndarray):
@@ -35,10 +37,25 @@ def otsu_threshold(g: np.ndarray):
     return best_t
 
 
+def foreground(g: np.ndarray, t: int) -> np.ndarray:
+    """The mask `g <= t` with its small holes filled: 4-connected background components that do not touch the image
+    border and have at most HOLE_FRACTION of the mask's pixels (pale bands inside a chromosome; the field inside a
+    CytoVision frame line stays background)."""
+    fg = g <= t
+    labels, n = ndimage.label(~fg)
+    if n == 0:
+        return fg
+    area = np.bincount(labels.reshape(-1), minlength=n + 1)
+    hole = area <= HOLE_FRACTION * int(fg.sum())
+    hole[0] = False
+    hole[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
+    return fg | hole[labels]
+
+
 def ridge_distances(g: np.ndarray, t: int) -> np.ndarray:
     """Sorted distances to the background (exact EDT, the image padded by background) of the ridge pixels of the
-    mask `g <= t`: foreground pixels with D >= 2 that no 8-neighbour inside the image exceeds."""
-    fg = g <= t
+    mask `foreground(g, t)`: its pixels with D >= 2 that no 8-neighbour inside the image exceeds."""
+    fg = foreground(g, t)
     padded = np.pad(fg, 1, constant_values=False)
     d = ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
     dp = np.pad(d, 1, constant_values=-1.0)

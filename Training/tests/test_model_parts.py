@@ -258,6 +258,25 @@ def test_chromosome_width_of_a_drawn_bar_image_is_its_bar_width():
     assert estimate_chromosome_width(np.full((50, 50), 200, np.uint8)) is None
 
 
+def test_pale_bands_inside_a_chromosome_are_filled_but_a_frame_lines_field_is_not():
+    from karyotrain.scale import foreground
+
+    img = np.full((120, 200), 230, np.uint8)
+    for k in range(5):
+        img[10 + 20 * k:20 + 20 * k, 20:180] = 60  # five bars 10 px thick
+        for x in range(30, 170, 8):
+            img[13 + 20 * k:17 + 20 * k, x:x + 4] = 200  # pale 4x4 px bands inside each bar
+    assert estimate_chromosome_width(img) == pytest.approx(10.0)  # 2.0 without filling them
+    mask = foreground(img, otsu_threshold(img))
+    assert mask[10:20, 20:180].all()
+    framed = np.full((300, 400), 230, np.uint8)
+    framed[20, 20:380] = framed[280, 20:380] = 60  # a frame line around the field
+    framed[20:281, 20] = framed[20:281, 379] = 60
+    framed[100:110, 100:300] = 60  # one bar 10 px thick inside it
+    field = foreground(framed, otsu_threshold(framed))
+    assert not field[50, 50] and field[105, 200]  # the field (far over 1% of the mask) stays background
+
+
 def rod_cell(width: float, size: int = 200, supersample: int = 4, seed: int = 1) -> np.ndarray:
     """Dark rods `width` px wide at random angles on a pale background, drawn 4x finer and averaged down, so that
     their edges are partial pixels as a camera gives them."""

@@ -25,6 +25,43 @@ public enum MaskAnalysis {
         return bestT
     }
 
+    /// The mask with its holes of at most `maxArea` pixels made foreground: a hole is a 4-connected component of
+    /// background pixels (`mask[i] == 0`) that touches no edge of the plane. Larger enclosed areas (a ring of
+    /// touching chromosomes, the field inside a frame line) stay background.
+    public static func fillHoles(_ mask: [UInt8], width: Int, height: Int, maxArea: Int) -> [UInt8] {
+        precondition(mask.count == width * height, "mask size \(mask.count) is not \(width) x \(height)")
+        var filled = mask
+        var seen = [Bool](repeating: false, count: mask.count)
+        var component: [Int] = []
+        for start in mask.indices where mask[start] == 0 && !seen[start] {
+            component.removeAll(keepingCapacity: true)
+            component.append(start)
+            seen[start] = true
+            var touchesEdge = false
+            var next = 0
+            func visit(_ j: Int) {
+                if mask[j] == 0 && !seen[j] {
+                    seen[j] = true
+                    component.append(j)
+                }
+            }
+            while next < component.count {
+                let i = component[next]
+                next += 1
+                let (x, y) = (i % width, i / width)
+                if x == 0 || y == 0 || x == width - 1 || y == height - 1 { touchesEdge = true }
+                if x > 0 { visit(i - 1) }
+                if x < width - 1 { visit(i + 1) }
+                if y > 0 { visit(i - width) }
+                if y < height - 1 { visit(i + width) }
+            }
+            if !touchesEdge && component.count <= maxArea {
+                for i in component { filled[i] = 1 }
+            }
+        }
+        return filled
+    }
+
     /// Squared Euclidean distance of each foreground pixel (`mask[i] != 0`) to the nearest background pixel,
     /// 0 on background. Pixels outside the plane count as background, so an object cut by the edge ends there.
     ///
