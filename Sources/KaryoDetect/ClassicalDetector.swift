@@ -114,7 +114,7 @@ public struct ClassicalDetector: Detector {
         lap("threshold")
 
         // Step 5: components, typical size, and rejection of what is not chromosomes.
-        let (labels, count) = Morphology.label(mask, width: w, height: h)
+        let (labels, count) = MaskAnalysis.label(mask, width: w, height: h)
         let squaredDistance = MaskAnalysis.squaredDistanceToBackground(mask, width: w, height: h)
         let sizedArea = max(4, Int(30 * scale * scale))
         let stats = ClassicalComponents.measure(

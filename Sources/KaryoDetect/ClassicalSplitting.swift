@@ -1,3 +1,5 @@
+import KaryoImage
+
 /// Accumulated pixel statistics of one region: area, bounding box, raw moments, distance peak, summed darkness.
 struct RegionStats: Sendable {
     var component: Int32

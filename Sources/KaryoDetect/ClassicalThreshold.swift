@@ -74,7 +74,7 @@ enum ClassicalThreshold {
                 for i in 0..<d.count where d[i] >= low { m[i] = 1 }
             }
         }
-        let (labels, count) = Morphology.label(lowMask, width: width, height: height)
+        let (labels, count) = MaskAnalysis.label(lowMask, width: width, height: height)
         guard count > 0 else { return lowMask }
         var seeded = [Bool](repeating: false, count: count)
         darkness.withUnsafeBufferPointer { d in

@@ -78,8 +78,8 @@ public struct GivenChromosomeWidth: Sendable, Equatable {
 public enum WorkingScale {
     /// The typical chromosome width in pixels of a grey image (0...255, dark chromosomes on a light background),
     /// or nil when it cannot be measured (`karyotrain/scale.py`): Otsu threshold, exact Euclidean distance
-    /// transform of the dark pixels (small holes filled), ridge pixels (`D >= 2`, local maxima over 8 neighbours), `2 * median(D[ridge])`;
-    /// a width under `upsampleBelow` is measured again on the image enlarged 2x.
+    /// transform of the dark pixels (small holes filled), ridge pixels (`D >= 2`, local maxima over 8 neighbours),
+    /// `2 * median(D[ridge])`; a width under `upsampleBelow` is measured again on the image enlarged 2x.
     public static func estimateChromosomeWidth(_ pixels: [Float], width w: Int, height h: Int) -> Double? {
         measure(pixels, width: w, height: h).width
     }

@@ -47,8 +47,8 @@ struct MorphologyTests {
             "...111",
         ]
         let mask = rows.flatMap { $0.map { $0 == "1" ? UInt8(1) : 0 } }
-        #expect(Morphology.label(mask, width: 6, height: 4).count == 2)
-        #expect(Morphology.label(mask, width: 6, height: 4, eight: false).count == 3)
+        #expect(MaskAnalysis.label(mask, width: 6, height: 4).count == 2)
+        #expect(MaskAnalysis.label(mask, width: 6, height: 4, eight: false).count == 3)
     }
 
     @Test("opening removes a one-pixel line and keeps a thick block; small holes are filled, large ones kept")

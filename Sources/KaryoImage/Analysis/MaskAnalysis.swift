@@ -29,37 +29,86 @@ public enum MaskAnalysis {
     /// background pixels (`mask[i] == 0`) that touches no edge of the plane. Larger enclosed areas (a ring of
     /// touching chromosomes, the field inside a frame line) stay background.
     public static func fillHoles(_ mask: [UInt8], width: Int, height: Int, maxArea: Int) -> [UInt8] {
-        precondition(mask.count == width * height, "mask size \(mask.count) is not \(width) x \(height)")
-        var filled = mask
-        var seen = [Bool](repeating: false, count: mask.count)
-        var component: [Int] = []
-        for start in mask.indices where mask[start] == 0 && !seen[start] {
-            component.removeAll(keepingCapacity: true)
-            component.append(start)
-            seen[start] = true
-            var touchesEdge = false
-            var next = 0
-            func visit(_ j: Int) {
-                if mask[j] == 0 && !seen[j] {
-                    seen[j] = true
-                    component.append(j)
+        var background = [UInt8](repeating: 0, count: mask.count)
+        for i in 0..<mask.count where mask[i] == 0 { background[i] = 1 }
+        let (labels, count) = label(background, width: width, height: height, eight: false)
+        guard count > 0 else { return mask }
+        var area = [Int](repeating: 0, count: count)
+        var touchesEdge = [Bool](repeating: false, count: count)
+        labels.withUnsafeBufferPointer { l in
+            for y in 0..<height {
+                for x in 0..<width {
+                    let c = Int(l[y * width + x])
+                    guard c >= 0 else { continue }
+                    area[c] += 1
+                    if x == 0 || y == 0 || x == width - 1 || y == height - 1 { touchesEdge[c] = true }
                 }
             }
-            while next < component.count {
-                let i = component[next]
-                next += 1
-                let (x, y) = (i % width, i / width)
-                if x == 0 || y == 0 || x == width - 1 || y == height - 1 { touchesEdge = true }
-                if x > 0 { visit(i - 1) }
-                if x < width - 1 { visit(i + 1) }
-                if y > 0 { visit(i - width) }
-                if y < height - 1 { visit(i + width) }
-            }
-            if !touchesEdge && component.count <= maxArea {
-                for i in component { filled[i] = 1 }
+        }
+        var out = mask
+        for i in 0..<out.count {
+            let c = Int(labels[i])
+            if c >= 0 && !touchesEdge[c] && area[c] <= maxArea { out[i] = 1 }
+        }
+        return out
+    }
+
+    /// Labels the connected foreground regions (8-connected, or 4-connected when `eight` is false).
+    ///
+    /// Returns the label plane (-1 = background, else 0..<count, numbered in raster order of first pixel) and the
+    /// count.
+    package static func label(
+        _ mask: [UInt8], width: Int, height: Int, eight: Bool = true
+    ) -> (labels: [Int32], count: Int) {
+        var labels = [Int32](repeating: -1, count: mask.count)
+        var sets = DisjointSets()
+        mask.withUnsafeBufferPointer { m in
+            labels.withUnsafeMutableBufferPointer { l in
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let i = y * width + x
+                        guard m[i] != 0 else { continue }
+                        // Visited neighbours: W and N, plus NW and NE for 8-connectivity.
+                        var current: Int32 = -1
+                        func unite(_ c: Int32) {
+                            guard c >= 0 else { return }
+                            let a = sets.find(c)
+                            if current < 0 {
+                                current = a
+                            } else if a != current {
+                                let (lo, hi) = a < current ? (a, current) : (current, a)
+                                sets.attach(hi, to: lo)
+                                current = lo
+                            }
+                        }
+                        if x > 0 { unite(l[i - 1]) }
+                        if y > 0 {
+                            unite(l[i - width])
+                            if eight && x > 0 { unite(l[i - width - 1]) }
+                            if eight && x + 1 < width { unite(l[i - width + 1]) }
+                        }
+                        if current < 0 {
+                            current = sets.makeSet()
+                        }
+                        l[i] = current
+                    }
+                }
             }
         }
-        return filled
+        // Compact the roots to 0..<count in order of first appearance.
+        var compact = [Int32](repeating: -1, count: sets.count)
+        var count: Int32 = 0
+        labels.withUnsafeMutableBufferPointer { l in
+            for i in 0..<l.count where l[i] >= 0 {
+                let root = Int(sets.find(l[i]))
+                if compact[root] < 0 {
+                    compact[root] = count
+                    count += 1
+                }
+                l[i] = compact[root]
+            }
+        }
+        return (labels, Int(count))
     }
 
     /// Squared Euclidean distance of each foreground pixel (`mask[i] != 0`) to the nearest background pixel,
