@@ -106,6 +106,13 @@ def voc_threshold_row(items, score_threshold: float) -> dict:
             "error_histogram": counts["error_histogram"]}
 
 
+def chosen_count_threshold(rows: dict) -> str:
+    """The count threshold a calibration sweep chooses (`by_threshold` rows, keyed by threshold): the lowest mean
+    abs(count - truth), ties by the higher exact-count rate, then the lower threshold. The mean abs error is the figure
+    a lab reads per cell and moves less between neighbouring thresholds than the exact rate of a small split does."""
+    return min(rows, key=lambda t: (rows[t]["mean_abs_error"], -rows[t]["exact"], float(t)))
+
+
 def draw(image, boxes, scores, thr, path):
     im = Image.fromarray(image).convert("RGB")
     d = ImageDraw.Draw(im)
@@ -219,6 +226,7 @@ def main(argv) -> int:
         res["counts"] = count_report(items, a.score_threshold)
         if a.thresholds:
             res["by_threshold"] = {f"{t:g}": voc_threshold_row(items, t) for t in map(float, a.thresholds.split(","))}
+            res["chosen_threshold"] = float(chosen_count_threshold(res["by_threshold"]))
         report["voc"] = {"root": str(root), "list": a.list, "score_threshold": a.score_threshold, **res}
     reals = DEFAULT_REAL if a.real is None else [Path(p) for p in a.real]
     report["real"] = {}

@@ -6,7 +6,7 @@ from PIL import Image
 
 from karyotrain import config
 from karyotrain.data import MixedSpreads, VOCSpreads, load_voc_sample, photometric, read_voc, rotate90
-from karyotrain.evaluate import count_report
+from karyotrain.evaluate import chosen_count_threshold, count_report, voc_threshold_row
 
 
 def write_voc(root, ident, image, boxes):
@@ -119,6 +119,20 @@ def test_count_report_keeps_cells_that_are_not_46_apart():
     assert r["not_46"]["images"] == 3 and r["not_46"]["error_histogram"] == {"+0": 2, "+1": 1}
     assert abs(r["not_46"]["mean_error"] - 1 / 3) < 1e-12
     assert r["per_truth"]["45"]["error_histogram"] == {"+1": 1}
+
+
+def test_the_count_threshold_is_the_one_of_lowest_mean_abs_error():
+    def cell(scores, truth):
+        return np.zeros((len(scores), 4)), np.asarray(scores, float), np.zeros((truth, 4))
+    # cell 1: 3 chromosomes scoring 0.9, 0.5, 0.35; cell 2: 2 scoring 0.9, 0.45 and a speck at 0.32
+    cells = [cell([0.9, 0.5, 0.35], 3), cell([0.9, 0.45, 0.32], 2)]
+    rows = {f"{t:g}": voc_threshold_row(cells, t) for t in (0.3, 0.34, 0.4, 0.5)}
+    # counts (cell 1, cell 2) and errors: 0.3 -> (3, 3) +0 +1; 0.34 -> (3, 2) exact; 0.4 -> (2, 2) -1 +0; 0.5 -> (2, 1)
+    assert [rows[k]["mean_abs_error"] for k in ("0.3", "0.34", "0.4", "0.5")] == [0.5, 0.0, 0.5, 1.0]
+    assert chosen_count_threshold(rows) == "0.34"
+    tie = {"0.3": {"mean_abs_error": 1.0, "exact": 20.0}, "0.35": {"mean_abs_error": 1.0, "exact": 25.0},
+           "0.4": {"mean_abs_error": 1.0, "exact": 25.0}, "0.45": {"mean_abs_error": 1.5, "exact": 40.0}}
+    assert chosen_count_threshold(tie) == "0.35"  # exact rate breaks the tie, then the lower threshold
 
 
 def test_the_shipped_splits_partition_train_txt_and_never_touch_val():
