@@ -7,7 +7,9 @@ what a second lab's microscope or CytoVision export does to them, with the PyTor
 Conditions: `white` (the background flattened and removed to white as CytoVision does, karyotrain's augmentation
 at a fixed cut of 0.9), `pale` (every pixel pulled half way to the background level: a weaker stain or a brighter
 lamp), `pale+white`, `blur` (Gaussian, sigma 1.5 px), `jpeg` (quality 35) and `small` (the export at 0.6x, boxes
-with it). Per condition: exact-count rate, mean abs(count - truth), mean signed error, AER and F1.
+with it). Per condition: exact-count rate, mean abs(count - truth), mean signed error, AER and F1. With
+`--thresholds 0.25,0.26,...` each condition also gets the count threshold that `karyotrain evaluate` would choose on
+it (lowest mean abs error), the threshold a lab exporting that way would calibrate.
 """
 
 import argparse
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Training"))
 
 from karyotrain.data import background_removed, load_voc_sample, voc_ids
-from karyotrain.evaluate import count_report
+from karyotrain.evaluate import chosen_count_threshold, count_report, voc_threshold_row
 from karyotrain.export import load_exported
 from karyotrain.metrics import evaluate
 from karyotrain.model import detect
@@ -69,6 +71,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=130)
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--score-threshold", type=float, default=None, help="default: the model's count threshold")
+    ap.add_argument("--thresholds", help="comma-separated score thresholds: report the chosen one per condition")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -91,6 +94,15 @@ def main() -> None:
         m, counts = evaluate(found[c], threshold), count_report(found[c], threshold)
         print(f"| {c} | {counts['exact']:.1f}% | {counts['mean_abs_error']:.2f} | {counts['mean_error']:+.2f} | "
               f"{m['AER']:.2f} | {m['F1']:.2f} |")
+    if a.thresholds:
+        print("| condition | chosen count threshold | exact count | mean abs error | mean error there |")
+        print("| --- | --- | --- | --- | --- |")
+        for c in chosen:
+            rows = {f"{t:g}": voc_threshold_row(found[c], t) for t in map(float, a.thresholds.split(","))}
+            t = chosen_count_threshold(rows)
+            counts = count_report(found[c], float(t))
+            print(f"| {c} | {t} | {counts['exact']:.1f}% | {counts['mean_abs_error']:.2f} | "
+                  f"{counts['mean_error']:+.2f} |")
 
 
 if __name__ == "__main__":
