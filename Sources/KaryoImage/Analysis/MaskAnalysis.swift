@@ -29,6 +29,7 @@ public enum MaskAnalysis {
     /// background pixels (`mask[i] == 0`) that touches no edge of the plane. Larger enclosed areas (a ring of
     /// touching chromosomes, the field inside a frame line) stay background.
     public static func fillHoles(_ mask: [UInt8], width: Int, height: Int, maxArea: Int) -> [UInt8] {
+        precondition(mask.count == width * height, "mask size \(mask.count) is not \(width) x \(height)")
         var background = [UInt8](repeating: 0, count: mask.count)
         for i in 0..<mask.count where mask[i] == 0 { background[i] = 1 }
         let (labels, count) = label(background, width: width, height: height, eight: false)
