@@ -174,11 +174,11 @@ final class DaemonProcess: @unchecked Sendable {
         env["OPENBLAS_NUM_THREADS"] = "1"
         env["SWIFT_BACKTRACE"] = "enable=yes,threads=all,interactive=no,color=no"
         process.environment = env.merging(environment) { $1 }
-        if !FileManager.default.fileExists(atPath: workspace.logPath) {
-            _ = FileManager.default.createFile(atPath: workspace.logPath, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: workspace.logPath))
-        try log.seekToEnd()
+        // Appending, not writing from the end as it was at start: several processes share the log, and each would
+        // overwrite what the others wrote after it started.
+        let fd = open(workspace.logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let log = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         process.standardError = log
         process.standardOutput = log
         try process.run()
@@ -187,6 +187,13 @@ final class DaemonProcess: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
 
     func signal(_ number: Int32) { kill(pid, number) }
+
+    /// How the process ended ("running" while it runs): its exit status or the signal that ended it.
+    var exitDescription: String {
+        guard !process.isRunning else { return "running" }
+        let how = process.terminationReason == .uncaughtSignal ? "signal" : "exit status"
+        return "\(how) \(process.terminationStatus)"
+    }
 
     /// Waits for exit (at most `timeout` seconds, then SIGABRT, so the Swift runtime writes every thread's backtrace
     /// to the log, then SIGKILL); returns the exit status.

@@ -201,7 +201,11 @@ struct SharedStateTests {
         print("server restart: done when the server was back \(progress)")
         #expect(progress < Self.imageCount, "the restart came too late to interrupt anything")
         #expect(await lab.ws.wait(timeout: 240) { lab.done() == Self.imageCount }, "\(lab.ws.log().suffix(3000))")
-        for worker in workers { #expect(worker.process.isRunning, "a worker gave up: \(lab.ws.log().suffix(3000))") }
+        for worker in workers {
+            #expect(
+                worker.process.isRunning,
+                "worker pid \(worker.pid) gave up (\(worker.exitDescription)): \(lab.ws.log().suffix(6000))")
+        }
         await stopAll(workers, lab)
         try verify(lab)
     }

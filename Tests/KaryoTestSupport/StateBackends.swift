@@ -56,7 +56,7 @@ public enum TestStateBackend: Sendable, CustomStringConvertible, CaseIterable {
     }
 
     /// Runs one statement outside a transaction (`CREATE DATABASE` cannot run inside one).
-    static func admin(_ server: PostgresSettings, _ sql: String) throws {
+    public static func admin(_ server: PostgresSettings, _ sql: String) throws {
         let configuration = PostgresConnection.Configuration(
             host: server.host, port: server.port, username: server.user, password: server.password,
             database: server.database, tls: .disable)

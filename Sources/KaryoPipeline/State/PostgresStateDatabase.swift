@@ -132,15 +132,16 @@ public final class PostgresStateDatabase: StateDatabase {
                         try tx.simple("COMMIT")
                         return value
                     } catch {
-                        try? tx.simple("ROLLBACK")
+                        // A session the server ended takes no ROLLBACK (it would wait out `responseLimit`
+                        // unanswered); closing its connection ends the transaction.
+                        if !live.isClosed && Self.retryable(error) != .reconnect { try? tx.simple("ROLLBACK") }
                         throw error
                     }
                 } catch {
                     // Whatever a server going away reports, a connection it closed is opened anew.
                     let retry = open?.isClosed == true ? .reconnect : Self.retryable(error)
                     if retry == .reconnect {
-                        // Not waited for: a connection cut mid-reply may never finish closing.
-                        if let lost = open { let _: EventLoopFuture<Void> = lost.close() }
+                        if let lost = open { Self.discard(lost) }
                         open = nil
                     }
                     guard retry != .never, Date() < deadline else { throw StateFailure(error) }
@@ -166,11 +167,17 @@ public final class PostgresStateDatabase: StateDatabase {
         configuration.options.additionalStartupParameters = [
             ("idle_in_transaction_session_timeout", "\(Int(Self.stalledTransactionLimit * 1000))")
         ]
-        let live = try Self.reply(
-            PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger))
+        let connecting = PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: logger)
+        let live = try Self.reply(connecting) { connecting.whenSuccess { late in Self.discard(late) } }
         open = live
         return live
+    }
+
+    /// Closes a connection given up on without waiting for it (one cut mid-reply may never finish closing), and
+    /// keeps it alive until it has closed (postgres-nio asserts that a connection is closed before it is freed).
+    private static func discard(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     /// A failed transaction's error, described in full: postgres-nio's own description of a `PSQLError` hides the
@@ -260,7 +267,7 @@ public final class PostgresStateDatabase: StateDatabase {
         /// Waits for a reply; when none comes within `responseLimit` the query fails, its connection is closed and
         /// the transaction is run again on a fresh one.
         private func bounded<T: Sendable>(_ reply: EventLoopFuture<T>) throws -> T {
-            try PostgresStateDatabase.reply(reply) { [connection] in let _: EventLoopFuture<Void> = connection.close() }
+            try PostgresStateDatabase.reply(reply) { [connection] in PostgresStateDatabase.discard(connection) }
         }
 
         func execute(_ sql: String, _ arguments: [StateValue]) throws -> Int {
