@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "KaryoReviewTests",
             dependencies: [
-                "KaryoReview", "KaryoPipeline", "KaryoImage", "KaryoTestSupport",
+                "KaryoReview", "KaryoPipeline", "KaryoDetect", "KaryoImage", "KaryoSupport", "KaryoTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -139,7 +139,8 @@ let package = Package(
         .testTarget(
             name: "KaryoDaemonTests",
             dependencies: [
-                "KaryoDaemon", "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoSupport", "KaryoTestSupport",
+                "KaryoDaemon", "KaryoDetect", "KaryoPipeline", "KaryoWatch", "KaryoImage", "KaryoSupport",
+                "KaryoTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
     ]

@@ -55,6 +55,22 @@ public struct PixelCodeDetector: Detector {
     }
 }
 
+/// The pixel-code detector, reporting a model's name and weights hash as DeepACEv2 does.
+public struct ModelledDetector: Detector {
+    public let name = "deepace"
+    public let modelName: String?
+    public let modelSHA256: String?
+
+    public init(modelName: String, modelSHA256: String) {
+        self.modelName = modelName
+        self.modelSHA256 = modelSHA256
+    }
+
+    public func analyze(_ image: GrayImage, profile: StageProfile?) throws -> DetectorOutput {
+        try PixelCodeDetector().analyze(image, profile: profile)
+    }
+}
+
 /// A detector that always fails.
 public struct FailingDetector: Detector {
     public let name = "failing"

@@ -1,0 +1,87 @@
+import Foundation
+import KaryoDetect
+import KaryoPipeline
+import KaryoSupport
+import KaryoTestSupport
+import Testing
+
+/// `karyocount review threshold` on a daemon's state, as a lab runs it after reviewing cells.
+@Suite("review threshold")
+struct ReviewThresholdCommandTests {
+    private func karyocount(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
+    @Test(
+        "prints each threshold's figures on the configured model's reviewed cells and the line for the chosen one; refuses too few cells",
+        .enabled(if: Binary.exists))
+    func chooses() async throws {
+        let dir = TempDir()
+        let weights = Data("the lab's model weights".utf8)
+        try FileManager.default.createDirectory(at: dir.path("model"), withIntermediateDirectories: true)
+        try weights.write(to: dir.path("model/model.safetensors"))
+        var config = testConfig(dir)
+        config.model = dir.path("model")
+        let configured = ModelledDetector(modelName: "lab", modelSHA256: sha256Hex(of: weights))
+        let older = ModelledDetector(modelName: "old", modelSHA256: sha256Hex(of: Data("older weights".utf8)))
+        // Counted at 0.5 with an extra 0.5-score box on L1.001-003: 47, 47, 47, 45; L1.005 by an older model.
+        let cells: [(String, Int, Bool, any Detector)] = [
+            ("L1.001.A.png", 46, true, configured), ("L1.002.A.png", 46, true, configured),
+            ("L1.003.A.png", 46, true, configured), ("L1.004.A.png", 45, false, configured),
+            ("L1.005.A.png", 46, true, older),
+        ]
+        for (i, (name, count, uncertain, detector)) in cells.enumerated() {
+            let pipeline = try openPipeline(config: config, detector: detector, logger: LogCapture().logger)
+            try pipeline.enqueue(
+                dir.write("drop/L1/\(name)", codedPNG(count: count, uncertain: uncertain, salt: i)),
+                root: dir.path("drop"))
+            _ = await pipeline.processPending()
+        }
+        let queue = try config.openQueue()
+        for (stem, count) in [("L1.001.A", 46), ("L1.002.A", 46), ("L1.003.A", 47), ("L1.004.A", 45), ("L1.005.A", 46)]
+        {
+            let sha = try #require(try queue.results(patient: "L1").first { $0.stem == stem }).sha256
+            _ = try queue.recordReview(
+                sha256: sha, ReviewSubmission(count: count, boxes: nil, reviewer: "Dr. Ada"), detectorBoxes: [],
+                settings: AggregatorSettings(config))
+        }
+        let toml = dir.path("karyocount.toml")
+        try """
+        watch_roots = ["\(dir.path("drop").path)"]
+        output_root = "\(dir.path("out").path)"
+        state_dir = "\(dir.path("state").path)"
+        model = "\(dir.path("model").path)"
+        """.write(to: toml, atomically: true, encoding: .utf8)
+
+        let run = try karyocount(["review", "threshold", "--config", toml.path, "--min-cells", "4"])
+        #expect(run.status == 0, "\(run.output)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.contains("left out L1/L1.005.A: counted by model old, not the configured model"), "\(run.output)")
+        #expect(lines.contains("4 reviewed cells counted by the configured model"), "\(run.output)")
+        // 0.10-0.50: +1, +1, 0, 0; 0.51-0.90: 0, 0, -1, 0.
+        #expect(
+            lines.contains {
+                $0.hasPrefix("0.50") && $0.contains("2/4") && $0.hasSuffix("current: 4 cells counted at it")
+            })
+        #expect(
+            lines.contains {
+                $0.hasPrefix("0.51") && $0.contains("3/4") && $0.contains("0.25") && $0.hasSuffix("chosen")
+            })
+        #expect(
+            lines.suffix(2) == ["Add to the configuration (top level):", "score_threshold = 0.51"], "\(run.output)")
+
+        let few = try karyocount(["review", "threshold", "--config", toml.path])
+        #expect(few.status == 1)
+        #expect(few.output.contains("4 reviewed cells are too few to choose a threshold from (--min-cells 30)"))
+        #expect(!few.output.contains("score_threshold ="), "\(few.output)")
+    }
+}
