@@ -123,8 +123,9 @@ public struct KaryoConfig: Sendable, Equatable {
                 """
                 Detections at or above this score are counted. Unset (the default): the model's own count \
                 threshold, chosen
-                when the model was trained (Models/README.md); the classical detector's is 0.5. Set it only to \
-                override the model.
+                when the model was trained (Models/README.md); the classical detector's is 0.5. To fit it to this \
+                lab's exports,
+                `karyocount review threshold` chooses one from the cells cytologists reviewed.
                 """, \.scoreThreshold, within: 0...1, sample: "0.5"),
             .optionalNumber(
                 "chromosome_width_px",
