@@ -45,8 +45,8 @@ struct ReviewThresholdCommandTests {
             (older, [("L1.005.A.png", 46, true)]),
         ]
         for (run, (detector, cells)) in runs.enumerated() {
-            // Each pipeline stands for one run of the daemon; the first may take a while to let go of the state.
-            let pipeline = try openPipeline(config: config, detector: detector, logger: LogCapture().logger, wait: 120)
+            // Each pipeline stands for one run of the daemon.
+            let pipeline = try openPipeline(config: config, detector: detector, logger: LogCapture().logger)
             for (i, (name, count, uncertain)) in cells.enumerated() {
                 try pipeline.enqueue(
                     dir.write("drop/L1/\(name)", codedPNG(count: count, uncertain: uncertain, salt: 10 * run + i)),

@@ -232,7 +232,7 @@ struct PipelineTests {
     func gracefulStop() async throws {
         let config = testConfig(dir)
         let pipeline = try Pipeline(
-            config: config, detector: PixelCodeDetector(delay: .milliseconds(800)), logger: LogCapture().logger)
+            config: config, detector: PixelCodeDetector(delay: .milliseconds(2000)), logger: LogCapture().logger)
         for i in 0..<5 {
             try pipeline.enqueue(dir.write("drop/P/\(i).png", codedPNG(count: 46, salt: i)), root: dir.path("drop"))
         }

@@ -8,11 +8,9 @@ import Logging
 /// A `Pipeline` on `config`'s state, as a restarted daemon would open it. In a test, the pipeline of a simulated
 /// earlier run may still be deallocating on another thread (a finished task can release its last reference a moment
 /// after `processPending` returns), holding the state lock that a real process would have dropped at exit: wait for
-/// that, up to `wait` seconds (longer where the test runs beside busy suites), rather than fail.
-public func openPipeline(
-    config: KaryoConfig, detector: any Detector, logger: Logger, wait: TimeInterval = 5
-) throws -> Pipeline {
-    let deadline = Date().addingTimeInterval(wait)
+/// that, up to 60 s (its tasks wait for a turn on busy cores), rather than fail.
+public func openPipeline(config: KaryoConfig, detector: any Detector, logger: Logger) throws -> Pipeline {
+    let deadline = Date().addingTimeInterval(60)
     while true {
         do {
             return try Pipeline(config: config, detector: detector, logger: logger)
