@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from .data import load_grey, load_voc_sample, voc_ids
 from .export import load_checkpoint, load_exported
 from .frame import inside_frame
-from .metrics import evaluate
+from .metrics import class_report, evaluate
 from .model import detect
 from .scale import working_factor
 
@@ -75,10 +75,11 @@ def coco_samples(path: Path):
 
 
 def voc_samples(root: Path, listing: str):
-    """(grey image, boxes, ID) for each ID of a VOC folder's list file (e.g. tseng val.txt), in the list's order."""
+    """(grey image, boxes, class names, ID) for each ID of a VOC folder's list file (e.g. tseng val.txt), in the
+    list's order."""
     for ident in voc_ids(root, listing):
-        image, boxes, _ = load_voc_sample(root, ident)
-        yield image, boxes.astype(np.float64), ident
+        image, boxes, names = load_voc_sample(root, ident)
+        yield image, boxes.astype(np.float64), names, ident
 
 
 def count_report(items, score_threshold: float) -> dict:
@@ -215,12 +216,14 @@ def main(argv) -> int:
             report["synthetic"] = report["synthetic"][methods[0]]
     if a.voc:
         root = Path(a.voc)
-        items, ids, t0 = [], [], time.time()
-        for image, truth, ident in voc_samples(root, a.list):
+        items, names, ids, t0 = [], [], [], time.time()
+        for image, truth, classes, ident in voc_samples(root, a.list):
             r = detect(model, image, factor=lab_factor(image), device=a.device)
             items.append((r["boxes"].numpy(), r["scores"].numpy(), truth))
+            names.append(classes)
             ids.append(ident)
         res = evaluate(items, a.score_threshold)
+        res["by_class"] = class_report([(*item, n) for item, n in zip(items, names)], a.score_threshold)
         res["per_image"] = [dict(p, id=i) for p, i in zip(res["per_image"], ids)]
         res["seconds_per_image"] = (time.time() - t0) / max(len(items), 1)
         res["counts"] = count_report(items, a.score_threshold)

@@ -6,6 +6,7 @@ Unmatched ground truths are FN. Figures are in percent.
 """
 
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -22,14 +23,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def match(pred_boxes, pred_scores, gt_boxes, iou_thr=0.5):
-    """Per prediction: True for TP. Returns (tp flags in input order, number of gts matched)."""
+def assign(pred_boxes, pred_scores, gt_boxes, iou_thr=0.5) -> dict:
+    """{truth index: prediction index}: each prediction goes to the truth box it overlaps most, when by at least
+    `iou_thr`; a truth box claimed by several keeps the highest-scoring one."""
     pb = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
     ps = np.asarray(pred_scores, np.float64).reshape(-1)
     gb = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
-    tp = np.zeros(len(pb), bool)
     if len(pb) == 0 or len(gb) == 0:
-        return tp, 0
+        return {}
     iou = iou_matrix(pb, gb)
     best = iou.argmax(axis=1)
     best_iou = iou[np.arange(len(pb)), best]
@@ -39,9 +40,56 @@ def match(pred_boxes, pred_scores, gt_boxes, iou_thr=0.5):
             g = int(best[i])
             if g not in winner or ps[i] > ps[winner[g]]:
                 winner[g] = i
+    return winner
+
+
+def match(pred_boxes, pred_scores, gt_boxes, iou_thr=0.5):
+    """Per prediction: True for TP. Returns (tp flags in input order, number of gts matched)."""
+    winner = assign(pred_boxes, pred_scores, gt_boxes, iou_thr)
+    tp = np.zeros(len(np.asarray(pred_boxes).reshape(-1, 4)), bool)
     for i in winner.values():
         tp[i] = True
     return tp, len(winner)
+
+
+def class_report(items, score_threshold=0.5, iou_thr=0.5, part_iou=0.2) -> dict:
+    """Where a count's errors come from. items: (pred_boxes, pred_scores, gt_boxes, gt_class_names) per image.
+    Per annotated class: truth boxes, missed ones (no counted box matched them) and the miss rate in percent; the
+    misses by cause: a box below the threshold would have matched ("below_threshold"), a counted box overlaps by
+    `part_iou` to `iou_thr` (a piece, a merge of touching chromosomes or a loose box: "piece_or_merge"), neither
+    ("no_box"); the false counted boxes by kind: overlapping an already found chromosome by `iou_thr` or more
+    ("duplicate"), overlapping a chromosome by `part_iou` to `iou_thr` ("piece_or_merge"), neither ("no_chromosome")."""
+    truth, missed = Counter(), Counter()
+    causes, false = Counter(), Counter()
+    for pb, ps, gb, names in items:
+        pb = np.asarray(pb, np.float64).reshape(-1, 4)
+        ps = np.asarray(ps, np.float64).reshape(-1)
+        gb = np.asarray(gb, np.float64).reshape(-1, 4)
+        keep = ps >= score_threshold
+        counted = np.flatnonzero(keep)
+        found = {g: counted[i] for g, i in assign(pb[keep], ps[keep], gb, iou_thr).items()}
+        iou = iou_matrix(pb, gb) if len(pb) and len(gb) else np.zeros((len(pb), len(gb)))
+        for g, name in enumerate(names):
+            truth[name] += 1
+            if g in found:
+                continue
+            missed[name] += 1
+            if (iou[~keep, g] >= iou_thr).any():
+                causes["below_threshold"] += 1
+            elif (iou[keep, g] >= part_iou).any():
+                causes["piece_or_merge"] += 1
+            else:
+                causes["no_box"] += 1
+        true_boxes = set(found.values())
+        for i in counted:
+            if i in true_boxes:
+                continue
+            overlap = iou[i].max() if len(gb) else 0.0
+            kind = "duplicate" if overlap >= iou_thr else "piece_or_merge" if overlap >= part_iou else "no_chromosome"
+            false[kind] += 1
+    per_class = {name: {"truth": truth[name], "missed": missed[name], "miss_rate": 100 * missed[name] / truth[name]}
+                 for name in sorted(truth, key=lambda n: (-missed[n] / truth[n], n))}
+    return {"per_class": per_class, "misses": dict(causes), "false": dict(false)}
 
 
 def evaluate(images, score_threshold=0.5, iou_thr=0.5) -> dict:

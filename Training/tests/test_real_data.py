@@ -147,3 +147,26 @@ def test_the_shipped_splits_partition_train_txt_and_never_touch_val():
     assert len(fit) == 1170 and len(held) == 130 and not set(fit) & set(held)
     assert set(fit) | set(held) == set(voc_ids(root, "train.txt"))
     assert not (set(fit) | set(held)) & set(voc_ids(root, "val.txt"))
+
+
+def test_the_class_report_says_which_chromosomes_are_missed_and_why():
+    from karyotrain.metrics import class_report, evaluate
+    truth = np.array([[0, 0, 10, 100], [50, 0, 60, 30], [100, 0, 110, 30], [150, 0, 160, 30], [200, 0, 210, 100]],
+                     float)
+    names = ["A1", "G21", "G22", "G21", "B4"]
+    boxes = np.array([[0, 0, 10, 100],  # A1 found
+                      [0, 0, 10, 95],  # IoU 0.95 with the found A1: a duplicate
+                      [50, 0, 60, 30],  # the first G21, scored below the threshold
+                      [100, 0, 110, 12],  # IoU 0.4 with G22: a piece, and G22 missed
+                      [200, 0, 210, 100],  # B4 found
+                      [300, 0, 310, 30]], float)  # nothing there
+    scores = np.array([0.9, 0.8, 0.3, 0.7, 0.95, 0.6])
+    report = class_report([(boxes, scores, truth, names)], score_threshold=0.5)
+    assert list(report["per_class"]) == ["G21", "G22", "A1", "B4"]  # by miss rate, then name
+    assert report["per_class"]["G21"] == {"truth": 2, "missed": 2, "miss_rate": 100.0}
+    assert report["per_class"]["A1"] == {"truth": 1, "missed": 0, "miss_rate": 0.0}
+    assert report["misses"] == {"below_threshold": 1, "piece_or_merge": 1, "no_box": 1}
+    assert report["false"] == {"duplicate": 1, "piece_or_merge": 1, "no_chromosome": 1}
+    # The count is right (5 boxes for 5 chromosomes) while three are missed and three boxes are false.
+    figures = evaluate([(boxes, scores, truth)], 0.5)
+    assert (figures["TP"], figures["FP"], figures["FN"]) == (2, 3, 3)
