@@ -73,6 +73,55 @@ public struct ThresholdCalibration: Sendable {
             (a.meanAbsError, -a.exactPercent, a.threshold) < (b.meanAbsError, -b.exactPercent, b.threshold)
         }
     }
+
+    /// The mean abs error of the rule on cells it did not choose from: each cell counted at the threshold the rule
+    /// chooses from all the other cells (leave-one-out). The chosen row's own figure is flattered by the choice;
+    /// this one is what the lab's next cells can expect. Nil with fewer than two cells.
+    public var leaveOneOutMeanAbsError: Double? {
+        guard cells.count >= 2 else { return nil }
+        let errors = cells.map { cell in Self.thresholds.map { cell.count(at: $0) - cell.reviewedCount } }
+        var absSums = [Int](repeating: 0, count: Self.thresholds.count)
+        var signedSums = absSums
+        var exactSums = absSums
+        for cellErrors in errors {
+            for (k, e) in cellErrors.enumerated() {
+                absSums[k] += abs(e)
+                signedSums[k] += e
+                exactSums[k] += e == 0 ? 1 : 0
+            }
+        }
+        let others = Double(cells.count - 1)
+        var total = 0
+        for cellErrors in errors {
+            let rows = Self.thresholds.indices.map { k in
+                let e = cellErrors[k]
+                return Row(
+                    threshold: Self.thresholds[k], exact: exactSums[k] - (e == 0 ? 1 : 0), cells: cells.count - 1,
+                    meanAbsError: Double(absSums[k] - abs(e)) / others, meanError: Double(signedSums[k] - e) / others)
+            }
+            guard let choice = Self.chosen(rows), let k = Self.thresholds.firstIndex(of: choice.threshold) else {
+                continue
+            }
+            total += abs(cellErrors[k])
+        }
+        return Double(total) / Double(cells.count)
+    }
+
+    /// What to tell the lab, against the threshold the cells were counted at.
+    public enum Advice: Equatable, Sendable {
+        /// Count at `threshold`: the rule's choice counts cells it did not see better than the current threshold.
+        case change(to: Double)
+        /// Keep the current threshold: the rule's choice is the current one, or does not count unseen cells better.
+        case keep
+    }
+
+    /// Change to the chosen threshold only when its leave-one-out mean abs error is below the current threshold's.
+    public func advice(current: Double) -> Advice {
+        guard let chosen, let unseen = leaveOneOutMeanAbsError, chosen.threshold != current,
+            unseen < row(at: current).meanAbsError
+        else { return .keep }
+        return .change(to: chosen.threshold)
+    }
 }
 
 extension ThresholdCalibration {

@@ -121,8 +121,24 @@ struct ReviewCommand: AsyncParsableCommand {
                         + "(--min-cells \(minCells)); review more cells of several patients")
                 throw ExitCode(1)
             }
+            // The threshold most of the cells were counted at: the configuration's, or the model's own.
+            guard let current = collected.countedAt.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) })?.key,
+                let unseen = calibration.leaveOneOutMeanAbsError
+            else { return }
+            let f = { (value: Double) in String(format: "%.2f", value) }
             print(
-                "Add to the configuration (top level):\nscore_threshold = \(String(format: "%.2f", chosen.threshold))")
+                "Chosen from the other cells, each cell's count (leave-one-out) has a mean abs error of \(f(unseen)) "
+                    + "against \(f(calibration.row(at: current).meanAbsError)) at the current \(f(current)).")
+            switch calibration.advice(current: current) {
+            case .change(let threshold):
+                print("Add to the configuration (top level):\nscore_threshold = \(f(threshold))")
+            case .keep where chosen.threshold == current:
+                print("Keep the current threshold \(f(current)): the rule chooses it.")
+            case .keep:
+                print(
+                    "Keep the current threshold \(f(current)): the rule's choice, \(f(chosen.threshold)), does not "
+                        + "count unseen cells better.")
+            }
         }
     }
 }

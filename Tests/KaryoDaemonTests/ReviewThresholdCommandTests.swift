@@ -33,16 +33,11 @@ struct ReviewThresholdCommandTests {
         config.model = dir.path("model")
         let configured = ModelledDetector(modelName: "lab", modelSHA256: sha256Hex(of: weights))
         let older = ModelledDetector(modelName: "old", modelSHA256: sha256Hex(of: Data("older weights".utf8)))
-        // Counted at 0.5 with an extra 0.5-score box on L1.001-003: 47, 47, 47, 45; then L1.005 by an older model.
+        // Counted at 0.5 with an extra 0.5-score box (debris) on L1.001-005: 47 each, and L1.006 45; then L1.007 by
+        // an older model.
         let runs: [(any Detector, [(String, Int, Bool)])] = [
-            (
-                configured,
-                [
-                    ("L1.001.A.png", 46, true), ("L1.002.A.png", 46, true), ("L1.003.A.png", 46, true),
-                    ("L1.004.A.png", 45, false),
-                ]
-            ),
-            (older, [("L1.005.A.png", 46, true)]),
+            (configured, (1...5).map { ("L1.00\($0).A.png", 46, true) } + [("L1.006.A.png", 45, false)]),
+            (older, [("L1.007.A.png", 46, true)]),
         ]
         for (run, (detector, cells)) in runs.enumerated() {
             // Each pipeline stands for one run of the daemon.
@@ -55,8 +50,7 @@ struct ReviewThresholdCommandTests {
             _ = await pipeline.processPending()
         }
         let queue = try config.openQueue()
-        for (stem, count) in [("L1.001.A", 46), ("L1.002.A", 46), ("L1.003.A", 47), ("L1.004.A", 45), ("L1.005.A", 46)]
-        {
+        for (stem, count) in (1...5).map({ ("L1.00\($0).A", 46) }) + [("L1.006.A", 45), ("L1.007.A", 46)] {
             let sha = try #require(try queue.results(patient: "L1").first { $0.stem == stem }).sha256
             _ = try queue.recordReview(
                 sha256: sha, ReviewSubmission(count: count, boxes: nil, reviewer: "Dr. Ada"), detectorBoxes: [],
@@ -70,26 +64,30 @@ struct ReviewThresholdCommandTests {
         model = "\(dir.path("model").path)"
         """.write(to: toml, atomically: true, encoding: .utf8)
 
-        let run = try karyocount(["review", "threshold", "--config", toml.path, "--min-cells", "4"])
+        let run = try karyocount(["review", "threshold", "--config", toml.path, "--min-cells", "6"])
         #expect(run.status == 0, "\(run.output)")
         let lines = run.output.split(separator: "\n").map(String.init)
-        #expect(lines.contains("left out L1/L1.005.A: counted by model old, not the configured model"), "\(run.output)")
-        #expect(lines.contains("4 reviewed cells counted by the configured model"), "\(run.output)")
-        // 0.10-0.50: +1, +1, 0, 0; 0.51-0.90: 0, 0, -1, 0.
+        #expect(lines.contains("left out L1/L1.007.A: counted by model old, not the configured model"), "\(run.output)")
+        #expect(lines.contains("6 reviewed cells counted by the configured model"), "\(run.output)")
+        // 0.10-0.50: +1 five times, 0 (mean abs error 0.83); 0.51-0.90: 0 six times. Leave-one-out: whichever cell
+        // is left out, the others choose 0.51, where it counts right.
         #expect(
             lines.contains {
-                $0.hasPrefix("0.50") && $0.contains("2/4") && $0.hasSuffix("current: 4 cells counted at it")
-            })
+                $0.hasPrefix("0.50") && $0.contains("1/6") && $0.contains("0.83")
+                    && $0.hasSuffix("current: 6 cells counted at it")
+            }, "\(run.output)")
         #expect(
-            lines.contains {
-                $0.hasPrefix("0.51") && $0.contains("3/4") && $0.contains("0.25") && $0.hasSuffix("chosen")
-            })
+            lines.contains { $0.hasPrefix("0.51") && $0.contains("6/6") && $0.hasSuffix("chosen") }, "\(run.output)")
         #expect(
-            lines.suffix(2) == ["Add to the configuration (top level):", "score_threshold = 0.51"], "\(run.output)")
+            lines.suffix(3) == [
+                "Chosen from the other cells, each cell's count (leave-one-out) has a mean abs error of 0.00 against "
+                    + "0.83 at the current 0.50.",
+                "Add to the configuration (top level):", "score_threshold = 0.51",
+            ], "\(run.output)")
 
         let few = try karyocount(["review", "threshold", "--config", toml.path])
         #expect(few.status == 1)
-        #expect(few.output.contains("4 reviewed cells are too few to choose a threshold from (--min-cells 30)"))
+        #expect(few.output.contains("6 reviewed cells are too few to choose a threshold from (--min-cells 30)"))
         #expect(!few.output.contains("score_threshold ="), "\(few.output)")
     }
 }

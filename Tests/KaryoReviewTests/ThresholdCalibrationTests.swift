@@ -32,6 +32,12 @@ struct ThresholdCalibrationTests {
         }
         #expect(calibration.chosen?.threshold == 0.33)
         #expect(calibration.rows.count == 81)
+        // Leave-one-out: cell 1 out, cell 2 alone chooses 0.33, where cell 1 counts 3 (error 0); cell 2 out, cell 1
+        // alone chooses 0.10, where cell 2 counts 3 (+1). Mean abs error 0.5, not the chosen row's flattering 0.
+        #expect(calibration.leaveOneOutMeanAbsError == 0.5)
+        #expect(calibration.advice(current: 0.5) == .change(to: 0.33))  // 0.5 against 1.0 at 0.5
+        #expect(calibration.advice(current: 0.32) == .keep)  // 0.5 against 0.5 at 0.32: not better
+        #expect(calibration.advice(current: 0.33) == .keep)  // the current one is the choice
 
         let tie = [
             ThresholdCalibration.Row(threshold: 0.30, exact: 1, cells: 5, meanAbsError: 1, meanError: 0),
@@ -113,6 +119,11 @@ struct ThresholdCalibrationTests {
         let chosen = try #require(calibration.chosen)
         #expect(chosen.threshold == 0.51 && chosen.exact == 3 && chosen.meanAbsError == 0.25)
         #expect(chosen.meanError == -0.25)
+        // Leave-one-out: K1.001 (or .002) out, the others tie on mean abs error and exact rate, so 0.10 is chosen,
+        // where it counts +1; K1.003 out, the others choose 0.51, where it counts -1; K1.004 out, 0.51, 0. Mean abs
+        // error 0.75 against 0.5 at the current 0.5: keep it.
+        #expect(calibration.leaveOneOutMeanAbsError == 0.75)
+        #expect(calibration.advice(current: 0.5) == .keep)
 
         let other = try ThresholdCalibration.reviewedCells(queue: queue, modelSHA256: "bb")
         #expect(other.cells.isEmpty)
