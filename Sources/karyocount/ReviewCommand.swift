@@ -72,7 +72,9 @@ struct ReviewCommand: AsyncParsableCommand {
                 abs(count - reviewed count) (ties: the higher exact-count rate, then the lower threshold). Only \
                 cells counted by the configured model are used. The figures stand for the lab's cells when the \
                 reviewed cells were chosen regardless of their counts (review a random sample, not only flagged \
-                patients). Nothing is changed: the configuration line to add is printed.
+                patients). Nothing is changed: the configuration line to add is printed, and only when the rule's \
+                choice counts cells it did not see better than the current threshold (each cell counted at the \
+                threshold chosen from the others: leave-one-out).
                 """)
 
         @Option(help: "Configuration file (default: \(KaryoConfig.defaultPath) if it exists, else the defaults).")
