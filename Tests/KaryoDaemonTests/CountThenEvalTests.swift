@@ -7,20 +7,6 @@ struct CountThenEvalTests {
     private let fixtures = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appending(path: "Fixtures/real")
 
-    private func karyocount(_ arguments: [String], in folder: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
     @Test(
         "run by its path from another folder, count finds the shipped model, and eval reads what count wrote",
         .enabled(if: Binary.exists))
@@ -30,7 +16,7 @@ struct CountThenEvalTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let image = fixtures.appending(path: "18-Y2087.145.O.png").path
-        let counted = try karyocount(["count", image, "--out", "results"], in: folder.path)
+        let counted = try Binary.run(["count", image, "--out", "results"], in: folder.path)
         #expect(counted.status == 0, "\(counted.output)")
         let result = try #require(
             try JSONSerialization.jsonObject(
@@ -39,7 +25,7 @@ struct CountThenEvalTests {
         #expect((result["model"] as? [String: Any])?["name"] as? String == "default")
 
         let truth = fixtures.appending(path: "18-Y2087.145.O.json").path
-        let evaluated = try karyocount(
+        let evaluated = try Binary.run(
             ["eval", "--truth", truth, "--pred", "results", "--json", "eval.json"], in: folder.path)
         #expect(evaluated.status == 0, "\(evaluated.output)")
         let figures = try #require(
@@ -65,7 +51,7 @@ struct CountThenEvalTests {
             at: fixtures.appending(path: "18-Y2087.145.O.png"), to: folder.appending(path: "images/18-Y2087.145.O.png"))
         try Data("not an image".utf8).write(to: folder.appending(path: "images/broken.png"))
         let truth = fixtures.appending(path: "18-Y2087.145.O.json").path
-        let evaluated = try karyocount(
+        let evaluated = try Binary.run(
             [
                 "eval", "--truth", truth, "--images", "images", "--detector", "auto", "--pred", "results",
                 "--overlays", "judged", "--json", "eval.json",

@@ -26,6 +26,22 @@ enum Binary {
     }()
 
     static var exists: Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    /// Runs `karyocount arguments` in `folder` (this process's own when nil) to its end: its exit status and its
+    /// stdout and stderr together.
+    static func run(_ arguments: [String], in folder: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
 }
 
 /// Synthetic metaphase-like test images: dark rods on a light, slightly uneven background. Each seed gives

@@ -8,19 +8,6 @@ import Testing
 /// `karyocount review threshold` on a daemon's state, as a lab runs it after reviewing cells.
 @Suite("review threshold")
 struct ReviewThresholdCommandTests {
-    private func karyocount(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-
     @Test(
         "prints each threshold's figures on the configured model's reviewed cells and the line for the chosen one; refuses too few cells",
         .enabled(if: Binary.exists))
@@ -64,7 +51,7 @@ struct ReviewThresholdCommandTests {
         model = "\(dir.path("model").path)"
         """.write(to: toml, atomically: true, encoding: .utf8)
 
-        let run = try karyocount(["review", "threshold", "--config", toml.path, "--min-cells", "6"])
+        let run = try Binary.run(["review", "threshold", "--config", toml.path, "--min-cells", "6"])
         #expect(run.status == 0, "\(run.output)")
         let lines = run.output.split(separator: "\n").map(String.init)
         #expect(lines.contains("left out L1/L1.007.A: counted by model old, not the configured model"), "\(run.output)")
@@ -85,7 +72,7 @@ struct ReviewThresholdCommandTests {
                 "Add to the configuration (top level):", "score_threshold = 0.51",
             ], "\(run.output)")
 
-        let few = try karyocount(["review", "threshold", "--config", toml.path])
+        let few = try Binary.run(["review", "threshold", "--config", toml.path])
         #expect(few.status == 1)
         #expect(few.output.contains("6 reviewed cells are too few to choose a threshold from (--min-cells 30)"))
         #expect(!few.output.contains("score_threshold ="), "\(few.output)")
