@@ -12,6 +12,9 @@ public struct DeepACEDetector: Detector {
     public let modelSHA256: String?
     /// The loaded network (weights prepared once).
     public let network: DeepACENetwork
+    /// The model's context rescorer (MODEL.md step 18), nil for a model without one: counts then use
+    /// post-processing's scores.
+    public let rescorer: ContextRescorer?
     /// Whether detections reaching a CytoVision frame line are dropped (chromosomes of a neighbouring cell cut by
     /// the frame); on by default, off to see the network's raw output.
     public var dropsDetectionsAtFrame = true
@@ -32,18 +35,45 @@ public struct DeepACEDetector: Detector {
         do {
             let config = try ModelConfig.load(from: configURL)
             network = try DeepACENetwork(config: config, weights: try SafeTensorsFile(url: weightsURL))
-            modelSHA256 = try sha256Hex(ofFileAt: weightsURL)
+            let sha = try sha256Hex(ofFileAt: weightsURL)
+            modelSHA256 = try Self.modelSHA256(directory: directory)
             modelName = directory.lastPathComponent
+            if let section = config.rescore {
+                guard section.model_sha256 == sha else {
+                    throw DetectorError.invalidModel(
+                        "\(directory.path)/rescore.safetensors was fitted on other weights (rescore.model_sha256 is "
+                            + "not the SHA-256 of model.safetensors); fit it again with `karyotrain rescore`")
+                }
+                let url = directory.appendingPathComponent("rescore.safetensors")
+                rescorer = try ContextRescorer(config: section, weights: try SafeTensorsFile(url: url))
+            } else {
+                rescorer = nil
+            }
         } catch let error as KaryoNetError {
             throw DetectorError.invalidModel(error.description)
+        } catch let error as DetectorError {
+            throw error
         } catch {
             throw DetectorError.modelUnavailable("cannot read \(weightsURL.path): \(error.localizedDescription)")
         }
     }
 
+    /// What results record as the model's SHA-256: that of `model.safetensors`; with a `rescore.safetensors` beside
+    /// it, the SHA-256 of the two files' hex digests joined by a newline, so that cells counted with and without the
+    /// rescorer (whose scores differ) are told apart.
+    public static func modelSHA256(directory: URL) throws -> String {
+        let weights = try sha256Hex(ofFileAt: directory.appendingPathComponent("model.safetensors"))
+        let rescoreURL = directory.appendingPathComponent("rescore.safetensors")
+        guard FileManager.default.fileExists(atPath: rescoreURL.path) else { return weights }
+        return sha256Hex(of: Data("\(weights)\n\(try sha256Hex(ofFileAt: rescoreURL))".utf8))
+    }
+
     /// Wraps an already-built network (random weights for `karyocount bench`, tests).
-    public init(network: DeepACENetwork, modelName: String?, modelSHA256: String?) {
+    public init(
+        network: DeepACENetwork, modelName: String?, modelSHA256: String?, rescorer: ContextRescorer? = nil
+    ) {
         self.network = network
+        self.rescorer = rescorer
         self.modelName = modelName
         self.modelSHA256 = modelSHA256
     }
@@ -60,22 +90,57 @@ public struct DeepACEDetector: Detector {
         let detections = network.detect(
             prepared.tensor, width: prepared.width, height: prepared.height, profile: profile)
         let (sx, sy) = (prepared.scaleX, prepared.scaleY)
-        let mapped = detections.map { d in
+        var mapped = detections.map { d in
             Detection(
                 box: BoundingBox(
                     x1: Double(d.box.x1) / sx, y1: Double(d.box.y1) / sy, x2: Double(d.box.x2) / sx,
                     y2: Double(d.box.y2) / sy),
                 score: Double(d.score), embedding: Double(d.embedding))
         }
+        var networkScores = detections.map { Double($0.networkScore) }
         let (scale, intensity) = (prepared.scale, prepared.intensity)
-        guard dropsDetectionsAtFrame else {
-            return DetectorOutput(detections: mapped, workingScale: scale, intensity: intensity)
+        if dropsDetectionsAtFrame {
+            let kept = profile.time("nms") {
+                Self.indicesClearOfFrame(
+                    mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width,
+                    height: image.height)
+            }
+            mapped = kept.map { mapped[$0] }
+            networkScores = kept.map { networkScores[$0] }
         }
-        let kept = profile.time("nms") {
-            Self.clearOfFrame(
-                mapped, field: ClassicalPreprocessing.fieldOfView(image), width: image.width, height: image.height)
+        if let rescorer, let target = network.config.input.target_chromosome_width {
+            mapped = profile.time("rescore") {
+                Self.rescored(
+                    mapped, networkScores: networkScores, rescorer: rescorer, chromosomeWidth: target / scale.factor,
+                    image: image)
+            }
         }
-        return DetectorOutput(detections: kept, workingScale: scale, intensity: intensity)
+        return DetectorOutput(detections: mapped, workingScale: scale, intensity: intensity)
+    }
+
+    /// The detections with the rescorer's probabilities as scores, by descending score (ties keep their rank).
+    static func rescored(
+        _ detections: [Detection], networkScores: [Double], rescorer: ContextRescorer, chromosomeWidth: Double,
+        image: GrayImage
+    ) -> [Detection] {
+        let candidates = detections.indices.map { i in
+            let b = detections[i].box
+            return ContextRescorer.Candidate(
+                box: ContextRescorer.Box(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2), score: detections[i].score,
+                networkScore: networkScores[i], embedding: detections[i].embedding ?? 0)
+        }
+        let features = ContextRescorer.features(
+            candidates, chromosomeWidth: chromosomeWidth, grey: image.pixels.map { $0 * 255 },
+            imageWidth: image.width, imageHeight: image.height)
+        let probabilities = rescorer.probabilities(features)
+        let order = detections.indices.sorted {
+            probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1)
+        }
+        return order.map { i in
+            var d = detections[i]
+            d.score = probabilities[i]
+            return d
+        }
     }
 
     /// The detections that stay clear of every CytoVision frame line found in the image: a box reaching within
@@ -84,8 +149,18 @@ public struct DeepACEDetector: Detector {
     static func clearOfFrame(
         _ detections: [Detection], field: PixelRect, width: Int, height: Int, margin: Double = 1
     ) -> [Detection] {
-        detections.filter { d in
-            (field.x0 == 0 || d.box.x1 >= Double(field.x0) + margin)
+        indicesClearOfFrame(detections, field: field, width: width, height: height, margin: margin).map {
+            detections[$0]
+        }
+    }
+
+    /// The indices of `clearOfFrame`'s detections.
+    static func indicesClearOfFrame(
+        _ detections: [Detection], field: PixelRect, width: Int, height: Int, margin: Double = 1
+    ) -> [Int] {
+        detections.indices.filter { i in
+            let d = detections[i]
+            return (field.x0 == 0 || d.box.x1 >= Double(field.x0) + margin)
                 && (field.y0 == 0 || d.box.y1 >= Double(field.y0) + margin)
                 && (field.x1 == width || d.box.x2 <= Double(field.x1) - margin)
                 && (field.y1 == height || d.box.y2 <= Double(field.y1) - margin)

@@ -354,7 +354,9 @@ public struct DeepACENetwork: Sendable {
             picks = embeddingGuidedNMS(
                 boxes: cb, scores: cs, embeddings: ce, delta: p.delta, sigma: p.sigma, limit: limit)
         }
-        return picks.map { NetworkDetection(box: cb[$0.index], score: $0.score, embedding: ce[$0.index]) }
+        return picks.map {
+            NetworkDetection(box: cb[$0.index], score: $0.score, embedding: ce[$0.index], networkScore: cs[$0.index])
+        }
     }
 
     // MARK: - Whole network
@@ -381,8 +383,11 @@ public struct DeepACENetwork: Sendable {
 /// A detection in the network's input pixels (before mapping back to source pixels).
 public struct NetworkDetection: Sendable, Equatable {
     public var box: Box
+    /// Post-processing's score.
     public var score: Float
     public var embedding: Float
+    /// The box head's score, before post-processing lowered it.
+    public var networkScore: Float
 }
 
 /// The `k` largest of `count` values (read through `value`), sorted descending (ties: lower index first),

@@ -101,6 +101,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         public var contrast: [Double]
     }
 
+    /// `rescore`: the context rescorer of MODEL.md step 18 (`rescore.safetensors`), valid for the weights whose
+    /// SHA-256 it names.
+    public struct Rescore: Codable, Sendable, Equatable {
+        /// Units of its two hidden layers.
+        public var hidden: Int
+        /// Features per detection (16).
+        public var features: Int
+        /// SHA-256 of the `model.safetensors` it was fitted on.
+        public var model_sha256: String
+    }
+
     public var format: String
     public var name: String
     public var backbone: Backbone
@@ -112,6 +123,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var template: Template
     public var postprocess: PostProcess
     public var input: Input
+    /// nil: detections are counted by post-processing's scores.
+    public var rescore: Rescore?
 
     /// Reads and validates `config.json`.
     public static func load(from url: URL) throws -> ModelConfig {
@@ -155,6 +168,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             guard [range.background, range.contrast].allSatisfy({ $0.count == 2 && $0[0] <= $0[1] }),
                 range.contrast[0] >= 1
             else { throw fail("input.intensity_range needs background and contrast as [low, high], contrast >= 1") }
+        }
+        if let rescore {
+            guard rescore.features == ContextRescorer.featureCount, rescore.hidden > 0 else {
+                throw fail("rescore needs \(ContextRescorer.featureCount) features and hidden > 0")
+            }
+            guard input.working_scale == .chromosomeWidth, input.target_chromosome_width != nil else {
+                throw fail("rescore needs input.working_scale chromosome-width with a target_chromosome_width")
+            }
         }
     }
 }

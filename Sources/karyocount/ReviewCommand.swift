@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KaryoDetect
 import KaryoPipeline
 import KaryoReview
 import KaryoSupport
@@ -88,10 +89,9 @@ struct ReviewCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (settings, queue) = try openExistingQueue(configPath: config)
-            let weights = settings.model.appending(path: "model.safetensors")
-            let modelSHA256 = try? sha256Hex(ofFileAt: weights)
+            let modelSHA256 = try? DeepACEDetector.modelSHA256(directory: settings.model)
             if modelSHA256 == nil {
-                print("note: no model weights at \(weights.path); the cells of every model are used")
+                print("note: no model weights in \(settings.model.path); the cells of every model are used")
             }
             let collected = try ThresholdCalibration.reviewedCells(
                 queue: queue, modelSHA256: modelSHA256, since: try day(since))

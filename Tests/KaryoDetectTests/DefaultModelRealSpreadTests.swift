@@ -172,3 +172,24 @@ struct PolyploidSpreadTests {
         #expect(Double(found.count - tp) < 0.25 * Double(truthCount), "\(found.count - tp) false positives")
     }
 }
+
+@Suite("A model folder's context rescorer")
+struct RescorerModelFolderTests {
+    @Test("a rescorer fitted on other weights is refused with the reason")
+    func otherWeightsAreRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rescore-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: DefaultModel.directory, to: folder)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configURL = folder.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
+        var section = try #require(config["rescore"] as? [String: Any], "the shipped model has a rescorer")
+        section["model_sha256"] = String(repeating: "0", count: 64)
+        config["rescore"] = section
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        #expect {
+            _ = try DeepACEDetector(modelDirectory: folder)
+        } throws: { error in
+            "\(error)".contains("fitted on other weights")
+        }
+    }
+}

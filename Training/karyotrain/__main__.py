@@ -10,6 +10,7 @@ COMMANDS = {
     "export": "karyotrain.export",
     "golden": "karyotrain.golden",
     "intensity": "karyotrain.intensity",
+    "rescore": "karyotrain.rescore",
 }
 
 

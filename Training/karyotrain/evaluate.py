@@ -30,7 +30,8 @@ METHODS = ["eg-nms", "nms", "soft-nms"]
 
 
 def detect_methods(model, image, methods, device="cpu"):
-    """Runs the network once and post-processes its candidates with each method: {method: (boxes, scores)}."""
+    """Runs the network once and post-processes its candidates with each method: {method: (boxes, scores)}. The
+    model's own method gives its full output (rescored where it has a rescorer, fitted on that method's output)."""
     trace = {}
     r = detect(model, image, trace=trace, device=device)
     h0, w0 = np.asarray(image).shape[:2]
@@ -44,6 +45,9 @@ def detect_methods(model, image, methods, device="cpu"):
     saved = model.cfg["postprocess"]["method"]
     try:
         for m in methods:
+            if m == saved:
+                out[m] = (r["boxes"].numpy(), r["scores"].numpy())
+                continue
             model.cfg["postprocess"]["method"] = m
             idx, s = model.postprocess(boxes, scores, emb)
             keep = inside_frame(boxes[idx].double() / scale64, field, w0, h0)

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import config as config_mod
+from . import rescore as rescoring
 from .anchors import base_anchors
 from .model import DeepACE
 
@@ -46,13 +47,14 @@ def export_model(model: DeepACE, out_dir, dtype=torch.float32, extra=None) -> Pa
     return out
 
 
-def load_exported(model_dir, device="cpu") -> DeepACE:
-    """Builds the model from config.json and loads model.safetensors (float16 upcast); strict on names/shapes."""
+def load_exported(model_dir, device="cpu", rescore=True) -> DeepACE:
+    """Builds the model from config.json and loads model.safetensors (float16 upcast); strict on names/shapes. With
+    rescore, a `rescore` section loads rescore.safetensors as `model.rescorer` (MODEL.md step 18)."""
     d = Path(model_dir)
     cfg = json.loads((d / "config.json").read_text())
     if cfg.get("format") != FORMAT:
         raise ValueError(f"{d / 'config.json'}: format {cfg.get('format')!r}, expected {FORMAT!r}")
-    full = config_mod.merge(config_mod.DEFAULT, {k: v for k, v in cfg.items() if k not in ("format", "training")})
+    full = config_mod.merge(config_mod.DEFAULT, {k: v for k, v in cfg.items() if k not in ("format", "training", "rescore")})
     if isinstance(cfg.get("training", {}).get("data"), dict):
         full["data"] = config_mod.merge(full["data"], cfg["training"]["data"])
     model = DeepACE(full)
@@ -61,6 +63,8 @@ def load_exported(model_dir, device="cpu") -> DeepACE:
     missing = [m for m in missing if not m.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise ValueError(f"{d}: missing tensors {missing}, unexpected {unexpected}")
+    if rescore and "rescore" in cfg:
+        model.rescorer = rescoring.load(d, cfg["rescore"])
     return model.to(device).eval()
 
 

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import intensity
+from . import rescore as rescoring
 from . import scale as working_scale
 from .anchors import base_anchors, grid_anchors
 from .boxes import clip_boxes, decode, keep_min_size
@@ -92,6 +93,7 @@ class DeepACE(nn.Module):
     def __init__(self, cfg: dict):
         super().__init__()
         self.cfg = cfg
+        self.rescorer = None  # rescore.Rescorer of an exported model folder (export.load_exported)
         ch = cfg["fpn"]["channels"]
         self.backbone = ResNet(cfg["backbone"]["depth"], cfg["backbone"].get("in_channels", 1),
                                cfg["backbone"].get("width", 64))
@@ -159,7 +161,7 @@ class DeepACE(nn.Module):
                          anchors=anchors, proposals=props, proposal_scores=pscores, roi_features=feats,
                          box_logits=cls, box_deltas=bbox, box_scores=scores, box_boxes=boxes, embeddings=emb,
                          candidates=cand, det_index=det_idx)
-        return boxes[det_idx], det_scores, emb[det_idx]
+        return boxes[det_idx], det_scores, emb[det_idx], scores[det_idx]
 
     def postprocess(self, boxes, scores, emb):
         p = self.cfg["postprocess"]
@@ -196,13 +198,15 @@ def prepare(image, cfg: dict, factor=None):
 
 
 @torch.no_grad()
-def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_filter=True) -> dict:
+def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_filter=True, rescore=True) -> dict:
     """Full inference on one grey image (H,W), values 0..255; boxes in source pixels. With frame_filter, boxes
-    that reach a CytoVision frame line are dropped (MODEL.md step 17; the trace keeps them, and the field)."""
+    that reach a CytoVision frame line are dropped (MODEL.md step 17; the trace keeps them, and the field). With
+    rescore and a model that has a rescorer, `scores` are its probabilities (step 18) and `network_scores` the box
+    head's; otherwise `scores` are post-processing's."""
     cfg = model.cfg
     x, size, (sy, sx), factor = prepare(image, cfg, factor)
-    boxes, scores, emb = model.detect_tensor(x.to(device), size, trace)
-    boxes, scores, emb = boxes.cpu(), scores.cpu(), emb.cpu()
+    boxes, scores, emb, net_scores = model.detect_tensor(x.to(device), size, trace)
+    boxes, scores, emb, net_scores = boxes.cpu(), scores.cpu(), emb.cpu(), net_scores.cpu()
     src = boxes / torch.tensor([sx, sy, sx, sy], dtype=boxes.dtype)
     if trace is not None:
         trace.update(det_boxes=boxes, det_scores=scores, det_embeddings=emb, det_boxes_source=src,
@@ -214,6 +218,16 @@ def detect(model: DeepACE, image, trace=None, factor=None, device="cpu", frame_f
         if trace is not None:
             trace["field"] = field
         keep = torch.from_numpy(inside_frame(boxes.double() / scale, field, w0, h0))
-        src, scores, emb = src[keep], scores[keep], emb[keep]
-    count = int((scores >= cfg["postprocess"]["count_threshold"]).sum())
-    return {"boxes": src, "scores": scores, "embeddings": emb, "count": count, "factor": factor}
+        src, scores, emb, net_scores = src[keep], scores[keep], emb[keep], net_scores[keep]
+    out = {"boxes": src, "scores": scores, "embeddings": emb, "network_scores": net_scores, "factor": factor}
+    if rescore and model.rescorer is not None:
+        width = float(cfg["input"]["target_chromosome_width"]) / factor
+        x = rescoring.features(src.numpy(), scores.numpy(), net_scores.numpy(), emb.numpy(), width, image)
+        p = model.rescorer.probability(x)
+        order = torch.from_numpy(np.argsort(-p, kind="stable"))  # by descending probability, ties keep their rank
+        out.update(boxes=src[order], embeddings=emb[order], network_scores=net_scores[order],
+                   postprocess_scores=scores[order], scores=torch.from_numpy(p)[order])
+        if trace is not None:
+            trace.update(rescore_features=x, rescore_order=order)
+    out["count"] = int((out["scores"] >= cfg["postprocess"]["count_threshold"]).sum())
+    return out

@@ -59,7 +59,7 @@ def load_init(path) -> dict:
     p = Path(path)
     if not p.is_dir():
         return read_checkpoint(p)
-    model = load_exported(p)
+    model = load_exported(p, rescore=False)  # a rescorer is valid for the weights it was fitted on only
     training = json.loads((p / "config.json").read_text()).get("training", {})
     cfg = dict(model.cfg, seed_offset=training.get("seed_offset", 0))
     return {"cfg": cfg, "model": model.state_dict(), "images": training.get("images", 0), "info": training}
