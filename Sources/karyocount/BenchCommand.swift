@@ -101,7 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSSMB = Double(usage.ru_maxrss) / 1024
-        let stages = ["normalize", "backbone", "fpn", "rpn", "roi_head", "nms", "total"]
+        let stages = ["normalize", "backbone", "fpn", "rpn", "roi_head", "nms", "rescore", "total"]
         var medians: [String: Double] = [:]
         for stage in stages { medians[stage] = timings.map { $0[stage] ?? 0 }.median ?? 0 }
         let convFlops = (flops["backbone"] ?? 0) + (flops["fpn"] ?? 0)
