@@ -41,7 +41,8 @@ public protocol Detector: Sendable {
     var name: String { get }
     /// The model's name (e.g. `default`), or nil for a detector without weights.
     var modelName: String? { get }
-    /// SHA-256 of the model weights file, or nil for a detector without weights.
+    /// SHA-256 of the model weights file (with a rescorer, of both files: `DeepACEDetector.modelSHA256`), or nil for
+    /// a detector without weights.
     var modelSHA256: String? { get }
     /// The score at or above which a detection is counted, unless the lab's configuration sets one: a model's own
     /// calibrated `postprocess.count_threshold`, else `conventionalCountThreshold`.
