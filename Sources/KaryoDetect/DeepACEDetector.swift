@@ -36,7 +36,7 @@ public struct DeepACEDetector: Detector {
             let config = try ModelConfig.load(from: configURL)
             network = try DeepACENetwork(config: config, weights: try SafeTensorsFile(url: weightsURL))
             let sha = try sha256Hex(ofFileAt: weightsURL)
-            modelSHA256 = try Self.modelSHA256(directory: directory)
+            modelSHA256 = try Self.modelSHA256(directory: directory, weightsSHA256: sha)
             modelName = directory.lastPathComponent
             if let section = config.rescore {
                 guard section.model_sha256 == sha else {
@@ -61,8 +61,9 @@ public struct DeepACEDetector: Detector {
     /// What results record as the model's SHA-256: that of `model.safetensors`; with a `rescore.safetensors` beside
     /// it, the SHA-256 of the two files' hex digests joined by a newline, so that cells counted with and without the
     /// rescorer (whose scores differ) are told apart.
-    public static func modelSHA256(directory: URL) throws -> String {
-        let weights = try sha256Hex(ofFileAt: directory.appendingPathComponent("model.safetensors"))
+    /// `weightsSHA256`: that of `model.safetensors` when already known.
+    public static func modelSHA256(directory: URL, weightsSHA256: String? = nil) throws -> String {
+        let weights = try weightsSHA256 ?? sha256Hex(ofFileAt: directory.appendingPathComponent("model.safetensors"))
         let rescoreURL = directory.appendingPathComponent("rescore.safetensors")
         guard FileManager.default.fileExists(atPath: rescoreURL.path) else { return weights }
         return sha256Hex(of: Data("\(weights)\n\(try sha256Hex(ofFileAt: rescoreURL))".utf8))
