@@ -238,8 +238,7 @@ def detection_rows(model_dir: str, root: str, ident: str) -> dict:
     width = float(model.cfg["input"]["target_chromosome_width"]) / r["factor"]
     x = features(r["boxes"].numpy(), r["scores"].numpy(), r["network_scores"].numpy(), r["embeddings"].numpy(),
                  width, image)
-    return {"id": ident, "x": x, "y": labels(r["boxes"].numpy(), truth), "truth": int(truth.shape[0]),
-            "boxes": r["boxes"].numpy(), "truth_boxes": truth}
+    return {"id": ident, "x": x, "y": labels(r["boxes"].numpy(), truth), "truth": int(truth.shape[0])}
 
 
 _MODELS: dict = {}
