@@ -83,10 +83,9 @@ public struct DeepACEDetector: Detector {
         guard image.width > 0, image.height > 0 else {
             throw KaryoNetError(.invalidInput, "the image is empty (\(image.width)x\(image.height) pixels)")
         }
+        let grey = image.pixels.map { $0 * 255 }
         let prepared = profile.time("normalize") {
-            network.prepare(
-                image.pixels.map { $0 * 255 }, width: image.width, height: image.height,
-                givenWidth: givenChromosomeWidth)
+            network.prepare(grey, width: image.width, height: image.height, givenWidth: givenChromosomeWidth)
         }
         let detections = network.detect(
             prepared.tensor, width: prepared.width, height: prepared.height, profile: profile)
@@ -113,26 +112,26 @@ public struct DeepACEDetector: Detector {
             mapped = profile.time("rescore") {
                 Self.rescored(
                     mapped, networkScores: networkScores, rescorer: rescorer, chromosomeWidth: target / scale.factor,
-                    image: image)
+                    grey: grey, image: image)
             }
         }
         return DetectorOutput(detections: mapped, workingScale: scale, intensity: intensity)
     }
 
-    /// The detections with the rescorer's probabilities as scores, by descending score (ties keep their rank).
+    /// The detections with the rescorer's probabilities as scores, by descending score (ties keep their rank);
+    /// `grey` is the image's pixels as 0...255 values.
     static func rescored(
         _ detections: [Detection], networkScores: [Double], rescorer: ContextRescorer, chromosomeWidth: Double,
-        image: GrayImage
+        grey: [Float], image: GrayImage
     ) -> [Detection] {
         let candidates = detections.indices.map { i in
-            let b = detections[i].box
-            return ContextRescorer.Candidate(
-                box: ContextRescorer.Box(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2), score: detections[i].score,
-                networkScore: networkScores[i], embedding: detections[i].embedding ?? 0)
+            ContextRescorer.Candidate(
+                box: detections[i].box, score: detections[i].score, networkScore: networkScores[i],
+                embedding: detections[i].embedding ?? 0)
         }
         let features = ContextRescorer.features(
-            candidates, chromosomeWidth: chromosomeWidth, grey: image.pixels.map { $0 * 255 },
-            imageWidth: image.width, imageHeight: image.height)
+            candidates, chromosomeWidth: chromosomeWidth, grey: grey, imageWidth: image.width,
+            imageHeight: image.height)
         let probabilities = rescorer.probabilities(features)
         let order = detections.indices.sorted {
             probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1)

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoImage
 
 /// Context rescoring (Training/MODEL.md step 18, `karyotrain/rescore.py`): a small network that re-scores each
 /// post-processed detection from its neighbours, its size in chromosome widths and the darkness inside, along and
@@ -16,25 +17,16 @@ public struct ContextRescorer: Sendable {
     /// One post-processed detection, in rank order: its box in source pixels, post-processing's score, the box
     /// head's score and the Template Module's embedding.
     public struct Candidate: Sendable, Equatable {
-        public var box: Box
+        public var box: BoundingBox
         public var score: Double
         public var networkScore: Double
         public var embedding: Double
 
-        public init(box: Box, score: Double, networkScore: Double, embedding: Double) {
+        public init(box: BoundingBox, score: Double, networkScore: Double, embedding: Double) {
             self.box = box
             self.score = score
             self.networkScore = networkScore
             self.embedding = embedding
-        }
-    }
-
-    /// A box in source pixels, in double precision.
-    public struct Box: Sendable, Equatable {
-        public var x1, y1, x2, y2: Double
-
-        public init(x1: Double, y1: Double, x2: Double, y2: Double) {
-            (self.x1, self.y1, self.x2, self.y2) = (x1, y1, x2, y2)
         }
     }
 
@@ -122,12 +114,12 @@ public struct ContextRescorer: Sendable {
         for i in 0..<n {
             let box = b[i]
             let (inside, pixels) = integral.sum(box)
-            let core = Box(
+            let core = BoundingBox(
                 x1: box.x1 + edge, y1: box.y1 + edge, x2: max(box.x2 - edge, box.x1 + edge),
                 y2: max(box.y2 - edge, box.y1 + edge))
             let (inner, innerPixels) = integral.sum(core)
             let (grown, grownPixels) = integral.sum(
-                Box(x1: box.x1 - ring, y1: box.y1 - ring, x2: box.x2 + ring, y2: box.y2 + ring))
+                BoundingBox(x1: box.x1 - ring, y1: box.y1 - ring, x2: box.x2 + ring, y2: box.y2 + ring))
             out[i][12] = inside / Double(max(pixels, 1))
             out[i][13] = (inside - inner) / Double(max(pixels - innerPixels, 1))
             out[i][14] = (grown - inside) / Double(max(grownPixels - pixels, 1))
@@ -185,7 +177,7 @@ public struct ContextRescorer: Sendable {
         }
 
         /// The sum over a box grown to whole pixels and clipped to the image, and its pixel count.
-        func sum(_ box: Box) -> (Double, Int) {
+        func sum(_ box: BoundingBox) -> (Double, Int) {
             func clip(_ v: Double, _ limit: Int) -> Int { Int(min(max(v, 0), Double(limit))) }
             let x1 = clip(box.x1.rounded(.down), width)
             let y1 = clip(box.y1.rounded(.down), height)

@@ -1,4 +1,5 @@
 import Foundation
+import KaryoImage
 import Testing
 
 @testable import KaryoNet
@@ -12,7 +13,7 @@ struct ContextRescorerTests {
         -> ContextRescorer.Candidate
     {
         ContextRescorer.Candidate(
-            box: ContextRescorer.Box(x1: x1, y1: 10, x2: x2, y2: 14), score: score, networkScore: network,
+            box: BoundingBox(x1: x1, y1: 10, x2: x2, y2: 14), score: score, networkScore: network,
             embedding: embedding)
     }
 
@@ -44,7 +45,7 @@ struct ContextRescorerTests {
             [candidate(10, 20, score: 0.9, network: 0.9, embedding: 0)], chromosomeWidth: 4, grey: bar,
             imageWidth: 40, imageHeight: 40)
         var far = candidate(30, 36, score: 0.4, network: 0.4, embedding: 0)
-        far.box = ContextRescorer.Box(x1: 30, y1: 30, x2: 36, y2: 34)
+        far.box = BoundingBox(x1: 30, y1: 30, x2: 36, y2: 34)
         let both = ContextRescorer.features(
             [candidate(10, 20, score: 0.9, network: 0.9, embedding: 0), far], chromosomeWidth: 4, grey: bar,
             imageWidth: 40, imageHeight: 40)
